@@ -1,0 +1,190 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { TULA_VERSION } from '@tula/protocol';
+import { buildModel, renderFull, type HostFacts } from '@tula/nft';
+import { z } from 'zod';
+import { describeError } from './commands/errors.ts';
+import { runFromFile } from './commands/run.ts';
+import type { Daemon } from './daemon.ts';
+import { serveMetrics } from './metrics.ts';
+import { enroll, EnrollError, loadCredential, saveCredential } from './server/credential.ts';
+import { PanelLink } from './server/link.ts';
+import { hostName } from './server/host-info.ts';
+import { statusReport } from './commands/status.ts';
+import { Converger, syntheticFacts } from './dataplane/converge.ts';
+import { gatherFacts } from './host/facts.ts';
+import { DEFAULT_STATE_DIR, StateDir } from './state-dir.ts';
+import { StateFileError, loadStateFile } from './state-file.ts';
+
+const HELP = `tula-agent ${TULA_VERSION}: the Tula host agent for DSR balancer and backend hosts
+
+Usage:
+  tula-agent render --state FILE [--facts FILE | --offline]
+                                   print the nft script that would be applied (no root needed)
+  tula-agent validate --state FILE check a desired-state document and list every problem
+  tula-agent apply --state FILE [--facts FILE]
+                                   converge this host to FILE once; exit 0 only when the kernel holds it
+  tula-agent run --state FILE      keep converging: reload FILE on change, run health checks
+  tula-agent run --server URL [--token TOKEN] [--name NAME]
+                                   take the desired state from a Tula panel; the token (used
+                                   once, to enroll) is exchanged for a credential kept in the
+                                   state directory (mode 0600)
+  tula-agent status                print the applied version, backend health and counters as JSON
+  tula-agent reset                 remove everything Tula installed on this host
+  tula-agent --version | --help
+
+Options:
+  --state-dir DIR   where the agent keeps what it applied (default ${DEFAULT_STATE_DIR},
+                    or TULA_AGENT_STATE_DIR)
+  --dry-run         (apply, run) compute and render, but do not touch the kernel
+  --facts FILE      (render, apply) use these host facts (interfaces, MACs) instead of
+                    reading the host: for tests and troubleshooting
+  --metrics-port N  (run) serve Prometheus metrics on this port
+`;
+
+const FactsFile = z.object({
+  interfaces: z.record(z.string(), z.object({ mac: z.string() })),
+  serviceInterfaces: z.record(z.string(), z.string()),
+  neighbours: z.record(z.string(), z.string()).default({}),
+  unhealthy: z.array(z.string()).default([]),
+});
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${TULA_VERSION}\n`);
+    return 0;
+  }
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      state: { type: 'string' },
+      'state-dir': { type: 'string' },
+      facts: { type: 'string' },
+      offline: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      server: { type: 'string' },
+      token: { type: 'string' },
+      name: { type: 'string' },
+      'metrics-port': { type: 'string' },
+    },
+    strict: true,
+  });
+  const stateDir = new StateDir(values['state-dir'] ?? (process.env.TULA_AGENT_STATE_DIR || DEFAULT_STATE_DIR));
+  const needState = () => {
+    if (!values.state) throw new UsageError(`${command} needs --state FILE`);
+    return loadStateFile(values.state);
+  };
+
+  switch (command) {
+    case 'validate': {
+      const state = await needState();
+      process.stdout.write(`${values.state}: valid (version ${state.version})\n`);
+      return 0;
+    }
+    case 'render': {
+      const state = await needState();
+      let facts: HostFacts;
+      if (values.facts) facts = FactsFile.parse(JSON.parse(await readFile(values.facts, 'utf8')));
+      else if (values.offline) facts = { ...syntheticFacts(state), unhealthy: [] };
+      else facts = { ...(await gatherFacts(state, { probe: false })), unhealthy: [] };
+      const model = buildModel(state, facts);
+      for (const w of model.warnings) process.stderr.write(`warning: ${w}\n`);
+      process.stdout.write(renderFull(model));
+      return 0;
+    }
+    case 'apply': {
+      const state = await needState();
+      const facts = values.facts ? FactsFile.parse(JSON.parse(await readFile(values.facts, 'utf8'))) : undefined;
+      const converger = new Converger({
+        stateDir,
+        dryRun: values['dry-run'],
+        log: (m) => process.stderr.write(`${m}\n`),
+        ...(facts ? { facts } : {}),
+      });
+      const r = await converger.converge(state, [], { verifyKernel: true });
+      for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
+      const what = r.changed ? (r.replacedTables.length ? `rebuilt ${r.replacedTables.join(', ')}` : 'updated') : 'already in place';
+      process.stdout.write(`version ${r.version}: ${what}${values['dry-run'] ? ' (dry run)' : ''}\n`);
+      return 0;
+    }
+    case 'run': {
+      if (!values.state === !values.server) throw new UsageError('run needs --state FILE or --server URL');
+      const log = (m: string) => console.log(`${new Date().toISOString()} ${m}`);
+      let stop!: () => void;
+      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(signal, () => {
+          log(`${signal}: stopping; the data plane stays as it is`);
+          stop();
+        });
+      }
+      let daemon: Daemon;
+      let link: PanelLink | undefined;
+      if (values.state) {
+        daemon = await runFromFile({ stateFile: values.state, stateDir, dryRun: values['dry-run'], log }, stopped);
+      } else {
+        stateDir.ensure();
+        let credential = loadCredential(stateDir, log);
+        if (credential && credential.server !== values.server) {
+          throw new UsageError(`this host is enrolled with ${credential.server}; remove ${stateDir.file('credential.json')} to enroll with another panel`);
+        }
+        if (!credential) {
+          if (!values.token) throw new UsageError('this host is not enrolled yet: give --token (from the panel: Fleet > Add a node)');
+          credential = await enroll(values.server!, { token: values.token, name: values.name ?? hostName().split('.')[0]!.slice(0, 63), hostname: hostName() });
+          saveCredential(stateDir, credential);
+          log(`enrolled as node ${credential.nodeId}; credential saved in ${stateDir.file('credential.json')}`);
+        }
+        link = new PanelLink({ credential, stateDir, dryRun: values['dry-run'], log });
+        link.start();
+        daemon = link.daemon;
+      }
+      const metricsPort = values['metrics-port'] ? Number(values['metrics-port']) : undefined;
+      if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort > 0 && metricsPort < 65536)) {
+        throw new UsageError('--metrics-port must be a port number');
+      }
+      const metrics = metricsPort ? serveMetrics(daemon, metricsPort, log) : undefined;
+      await stopped;
+      metrics?.close();
+      if (link) await link.stop();
+      else await daemon.stop();
+      return 0;
+    }
+    case 'status':
+      process.stdout.write(`${JSON.stringify(await statusReport(stateDir), null, 2)}\n`);
+      return 0;
+    case 'reset':
+      await new Converger({ stateDir }).reset();
+      process.stdout.write('removed everything Tula installed on this host\n');
+      return 0;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`tula-agent: ${(err as Error).message}\n\n${HELP}`);
+      process.exitCode = 2;
+    } else if (err instanceof EnrollError) {
+      process.stderr.write(`tula-agent: ${err.message}\n`);
+      process.exitCode = 1;
+    } else if (err instanceof StateFileError) {
+      process.stderr.write(`tula-agent: ${err.message}\nNothing was changed on this host.\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`tula-agent: ${describeError(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

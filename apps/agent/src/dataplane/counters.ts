@@ -1,0 +1,51 @@
+// Reads Tula's counters from the kernel and arranges them by service, backend and VIP.
+import { hex, MARK_NEW_FLOW, type DataplaneModel } from '@tula/nft';
+import { readSetCounters } from '../kernel/nft.ts';
+
+export interface Traffic {
+  packets: number;
+  bytes: number;
+}
+export interface BackendCounters extends Traffic {
+  newFlows: number;
+}
+export interface ServiceCounters extends Traffic {
+  newFlows: number;
+  drops: number;
+  backends: Record<string, BackendCounters>;
+}
+export interface CounterSnapshot {
+  /** When it was read (ms since epoch). */
+  at: number;
+  services: Record<string, ServiceCounters>;
+  /** Return-path traffic leaving this host from each VIP (backend hosts). */
+  vips: Record<string, Traffic>;
+}
+
+export async function readSnapshot(model: DataplaneModel): Promise<CounterSnapshot> {
+  const snap: CounterSnapshot = { at: Date.now(), services: {}, vips: {} };
+  const zero = { packets: 0, bytes: 0 };
+  if (model.services.length > 0) {
+    const [packets, fresh, drops, bPackets, bNew] = await Promise.all(
+      ['svc_packets', 'svc_new', 'svc_drops', 'backend_packets', 'backend_new'].map((s) => readSetCounters('netdev', s)),
+    );
+    for (const s of model.services) {
+      const k = hex(s.mark);
+      const p = packets!.get(k) ?? zero;
+      snap.services[s.name] = { packets: p.packets, bytes: p.bytes, newFlows: fresh!.get(k)?.packets ?? 0, drops: drops!.get(k)?.packets ?? 0, backends: {} };
+    }
+    for (const b of model.backends) {
+      const p = bPackets!.get(hex(b.mark)) ?? zero;
+      const svc = snap.services[b.service];
+      if (svc) svc.backends[b.address] = { packets: p.packets, bytes: p.bytes, newFlows: bNew!.get(hex(MARK_NEW_FLOW | b.mark))?.packets ?? 0 };
+    }
+  }
+  if (model.returnVips.length > 0) {
+    const ret = new Map([...(await readSetCounters('inet', 'return4')), ...(await readSetCounters('inet', 'return6'))]);
+    for (const vip of model.returnVips) {
+      const v = ret.get(vip) ?? zero;
+      snap.vips[vip] = { packets: v.packets, bytes: v.bytes };
+    }
+  }
+  return snap;
+}

@@ -1,0 +1,175 @@
+// Health checks the agent runs against each backend of the services it balances:
+// TCP connect, HTTP(S) GET with an expected status, UDP send and expect. A backend
+// goes down after `fall` consecutive failures and comes back after `rise` successes.
+import { createSocket } from 'node:dgram';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { connect } from 'node:net';
+import { canonicalIp, servicePorts, type DesiredState, type HealthCheck } from '@tula/protocol';
+
+export type ProbeResult = { ok: true } | { ok: false; error: string };
+
+function withTimeout(ms: number, start: (done: (r: ProbeResult) => void) => () => void): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    let finished = false;
+    let cleanup: () => void = () => undefined;
+    const done = (r: ProbeResult) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      cleanup();
+      resolve(r);
+    };
+    const timer = setTimeout(() => done({ ok: false, error: `no answer within ${ms} ms` }), ms);
+    cleanup = start(done);
+  });
+}
+
+export function probe(address: string, port: number, check: HealthCheck): Promise<ProbeResult> {
+  switch (check.type) {
+    case 'tcp':
+      return withTimeout(check.timeoutMs, (done) => {
+        const s = connect({ host: address, port });
+        s.once('connect', () => done({ ok: true }));
+        s.once('error', (e) => done({ ok: false, error: e.message }));
+        return () => s.destroy();
+      });
+    case 'http':
+    case 'https':
+      return withTimeout(check.timeoutMs, (done) => {
+        const request = check.type === 'http' ? httpRequest : httpsRequest;
+        const req = request(
+          { host: address, port, path: check.path, method: 'GET', rejectUnauthorized: false, headers: { 'user-agent': 'tula-agent health check' } },
+          (res) => {
+            res.resume();
+            done(
+              res.statusCode === check.expectStatus
+                ? { ok: true }
+                : { ok: false, error: `HTTP ${res.statusCode}, expected ${check.expectStatus}` },
+            );
+          },
+        );
+        req.once('error', (e) => done({ ok: false, error: e.message }));
+        req.end();
+        return () => req.destroy();
+      });
+    case 'udp':
+      return withTimeout(check.timeoutMs, (done) => {
+        const sock = createSocket(address.includes(':') ? 'udp6' : 'udp4');
+        sock.once('error', (e) => done({ ok: false, error: e.message }));
+        sock.on('message', (msg) => {
+          if (check.expect === undefined || msg.toString().includes(check.expect)) done({ ok: true });
+          else done({ ok: false, error: `reply did not contain ${JSON.stringify(check.expect)}` });
+        });
+        sock.connect(port, address, () => sock.send(Buffer.from(check.payload)));
+        return () => sock.close();
+      });
+  }
+}
+
+export interface BackendHealth {
+  healthy: boolean;
+  /** When the current state began (ms since epoch). */
+  since: number;
+  lastError?: string;
+  checkedAt?: number;
+}
+
+interface Target {
+  service: string;
+  address: string;
+  port: number;
+  check: HealthCheck;
+  fingerprint: string;
+  timer?: NodeJS.Timeout;
+  health: BackendHealth;
+  successes: number;
+  failures: number;
+}
+
+/** Keeps one probe loop per (service, backend) with a health check. */
+export class HealthMonitor {
+  private readonly targets = new Map<string, Target>();
+  private stopped = false;
+
+  constructor(
+    private readonly onChange: (key: string, health: BackendHealth) => void,
+    private readonly probeFn: typeof probe = probe,
+  ) {}
+
+  /** Starts, keeps or stops probe loops to match the services in `state`. */
+  update(state: DesiredState): void {
+    const seen = new Set<string>();
+    for (const s of state.balancer?.services ?? []) {
+      if (!s.healthCheck) continue;
+      const port = s.healthCheck.port ?? servicePorts(s)[0];
+      for (const b of s.backends) {
+        const address = canonicalIp(b.address);
+        const key = `${s.name}|${address}`;
+        const fingerprint = JSON.stringify([s.healthCheck, port]);
+        seen.add(key);
+        const existing = this.targets.get(key);
+        if (existing && existing.fingerprint === fingerprint) continue;
+        if (existing?.timer) clearTimeout(existing.timer);
+        // A new backend counts as healthy until `fall` checks fail: traffic is not
+        // withheld from a fleet that starts up together.
+        const target: Target = {
+          service: s.name,
+          address,
+          port,
+          check: s.healthCheck,
+          fingerprint,
+          health: existing?.health ?? { healthy: true, since: Date.now() },
+          successes: 0,
+          failures: 0,
+        };
+        this.targets.set(key, target);
+        this.schedule(key, target, 0);
+      }
+    }
+    for (const [key, t] of this.targets) {
+      if (seen.has(key)) continue;
+      if (t.timer) clearTimeout(t.timer);
+      this.targets.delete(key);
+    }
+  }
+
+  private schedule(key: string, t: Target, delay: number): void {
+    if (this.stopped) return;
+    t.timer = setTimeout(async () => {
+      const r = await this.probeFn(t.address, t.port, t.check);
+      if (this.targets.get(key) !== t || this.stopped) return;
+      t.health.checkedAt = Date.now();
+      if (r.ok) {
+        t.successes++;
+        t.failures = 0;
+        delete t.health.lastError;
+        if (!t.health.healthy && t.successes >= t.check.rise) this.transition(key, t, true);
+      } else {
+        t.failures++;
+        t.successes = 0;
+        t.health.lastError = r.error;
+        if (t.health.healthy && t.failures >= t.check.fall) this.transition(key, t, false);
+      }
+      this.schedule(key, t, t.check.intervalMs);
+    }, delay);
+  }
+
+  private transition(key: string, t: Target, healthy: boolean): void {
+    t.health = { ...t.health, healthy, since: Date.now() };
+    this.onChange(key, t.health);
+  }
+
+  unhealthy(): string[] {
+    return [...this.targets].filter(([, t]) => !t.health.healthy).map(([k]) => k);
+  }
+
+  snapshot(): Record<string, BackendHealth> {
+    return Object.fromEntries([...this.targets].map(([k, t]) => [k, { ...t.health }]));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.targets.values()) if (t.timer) clearTimeout(t.timer);
+  }
+}

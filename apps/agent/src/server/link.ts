@@ -1,0 +1,187 @@
+// Server mode: the agent's connection to the panel. It says hello, applies the
+// desired states it is sent (through the daemon, like file mode), answers ACK or
+// NACK, reports counter deltas every second, and reconnects with exponential
+// backoff and jitter, resyncing fully each time. The last state that applied is
+// kept on disk and reapplied at boot, so a node that cannot reach the panel
+// keeps forwarding.
+import { TULA_VERSION } from '@tula/protocol';
+import { CloseCode, Desired, MAX_PANEL_FRAME_BYTES, PanelMessage, PROTOCOL_VERSION, type AgentMessage } from '@tula/protocol';
+import { WebSocket } from 'ws';
+import { Daemon } from '../daemon.ts';
+import type { StateDir } from '../state-dir.ts';
+import { CounterReports } from './counter-reports.ts';
+import { saveCredential, type Credential } from './credential.ts';
+import { capabilities, hostAddresses, hostName } from './host-info.ts';
+
+export const LAST_GOOD_FILE = 'last-good.json';
+const LastGood = Desired.pick({ version: true, hash: true, state: true });
+
+export interface LinkOptions {
+  credential: Credential;
+  stateDir: StateDir;
+  dryRun: boolean;
+  log: (m: string) => void;
+  /** Backoff bounds between reconnects. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+export class PanelLink {
+  readonly daemon: Daemon;
+  private ws: WebSocket | undefined;
+  private attempt = 0;
+  private stopped = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly reports: CounterReports;
+  private readonly countersTimer: NodeJS.Timeout;
+  /** Hash of each desired version received, to answer with. */
+  private readonly hashes = new Map<number, string>();
+  private applied: { version: number; hash: string } | null = null;
+  private credential: Credential;
+  private inflightSentOn: WebSocket | undefined;
+
+  constructor(private readonly options: LinkOptions) {
+    this.credential = options.credential;
+    this.reports = new CounterReports(options.stateDir);
+    this.daemon = new Daemon({
+      stateDir: options.stateDir,
+      dryRun: options.dryRun,
+      log: options.log,
+      source: this.credential.server,
+      onOutcome: ({ state, error }) => {
+        const hash = this.hashes.get(state.version) ?? '';
+        if (error) this.send({ type: 'nack', version: state.version, error });
+        else {
+          this.applied = { version: state.version, hash };
+          options.stateDir.write(LAST_GOOD_FILE, { version: state.version, hash, state });
+          this.send({ type: 'ack', version: state.version, hash });
+        }
+      },
+    });
+    // The last state that applied comes back first: forwarding does not wait for the panel.
+    const lastGood = options.stateDir.read(LAST_GOOD_FILE, LastGood, options.log);
+    if (lastGood) {
+      options.log(`reapplying the last good state (version ${lastGood.version}) before connecting`);
+      this.hashes.set(lastGood.version, lastGood.hash);
+      this.applied = { version: lastGood.version, hash: lastGood.hash };
+      this.daemon.setDesired(lastGood.state);
+    }
+    this.countersTimer = setInterval(() => void this.reportCounters(), 1000);
+  }
+
+  start() {
+    this.connect();
+  }
+
+  private send(message: AgentMessage) {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  private connect() {
+    if (this.stopped) return;
+    const url = new URL('/agent', this.credential.server);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.credential.credential}` }, maxPayload: MAX_PANEL_FRAME_BYTES, handshakeTimeout: 10_000 });
+    this.ws = ws;
+    let opened = false;
+    ws.on('open', () => {
+      opened = true;
+      void this.hello();
+    });
+    ws.on('message', (data) => this.onMessage(data.toString()));
+    ws.on('unexpected-response', (_req, res) => {
+      this.options.log(`the panel refused the connection: HTTP ${res.statusCode} ${res.statusMessage ?? ''}`.trim());
+      // A refused credential will not work on the next attempt either: wait the longest.
+      if (res.statusCode === 401) this.attempt = 100;
+      ws.terminate();
+    });
+    ws.on('error', (err) => {
+      if (!opened) this.options.log(`cannot reach the panel at ${url.origin}: ${err.message}`);
+    });
+    ws.on('close', (code, reason) => {
+      if (this.ws !== ws) return;
+      this.ws = undefined;
+      if (opened) this.options.log(`disconnected from the panel (${code}${reason.length ? `: ${reason.toString()}` : ''}); forwarding continues with version ${this.applied?.version ?? 'none'}`);
+      if (code === CloseCode.unauthorized) this.attempt = 100;
+      this.scheduleReconnect();
+    });
+  }
+
+  private scheduleReconnect() {
+    if (this.stopped || this.reconnectTimer) return;
+    const min = this.options.minBackoffMs ?? 500;
+    const max = this.options.maxBackoffMs ?? 30_000;
+    // Exponential backoff with full jitter: a fleet that lost the panel does not return all at once.
+    const ceiling = Math.min(max, min * 2 ** Math.min(this.attempt, 20));
+    const delay = Math.round(Math.random() * ceiling);
+    this.attempt++;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.connect();
+    }, delay);
+  }
+
+  private async hello() {
+    this.send({
+      type: 'hello',
+      protocol: PROTOCOL_VERSION,
+      nodeId: this.credential.nodeId,
+      agentVersion: TULA_VERSION,
+      hostname: hostName(),
+      addresses: await hostAddresses(),
+      appliedVersion: this.applied?.version ?? null,
+      appliedHash: this.applied?.hash ?? null,
+      capabilities: await capabilities(this.options.dryRun),
+    });
+  }
+
+  private onMessage(text: string) {
+    let parsed;
+    try {
+      parsed = PanelMessage.safeParse(JSON.parse(text));
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed?.success) {
+      this.options.log('ignoring an unreadable message from the panel');
+      return;
+    }
+    const msg = parsed.data;
+    switch (msg.type) {
+      case 'desired':
+        this.attempt = 0;
+        this.hashes.set(msg.version, msg.hash);
+        this.daemon.setDesired(msg.state);
+        return;
+      case 'counters-ack':
+        this.reports.acknowledged(msg.boot, msg.seq);
+        return;
+      case 'rotate':
+        this.credential = { ...this.credential, credential: msg.credential };
+        saveCredential(this.options.stateDir, this.credential);
+        this.options.log('the panel rotated this node\'s credential; saved the new one');
+        this.send({ type: 'rotated' });
+        return;
+    }
+  }
+
+  private async reportCounters() {
+    const ws = this.ws;
+    if (ws?.readyState !== WebSocket.OPEN) return;
+    // An unacknowledged report goes again only on a new connection.
+    if (this.reports.waiting && this.inflightSentOn === ws) return;
+    const snapshot = await this.daemon.counters().catch(() => undefined);
+    if (!snapshot) return;
+    this.send(this.reports.next(snapshot, this.daemon.healthSnapshot()));
+    this.inflightSentOn = ws;
+  }
+
+  async stop() {
+    this.stopped = true;
+    clearInterval(this.countersTimer);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.ws?.close(1000, 'agent stopping');
+    await this.daemon.stop();
+  }
+}
+

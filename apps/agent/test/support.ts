@@ -1,0 +1,92 @@
+// Shared by the agent's kernel tests: running tula-agent inside lab namespaces,
+// and the desired-state documents they apply.
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DesiredStateInput } from '@tula/protocol';
+import type { Lab, LabHost } from '@tula/netlab';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+export const AGENT_BIN = `${repoRoot}node_modules/.bin/tula-agent`;
+
+/** Why kernel tests cannot run here, or undefined when they can. */
+export async function kernelTestsUnavailable(): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return 'needs root for network namespaces and nftables (run the suite as root, as CI does)';
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  try {
+    await promisify(execFile)('nft', ['--version']);
+  } catch {
+    return 'nft (nftables) is not installed';
+  }
+  return undefined;
+}
+
+export class AgentHost {
+  readonly stateDir: string;
+  private readonly dir: string;
+  constructor(
+    readonly lab: Lab,
+    readonly host: LabHost,
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), `tula-${host.ns}-`));
+    this.stateDir = join(this.dir, 'state');
+  }
+
+  writeState(doc: DesiredStateInput, name = 'desired.json'): string {
+    const file = join(this.dir, name);
+    writeFileSync(`${file}.tmp`, JSON.stringify(doc));
+    // Replace atomically, as a careful writer would: `run` must never read half a file.
+    renameSync(`${file}.tmp`, file);
+    return file;
+  }
+
+  agent(args: string[], options: { allowFailure?: boolean } = {}) {
+    return this.lab.exec(this.host.ns, [AGENT_BIN, ...args, '--state-dir', this.stateDir], options);
+  }
+
+  apply(doc: DesiredStateInput) {
+    return this.agent(['apply', '--state', this.writeState(doc)]);
+  }
+
+  async status(): Promise<StatusJson> {
+    return JSON.parse((await this.agent(['status'])).stdout) as StatusJson;
+  }
+}
+
+export interface StatusJson {
+  running: boolean;
+  appliedVersion: number | null;
+  lastError: string | null;
+  backends: { service: string; address: string; condition: string; slots: number; healthy: boolean | null }[];
+  counters: {
+    services: Record<string, { packets: number; bytes: number; newFlows: number; drops: number; backends: Record<string, { packets: number; bytes: number; newFlows: number }> }>;
+    vips: Record<string, { packets: number; bytes: number }>;
+  } | null;
+}
+
+/** The lab's backend hosts set up for a VIP (the backend section of their documents). */
+export function backendDoc(version: number, vips: DesiredStateInput['backend']): DesiredStateInput {
+  return { apiVersion: 'tula/v1', version, ...(vips ? { backend: vips } : {}) };
+}
+
+/** An HTTP request from the lab's client; the body (or what -w prints). */
+export async function curlFromClient(lab: Lab, url: string, extra: string[] = []): Promise<string> {
+  return (await lab.exec(lab.client.ns, ['curl', '-sS', '--max-time', '5', ...extra, url])).stdout;
+}
+
+/** Which backends answer new TCP connections to `url` (curl picks a new source port each time). */
+export async function backendsSeen(lab: Lab, url: string, want = lab.backends.length): Promise<string[]> {
+  const seen = new Set<string>();
+  for (let i = 0; i < 30 && seen.size < want; i++) seen.add((await curlFromClient(lab, url)).trim());
+  return [...seen].sort();
+}
+
+/** One UDP datagram per source port in `sports` ("a-b"): which backend answered each flow. */
+export async function udpFlows(lab: Lab, target: string, sports: string): Promise<Record<string, string | null>> {
+  const r = await lab.exec(lab.client.ns, [
+    process.execPath, '--import', 'tsx', 'packages/netlab/src/probe-client.ts', '--target', target, '--sports', sports,
+  ]);
+  return JSON.parse(r.stdout) as Record<string, string | null>;
+}

@@ -1,0 +1,40 @@
+import type { NextConfig } from 'next';
+
+const config: NextConfig = {
+  // Workspace packages ship TypeScript source.
+  transpilePackages: ['@tula/api', '@tula/protocol', '@tula/control', '@tula/gateway', '@tula/validators'],
+  // Loaded by server.ts, not bundled: native bindings, WASM and the generated Prisma client.
+  serverExternalPackages: ['@tula/db', '@prisma/client', '@prisma/adapter-pg', 'pg', '@electric-sql/pglite', '@electric-sql/pglite-socket', '@node-rs/argon2', 'ws'],
+  poweredByHeader: false,
+  async headers() {
+    const dev = process.env.NODE_ENV !== 'production';
+    // Next inlines its bootstrap scripts, hence 'unsafe-inline' for scripts; nothing loads from elsewhere.
+    const csp = [
+      "default-src 'self'",
+      `script-src 'self' 'unsafe-inline'${dev ? " 'unsafe-eval'" : ''}`,
+      "style-src 'self' 'unsafe-inline'",
+      "img-src 'self' data: blob:",
+      "connect-src 'self'",
+      "font-src 'self'",
+      "object-src 'none'",
+      "base-uri 'self'",
+      "form-action 'self'",
+      "frame-ancestors 'none'",
+    ].join('; ');
+    return [
+      {
+        source: '/:path*',
+        headers: [
+          { key: 'Content-Security-Policy', value: csp },
+          { key: 'X-Content-Type-Options', value: 'nosniff' },
+          { key: 'X-Frame-Options', value: 'DENY' },
+          { key: 'Referrer-Policy', value: 'strict-origin-when-cross-origin' },
+          { key: 'Permissions-Policy', value: 'camera=(), microphone=(), geolocation=()' },
+        ],
+      },
+    ];
+  },
+  typedRoutes: false,
+};
+
+export default config;

@@ -1,0 +1,127 @@
+// The control-panel process: one HTTP server for the UI, the API and the agent
+// gateway (WebSocket, /agent). Start it with `npm start` from the repository root.
+import { createServer } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { authSecret, createAuth, createMailer } from '@tula/api';
+import { LocalBus, PostgresBus, type Bus } from '@tula/control';
+import { openDatabase } from '@tula/db';
+import { AgentGateway, enrollmentLimiter } from '@tula/gateway';
+import type { LabState } from '@tula/api';
+import { LAB_DEMO, labAvailability, removeLocalLab, startLocalLab, type LocalLab } from '@tula/lab';
+import next from 'next';
+import { readPanelEnv } from './src/server/env.ts';
+import { CLIENT_ADDRESS_HEADER, setPanelRuntime } from './src/server/runtime.ts';
+
+function fail(err: unknown): never {
+  console.error(`tula: the control panel cannot start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+}
+
+const env = (() => {
+  try {
+    return readPanelEnv();
+  } catch (err) {
+    fail(err);
+  }
+})();
+const dev = env.NODE_ENV !== 'production';
+const publicUrl = (env.TULA_PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/$/, '');
+
+const db = await openDatabase({ migrate: true }).catch(fail);
+const applied = db.migrations?.applied ?? [];
+console.log(
+  `database: ${db.kind === 'embedded' ? `embedded PostgreSQL in ${process.env.TULA_DATA_DIR || '.tula'}` : 'PostgreSQL server from DATABASE_URL'}` +
+    (applied.length ? `, applied ${applied.length} migration(s)` : ', schema up to date'),
+);
+// Replicas share a server database and hear each other through it; the embedded one serves one process.
+const bus: Bus = db.kind === 'server' ? await PostgresBus.start(db.pool, (m) => console.error(m)).catch(fail) : new LocalBus();
+const mailer = createMailer(db, env.TULA_SMTP_URL, env.TULA_MAIL_FROM);
+if (mailer.kind === 'outbox') console.log('mail: no TULA_SMTP_URL, so mail (password resets, invitations) is kept in the outbox (/dev/outbox in development)');
+const auth = createAuth({
+  db,
+  mailer,
+  rateLimits: { signUpPerMinute: env.TULA_SIGNUPS_PER_MINUTE, signInPerMinute: env.TULA_SIGNINS_PER_MINUTE },
+  baseURL: publicUrl,
+  secret: await authSecret(db, env.TULA_AUTH_SECRET),
+  secureCookies: publicUrl.startsWith('https:'),
+});
+const gateway = new AgentGateway(db, bus, { counterRetentionHours: env.TULA_COUNTER_RETENTION_HOURS });
+const runtime = {
+  db,
+  bus,
+  auth,
+  mailer,
+  gateway,
+  enrollAttempts: enrollmentLimiter(env.TULA_ENROLLMENTS_PER_MINUTE),
+  startedAt: new Date(),
+  publicUrl,
+  limits: { nodes: env.TULA_TRIAL_MAX_NODES, services: env.TULA_TRIAL_MAX_SERVICES },
+  outboxVisible: mailer.kind === 'outbox' && (dev || env.TULA_DEV_OUTBOX === '1'),
+  labState: { state: 'off', detail: 'TULA_LAB is not 1 (npm start sets it)' } as LabState,
+  lab: undefined as LocalLab | undefined,
+};
+setPanelRuntime(runtime);
+
+const app = next({ dev, dir: fileURLToPath(new URL('.', import.meta.url)), hostname: env.HOST, port: env.PORT });
+await app.prepare();
+const handle = app.getRequestHandler();
+const upgradeNext = app.getUpgradeHandler();
+
+const server = createServer((req, res) => {
+  req.headers[CLIENT_ADDRESS_HEADER] = req.socket.remoteAddress ?? '';
+  void handle(req, res);
+});
+server.on('upgrade', (req, socket, head) => {
+  if (req.url?.split('?')[0] === '/agent') void gateway.handleUpgrade(req, socket, head);
+  else void upgradeNext(req, socket, head);
+});
+
+const labAbort = new AbortController();
+let labStarting: Promise<void> | undefined;
+server.listen(env.PORT, env.HOST, () => {
+  console.log(`Tula control panel on http://localhost:${env.PORT} (${dev ? 'development' : 'production'}); agents connect to ${publicUrl.replace(/^http/, 'ws')}/agent`);
+  if (env.TULA_LAB === '1') labStarting = startLab();
+});
+
+async function startLab() {
+  const unavailable = await labAvailability();
+  if (unavailable) {
+    runtime.labState = { state: 'off', detail: unavailable };
+    console.log(`lab: off, because ${unavailable}. The control panel runs on its own.`);
+    return;
+  }
+  runtime.labState = { state: 'starting', detail: 'building namespaces, enrolling agents, creating services' };
+  try {
+    runtime.lab = await startLocalLab(runtime, { port: env.PORT, dataDir: process.env.TULA_DATA_DIR || '.tula', log: (m) => console.log(m), signal: labAbort.signal });
+    runtime.labState = { state: 'ready', detail: 'traffic flows through the lab services', demoLogin: { email: LAB_DEMO.email, password: LAB_DEMO.password } };
+    console.log(`lab: open ${publicUrl} and sign in as ${LAB_DEMO.email} / ${LAB_DEMO.password}. Ctrl-C removes the lab (or: sudo npm run lab:down).`);
+  } catch (err) {
+    runtime.labState = { state: 'failed', detail: (err as Error).message };
+    if (labAbort.signal.aborted) return;
+    console.error(`lab: could not start: ${(err as Error).message}. The control panel runs on its own; \`sudo npm run lab:down\` cleans up.`);
+  }
+}
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  console.log(`${signal}: shutting down`);
+  server.close();
+  server.closeAllConnections();
+  // Also while the lab is still starting (it stops at its next step), or after it
+  // failed half-way: whatever it made goes.
+  labAbort.abort();
+  await labStarting;
+  if (runtime.labState.state !== 'off') {
+    console.log('lab: removing namespaces, agents and traffic');
+    await (runtime.lab?.destroy() ?? removeLocalLab()).catch((err: Error) => console.error(`lab: cleanup failed (${err.message}); run sudo npm run lab:down`));
+  }
+  await gateway.close().catch(() => undefined);
+  await bus.close().catch(() => undefined);
+  await app.close().catch(() => undefined);
+  await db.close();
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,0 +1,99 @@
+'use client';
+
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useRouter } from 'next/navigation';
+import { use } from 'react';
+import { useCanEdit } from '~/components/app-shell';
+import { Badge, Button, Card, ErrorNote, Select, Spinner } from '~/components/ui';
+import { ago } from '~/lib/format';
+import { errorMessage, useTRPC } from '~/trpc/client';
+
+export default function NodeDetail({ params }: { params: Promise<{ id: string }> }) {
+  const { id } = use(params);
+  const trpc = useTRPC();
+  const router = useRouter();
+  const canEdit = useCanEdit();
+  const queryClient = useQueryClient();
+  const q = useQuery({ ...trpc.nodes.get.queryOptions({ id }), refetchInterval: 5000 });
+  const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.nodes.pathKey() });
+  const rotate = useMutation({ ...trpc.nodes.rotateCredential.mutationOptions(), onSuccess: refresh });
+  const revoke = useMutation({ ...trpc.nodes.revoke.mutationOptions(), onSuccess: refresh });
+  const remove = useMutation({ ...trpc.nodes.delete.mutationOptions(), onSuccess: () => router.push('/app/fleet') });
+  const role = useMutation({ ...trpc.nodes.setRole.mutationOptions(), onSuccess: refresh });
+  if (q.error) return <ErrorNote>{errorMessage(q.error)}</ErrorNote>;
+  if (!q.data) return <Spinner label="Loading the node…" />;
+  const n = q.data;
+  const caps = n.capabilities as { tunnels?: string[]; nftVersion?: string | null; kernel?: string; canBalance?: boolean };
+  const error = rotate.error ?? revoke.error ?? remove.error ?? role.error;
+  return (
+    <div className="flex flex-col gap-5">
+      <div>
+        <h1 className="text-2xl font-semibold">{n.name}</h1>
+        <p className="text-sm text-slate-600">
+          {n.revokedAt ? <Badge tone="red">revoked</Badge> : <Badge tone={n.online ? 'green' : 'slate'}>{n.online ? 'online' : 'offline'}</Badge>} seen {ago(n.lastSeenAt)} ·{' '}
+          {n.hostname ?? 'hostname unknown'} · {n.addresses.join(', ') || 'no addresses reported'}
+        </p>
+      </div>
+      {error && <ErrorNote>{errorMessage(error)}</ErrorNote>}
+      <div className="grid gap-4 md:grid-cols-2">
+        <Card title="State">
+          <dl className="grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1 text-sm">
+            <dt className="text-slate-500">Desired version</dt>
+            <dd>{n.desiredVersion}</dd>
+            <dt className="text-slate-500">Applied version</dt>
+            <dd>
+              {n.appliedVersion ?? '-'} {n.inSync ? <Badge tone="green">in sync</Badge> : <Badge tone="amber">drift</Badge>}
+            </dd>
+            <dt className="text-slate-500">Last error</dt>
+            <dd className="text-red-800">{n.lastError ?? 'none'}</dd>
+            <dt className="text-slate-500">Agent</dt>
+            <dd>{n.agentVersion ?? '-'}</dd>
+            <dt className="text-slate-500">Kernel</dt>
+            <dd>
+              {caps.kernel ?? '-'} · nft {caps.nftVersion ?? '-'} · tunnels {caps.tunnels?.join(', ') || 'none'}
+            </dd>
+            <dt className="text-slate-500">Balances</dt>
+            <dd>{n.balancerOf.map((b) => b.service.name).join(', ') || 'nothing'}</dd>
+          </dl>
+        </Card>
+        <Card title="Role and credential">
+          <div className="flex flex-col gap-3 text-sm">
+            <label className="flex items-center gap-2">
+              Role
+              <Select disabled={!canEdit || Boolean(n.revokedAt)} value={n.role} onChange={(e) => role.mutate({ id, role: e.target.value as 'balancer' | 'backend' | 'both' })} className="max-w-40">
+                <option value="both">balancer and backend</option>
+                <option value="balancer">balancer</option>
+                <option value="backend">backend</option>
+              </Select>
+            </label>
+            <p className="text-slate-600">Credential last rotated {ago(n.credentialRotatedAt)}.</p>
+            {canEdit && !n.revokedAt && (
+              <div className="flex flex-wrap gap-2">
+                <Button variant="secondary" busy={rotate.isPending} onClick={() => rotate.mutate({ id })}>
+                  Rotate credential
+                </Button>
+                <Button
+                  variant="danger"
+                  busy={revoke.isPending}
+                  onClick={() => {
+                    if (confirm(`Revoke ${n.name}? Its agent is disconnected now and cannot connect again. Its data plane keeps its last state.`)) revoke.mutate({ id });
+                  }}
+                >
+                  Revoke
+                </Button>
+              </div>
+            )}
+            {canEdit && n.revokedAt && (
+              <Button variant="danger" busy={remove.isPending} onClick={() => remove.mutate({ id })}>
+                Delete this node
+              </Button>
+            )}
+          </div>
+        </Card>
+      </div>
+      <Card title="Desired state (v1 document)">
+        <pre className="max-h-96 overflow-auto rounded bg-slate-50 p-3 text-xs">{JSON.stringify(n.desiredState, null, 2)}</pre>
+      </Card>
+    </div>
+  );
+}

@@ -1,0 +1,121 @@
+'use client';
+
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useRouter } from 'next/navigation';
+import { use } from 'react';
+import { useCanEdit } from '~/components/app-shell';
+import { DsrCharts, HealthTimeline } from '~/components/charts';
+import { Badge, Button, Card, ErrorNote, LinkButton, Spinner, Table } from '~/components/ui';
+import { errorMessage, useTRPC } from '~/trpc/client';
+
+export default function ServiceDetail({ params }: { params: Promise<{ id: string }> }) {
+  const { id } = use(params);
+  const trpc = useTRPC();
+  const router = useRouter();
+  const canEdit = useCanEdit();
+  const queryClient = useQueryClient();
+  const q = useQuery({ ...trpc.services.get.queryOptions({ id }), refetchInterval: 5000 });
+  const key = trpc.services.get.queryKey({ id });
+  const setState = useMutation(
+    trpc.services.setBackendState.mutationOptions({
+      // Optimistic: the row changes at once, and goes back if the API refuses.
+      onMutate: async (v) => {
+        await queryClient.cancelQueries({ queryKey: key });
+        const before = queryClient.getQueryData(key);
+        queryClient.setQueryData(key, (old) => old && { ...old, backends: old.backends.map((b) => (b.address === v.address ? { ...b, state: v.state } : b)) });
+        return { before };
+      },
+      onError: (_e, _v, ctx) => queryClient.setQueryData(key, ctx?.before),
+      onSettled: () => queryClient.invalidateQueries({ queryKey: trpc.services.pathKey() }),
+    }),
+  );
+  const remove = useMutation({
+    ...trpc.services.delete.mutationOptions(),
+    onSuccess: async () => {
+      await queryClient.invalidateQueries({ queryKey: trpc.services.pathKey() });
+      router.push('/app/services');
+    },
+  });
+  if (q.error) return <ErrorNote>{errorMessage(q.error)}</ErrorNote>;
+  if (!q.data) return <Spinner label="Loading the service…" />;
+  const s = q.data;
+  const port = s.portStart === s.portEnd ? `${s.portStart}` : `${s.portStart}-${s.portEnd}`;
+  return (
+    <div className="flex flex-col gap-5">
+      <div className="flex flex-wrap items-start justify-between gap-3">
+        <div>
+          <h1 className="text-2xl font-semibold">{s.name}</h1>
+          <p className="font-mono text-sm text-slate-600">
+            {s.vip} {s.protocol}/{port} · {s.mode === 'nat' ? 'NAT (not DSR)' : s.mode === 'l2' ? 'L2 DSR' : `L3 DSR over ${s.tunnel}`}
+          </p>
+        </div>
+        {canEdit && (
+          <div className="flex gap-2">
+            <LinkButton href={`/app/services/${id}/edit`} variant="secondary">
+              Edit
+            </LinkButton>
+            <Button
+              variant="danger"
+              busy={remove.isPending}
+              onClick={() => {
+                if (confirm(`Delete ${s.name}? Its balancers stop forwarding its VIP.`)) remove.mutate({ id });
+              }}
+            >
+              Delete
+            </Button>
+          </div>
+        )}
+      </div>
+      {(setState.error || remove.error) && <ErrorNote>{errorMessage(setState.error ?? remove.error)}</ErrorNote>}
+
+      <Card title="Rollout">
+        <p className="text-sm" data-testid="rollout">
+          <Badge tone={s.rollout.errors.length ? 'red' : s.rollout.applied === s.rollout.nodes ? 'green' : 'amber'}>
+            {s.rollout.nodes === 0 ? 'no nodes carry it' : s.rollout.applied === s.rollout.nodes ? 'applied' : 'rolling out'}
+          </Badge>{' '}
+          {s.rollout.applied} of {s.rollout.nodes} nodes run the current version.
+        </p>
+        {s.rollout.errors.length > 0 && (
+          <ul className="mt-2 flex flex-col gap-1 text-sm text-red-800">
+            {s.rollout.errors.map((e) => (
+              <li key={e.nodeId}>
+                <strong>{e.node}</strong>: {e.error}
+              </li>
+            ))}
+          </ul>
+        )}
+      </Card>
+
+      <DsrCharts serviceId={id} vip={s.vip} title={s.name} />
+
+      <Card title="Backends">
+        <Table caption="Backends" head={['Address', 'Weight', 'State', 'Actions']}>
+          {s.backends.map((b) => (
+            <tr key={b.id}>
+              <td className="px-3 py-2 font-mono text-xs">{b.port === null ? b.address : b.address.includes(':') ? `[${b.address}]:${b.port}` : `${b.address}:${b.port}`}</td>
+              <td className="px-3 py-2">{b.weight}</td>
+              <td className="px-3 py-2">
+                <Badge tone={b.state === 'active' ? 'green' : b.state === 'draining' ? 'amber' : 'slate'}>{b.state}</Badge>
+              </td>
+              <td className="flex flex-wrap gap-2 px-3 py-2">
+                {canEdit &&
+                  (['active', 'draining', 'disabled'] as const)
+                    .filter((st) => st !== b.state)
+                    .map((st) => (
+                      <Button key={st} variant="secondary" className="px-2 py-1 text-xs" onClick={() => setState.mutate({ serviceId: id, address: b.address, state: st })}>
+                        {st === 'active' ? 'Activate' : st === 'draining' ? 'Drain' : 'Disable'}
+                      </Button>
+                    ))}
+              </td>
+            </tr>
+          ))}
+        </Table>
+        <p className="mt-2 text-xs text-slate-500">Drain: no new flows, established ones continue until they end or {s.drainTimeoutS} s pass. Disable: no traffic at all.</p>
+      </Card>
+
+      <Card title="Backend health">
+        <HealthTimeline serviceId={id} />
+      </Card>
+    </div>
+  );
+}

@@ -1,0 +1,21 @@
+import type { Metadata, Viewport } from 'next';
+import type { ReactNode } from 'react';
+import { ApiProvider } from '~/trpc/client';
+import './globals.css';
+
+export const metadata: Metadata = {
+  title: { default: 'Tula', template: '%s · Tula' },
+  description: 'Fleet management for Direct Server Return load balancers',
+};
+
+export const viewport: Viewport = { width: 'device-width', initialScale: 1 };
+
+export default function RootLayout({ children }: { children: ReactNode }) {
+  return (
+    <html lang="en">
+      <body className="min-h-screen bg-slate-50 text-slate-900 antialiased">
+        <ApiProvider>{children}</ApiProvider>
+      </body>
+    </html>
+  );
+}

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+
+/** The panel process's own settings (the database's are in @tula/db). */
+export const PanelEnv = z.object({
+  PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  /** Where people and agents reach the panel; used in links and the agent command line. */
+  TULA_PUBLIC_URL: z.string().url().optional(),
+  /** Signs session cookies; unset: generated once and kept in the database. */
+  TULA_AUTH_SECRET: z.string().min(32, 'TULA_AUTH_SECRET must be at least 32 characters').optional(),
+  /** Hours of per-second counter samples to keep (minute and hour rollups are kept). */
+  TULA_COUNTER_RETENTION_HOURS: z.coerce.number().int().min(1).max(24 * 90).default(24),
+  /** smtp://user:pass@host:port (or smtps://): outgoing mail. Unset: mail goes to the outbox. */
+  TULA_SMTP_URL: z.string().regex(/^smtps?:\/\//, 'TULA_SMTP_URL must start with smtp:// or smtps://').optional(),
+  TULA_MAIL_FROM: z.string().min(3).default('Tula <tula@localhost>'),
+  /** Show the outbox at /dev/outbox in production too (it is always shown in development). */
+  TULA_DEV_OUTBOX: z.enum(['0', '1']).default('0'),
+  /** What an organisation on the free trial may have. */
+  TULA_TRIAL_MAX_NODES: z.coerce.number().int().min(1).default(10),
+  TULA_TRIAL_MAX_SERVICES: z.coerce.number().int().min(1).default(25),
+  /** Build the local lab (network namespaces, agents, demo services, traffic); README command 1 sets it. */
+  TULA_LAB: z.enum(['0', '1']).default('0'),
+  /** Brute-force limits per client address and minute. */
+  TULA_SIGNUPS_PER_MINUTE: z.coerce.number().int().min(1).default(5),
+  TULA_SIGNINS_PER_MINUTE: z.coerce.number().int().min(1).default(10),
+  TULA_ENROLLMENTS_PER_MINUTE: z.coerce.number().int().min(1).default(10),
+});
+export type PanelEnv = z.infer<typeof PanelEnv>;
+
+export function readPanelEnv(env: NodeJS.ProcessEnv = process.env): PanelEnv {
+  const pick = (k: keyof PanelEnv) => env[k] || undefined;
+  const parsed = PanelEnv.safeParse(Object.fromEntries((Object.keys(PanelEnv.shape) as (keyof PanelEnv)[]).map((k) => [k, pick(k)])));
+  if (!parsed.success) {
+    throw new Error(
+      `Invalid panel settings in the environment:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`,
+    );
+  }
+  return parsed.data;
+}

@@ -1,0 +1,77 @@
+// README command 1's dashboard on the local lab, in Debian's Chromium: the
+// second web server of playwright.config.ts runs the panel as `npm start` does
+// (embedded database, TULA_LAB=1). The demo login opens on the live DSR
+// picture, both series move, and the lab controls take a backend out.
+import { expect, test } from '@playwright/test';
+import { labPort } from '../playwright.config.ts';
+import { SCREENSHOTS } from './support/app.ts';
+
+const needsRoot = process.getuid?.() !== 0 ? 'needs root to build the local lab (CI runs as root)' : undefined;
+const labUrl = `http://127.0.0.1:${labPort}`;
+
+test.describe('the local lab', () => {
+  test.skip(Boolean(needsRoot), needsRoot ?? '');
+  test.use({ baseURL: labUrl });
+
+  test('the demo login opens on the live DSR picture, both series move, and a stopped backend shows', async ({ page, request }) => {
+    // The panel answers before the lab is built; its health says when the lab is ready.
+    await expect
+      .poll(async () => ((await (await request.get(`${labUrl}/api/health`)).json()) as { lab?: { state: string; detail: string } }).lab, { timeout: 150_000, intervals: [2000] })
+      .toMatchObject({ state: 'ready' });
+
+    await page.goto('/login');
+    const hint = page.getByTestId('lab-login');
+    await expect(hint).toContainText('demo@example.com');
+    const password = /password (\S+) to watch/.exec((await hint.textContent()) ?? '')?.[1];
+    await page.getByLabel('Email').fill('demo@example.com');
+    await page.getByLabel('Password').fill(password!);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page).toHaveURL(/\/app$/);
+
+    const chart = page.getByTestId('traffic-chart');
+    const totals = async () => ({ inbound: Number(await chart.getAttribute('data-inbound')), returnPath: Number(await chart.getAttribute('data-return-path')) });
+    await expect.poll(async () => (await totals()).returnPath, { timeout: 30_000 }).toBeGreaterThan(0);
+    const first = await totals();
+    // Both series move: more inbound at the balancer and more return path at the backends, seconds later.
+    await expect.poll(async () => (await totals()).inbound, { timeout: 30_000 }).toBeGreaterThan(first.inbound);
+    await expect.poll(async () => (await totals()).returnPath, { timeout: 30_000 }).toBeGreaterThan(first.returnPath);
+    const now = await totals();
+    expect(now.returnPath / now.inbound).toBeGreaterThan(20);
+    await expect(page.getByTestId('dsr-ratio')).toContainText('The backends sent');
+
+    // Lab-only controls. Stop b2's server: the lab shows it stopped, and the
+    // balancer's health checks mark it down on the service's health timeline.
+    const controls = page.getByTestId('lab-controls');
+    await expect(controls.getByText('lab only')).toBeVisible();
+    const row = (name: string) => controls.getByRole('listitem').filter({ hasText: `${name} ` });
+    await row('b2').getByRole('button', { name: 'Stop its server' }).click();
+    await expect(row('b2').getByText('stopped')).toBeVisible();
+    await page.getByRole('link', { name: 'Services' }).first().click();
+    await expect(page).toHaveURL(/\/app\/services$/);
+    await page.getByRole('link', { name: 'lab-web' }).click();
+    await expect(page).toHaveURL(/\/app\/services\/[^/]+$/);
+    const health = page.getByLabel('Backend health over the last hour');
+    await expect(health.locator('div', { hasText: '10.99.0.12' }).locator('[title="down"]')).toHaveCount(1, { timeout: 30_000 });
+    await page.screenshot({ path: `${SCREENSHOTS}/lab-backend-down.png`, fullPage: true });
+    await page.goto('/app');
+    await row('b2').getByRole('button', { name: 'Start its server' }).click();
+    await expect(row('b2').getByText('serving')).toBeVisible();
+
+    // Drain b3: no new flows go to it; the button turns it active again.
+    await row('b3').getByRole('button', { name: 'Drain' }).click();
+    await expect(row('b3').getByText('draining')).toBeVisible();
+    await row('b3').getByRole('button', { name: 'Activate' }).click();
+    await expect(row('b3').getByText('active')).toBeVisible();
+
+    // Switch lab-web to L3 (VXLAN): the rules change and the return path keeps growing.
+    await controls.getByRole('button', { name: 'Switch to L3' }).click();
+    await expect(controls.getByText('L3 (VXLAN tunnel)')).toBeVisible();
+    const beforeSwitch = (await totals()).returnPath;
+    await expect.poll(async () => (await totals()).returnPath, { timeout: 30_000 }).toBeGreaterThan(beforeSwitch * 1.1);
+    await controls.getByRole('button', { name: 'Switch to L2' }).click();
+    await expect(controls.getByText('L2 (MAC rewrite)')).toBeVisible();
+    await expect(page.getByText('4/4 applied')).toHaveCount(2);
+    // For the README: by now the live chart holds half a minute of lab traffic.
+    await page.screenshot({ path: `${SCREENSHOTS}/lab.png`, fullPage: true });
+  });
+});

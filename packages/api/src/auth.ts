@@ -1,0 +1,111 @@
+// Accounts and sessions: better-auth with its Prisma adapter and organization
+// plugin. Passwords are hashed with argon2id. Signing up creates the user's
+// organisation (a 14-day trial, set by the database) with the user as owner.
+import { randomBytes } from 'node:crypto';
+import { hash, verify } from '@node-rs/argon2';
+import type { Database } from '@tula/db';
+import { betterAuth } from 'better-auth';
+import { prismaAdapter } from 'better-auth/adapters/prisma';
+import { organization } from 'better-auth/plugins';
+import type { Mailer } from './mailer.ts';
+
+export interface AuthOptions {
+  db: Database;
+  /** Public URL of the panel (cookies and links use it). */
+  baseURL: string;
+  /** Signs session cookies; unset: one generated once and kept in the database for every replica. */
+  secret?: string | undefined;
+  /** Serve cookies with the Secure flag (behind HTTPS). */
+  secureCookies: boolean;
+  mailer: Mailer;
+  /** Attempts per minute from one client: sign-ups, and sign-ins (also password-reset requests). */
+  rateLimits: { signUpPerMinute: number; signInPerMinute: number };
+}
+
+const ARGON2ID = 2;
+
+/** The cookie-signing secret: configured, or created once in the database (race-safe across replicas). */
+export async function authSecret(db: Database, configured?: string): Promise<string> {
+  if (configured) return configured;
+  await db.prisma.setting.upsert({
+    where: { key: 'auth_secret' },
+    create: { key: 'auth_secret', value: randomBytes(32).toString('base64url') },
+    update: {},
+  });
+  return (await db.prisma.setting.findUniqueOrThrow({ where: { key: 'auth_secret' } })).value;
+}
+
+function slugFor(email: string): string {
+  const base = email.split('@')[0]!.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'org';
+  return `${base}-${randomBytes(3).toString('hex')}`;
+}
+
+export function createAuth(options: AuthOptions & { secret: string }) {
+  const { db } = options;
+  return betterAuth({
+    baseURL: options.baseURL,
+    secret: options.secret,
+    database: prismaAdapter(db.prisma, { provider: 'postgresql' }),
+    emailAndPassword: {
+      enabled: true,
+      minPasswordLength: 10,
+      maxPasswordLength: 256,
+      password: {
+        hash: (password) => hash(password, { algorithm: ARGON2ID }),
+        verify: ({ hash: stored, password }) => verify(stored, password),
+      },
+      resetPasswordTokenExpiresIn: 3600,
+      sendResetPassword: async ({ user, url }) => {
+        await options.mailer.send({
+          to: user.email,
+          subject: 'Reset your Tula password',
+          text: `Someone (hopefully you) asked to reset the password of ${user.email} on Tula.\n\nSet a new password within an hour: ${url}\n\nIf it was not you, ignore this message; your password is unchanged.`,
+        });
+      },
+      revokeSessionsOnPasswordReset: true,
+    },
+    session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
+    rateLimit: {
+      enabled: true,
+      storage: 'database',
+      window: 60,
+      max: 300,
+      customRules: {
+        '/sign-up/email': { window: 60, max: options.rateLimits.signUpPerMinute },
+        '/sign-in/email': { window: 60, max: options.rateLimits.signInPerMinute },
+        '/request-password-reset': { window: 60, max: options.rateLimits.signInPerMinute },
+      },
+    },
+    advanced: {
+      useSecureCookies: options.secureCookies,
+      defaultCookieAttributes: { httpOnly: true, sameSite: 'lax' },
+    },
+    plugins: [
+      organization({
+        creatorRole: 'owner',
+        schema: { member: { modelName: 'membership' } },
+      }),
+    ],
+    databaseHooks: {
+      user: {
+        create: {
+          // Every new account gets its own organisation, on a free trial.
+          after: async (user) => {
+            await db.prisma.organization.create({
+              data: {
+                name: `${user.name || user.email.split('@')[0]}'s organisation`,
+                slug: slugFor(user.email),
+                memberships: { create: { userId: user.id, role: 'owner' } },
+                auditEvents: {
+                  create: { actorUserId: user.id, actorLabel: user.email, action: 'organization.create', targetType: 'organization', data: { trial: '14 days' } },
+                },
+              },
+            });
+          },
+        },
+      },
+    },
+  });
+}
+
+export type Auth = ReturnType<typeof createAuth>;

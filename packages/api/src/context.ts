@@ -1,0 +1,58 @@
+import type { Bus, TrialLimits } from '@tula/control';
+import type { Database } from '@tula/db';
+import type { Auth } from './auth.ts';
+import type { Mailer } from './mailer.ts';
+
+/** The local lab, when the panel runs one (README command 1 as root): lab-only controls. */
+export interface LabControl {
+  /** The demo organisation the lab belongs to; only its members see the controls. */
+  organizationId: string;
+  status(): { backends: { name: string; address: string; serving: boolean }[]; traffic: boolean };
+  setBackendServing(name: string, serving: boolean): Promise<void>;
+}
+
+/** Where the local lab is, for the health endpoint and the sign-in page. */
+export interface LabState {
+  state: 'off' | 'starting' | 'ready' | 'failed';
+  /** Why it is off or failed, or what it is doing. */
+  detail: string;
+  /** The demo login, once the lab has made it (the lab is local to this machine). */
+  demoLogin?: { email: string; password: string };
+}
+
+/** The long-lived parts of a panel process that procedures use. */
+export interface PanelServices {
+  db: Database;
+  bus: Bus;
+  auth: Auth;
+  mailer: Mailer;
+  limits: TrialLimits;
+  lab?: LabControl;
+  labState?: LabState;
+  startedAt: Date;
+  /** The URL agents and browsers reach this panel at (for the agent command line). */
+  publicUrl: string;
+}
+
+export type Role = 'owner' | 'admin' | 'viewer';
+
+/** Per request: the services, and who is asking (if signed in). */
+export interface ApiContext extends PanelServices {
+  user: { id: string; email: string; name: string } | null;
+  /** The organisation the session is working in, and the user's role there. */
+  org: { id: string; role: Role; trialEndsAt: Date } | null;
+}
+
+export async function createContext(services: PanelServices, headers: Headers): Promise<ApiContext> {
+  const session = await services.auth.api.getSession({ headers }).catch(() => null);
+  if (!session) return { ...services, user: null, org: null };
+  const user = { id: session.user.id, email: session.user.email, name: session.user.name };
+  // The session's active organisation, else the user's first (a new account's own).
+  const active = (session.session as { activeOrganizationId?: string | null }).activeOrganizationId;
+  const m = await services.db.prisma.membership.findFirst({
+    where: { userId: user.id, ...(active ? { organizationId: active } : {}) },
+    orderBy: { createdAt: 'asc' },
+    include: { organization: { select: { trialEndsAt: true } } },
+  });
+  return { ...services, user, org: m ? { id: m.organizationId, role: m.role, trialEndsAt: m.organization.trialEndsAt } : null };
+}

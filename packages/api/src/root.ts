@@ -1,0 +1,27 @@
+import { auditRouter } from './routers/audit/index.ts';
+import { healthRouter } from './routers/health/index.ts';
+import { labRouter } from './routers/lab/index.ts';
+import { liveRouter } from './routers/live/index.ts';
+import { nodesRouter } from './routers/nodes/index.ts';
+import { orgRouter } from './routers/org/index.ts';
+import { servicesRouter } from './routers/services/index.ts';
+import { statsRouter } from './routers/stats/index.ts';
+import { teamRouter } from './routers/team/index.ts';
+import { tokensRouter } from './routers/tokens/index.ts';
+import { createCallerFactory, router } from './trpc.ts';
+
+export const appRouter = router({
+  health: healthRouter,
+  tokens: tokensRouter,
+  nodes: nodesRouter,
+  services: servicesRouter,
+  live: liveRouter,
+  org: orgRouter,
+  audit: auditRouter,
+  stats: statsRouter,
+  team: teamRouter,
+  lab: labRouter,
+});
+
+export type AppRouter = typeof appRouter;
+export const createCaller = createCallerFactory(appRouter);

@@ -1,0 +1,12 @@
+import { router } from '../../trpc.ts';
+import { getService, listServices } from './list.ts';
+import { createService, deleteService, setBackendState, updateService } from './save.ts';
+
+export const servicesRouter = router({
+  list: listServices,
+  get: getService,
+  create: createService,
+  update: updateService,
+  delete: deleteService,
+  setBackendState,
+});

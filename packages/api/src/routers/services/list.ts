@@ -1,0 +1,50 @@
+import { canonicalIp } from '@tula/protocol';
+import { TRPCError } from '@trpc/server';
+import { z } from 'zod';
+import { orgProcedure } from '../../trpc.ts';
+
+const include = {
+  backends: { orderBy: { address: 'asc' as const } },
+  balancers: { select: { node: { select: { id: true, name: true, desiredHash: true, appliedHash: true, lastError: true, lastSeenAt: true } } } },
+};
+
+type Row = Awaited<ReturnType<typeof loadServices>>[number];
+
+function loadServices(ctx: { db: { prisma: import('@tula/db').Db } }, organizationId: string, id?: string) {
+  return ctx.db.prisma.service.findMany({ where: { organizationId, ...(id ? { id } : {}) }, include, orderBy: { name: 'asc' } });
+}
+
+/** How far the service's latest change has reached: nodes that carry it and applied their current document. */
+function rollout(s: Row, backendNodes: { id: string; name: string; desiredHash: string | null; appliedHash: string | null; lastError: string | null }[]) {
+  const nodes = [...s.balancers.map((b) => b.node), ...backendNodes];
+  return {
+    nodes: nodes.length,
+    applied: nodes.filter((n) => n.desiredHash !== null && n.appliedHash === n.desiredHash).length,
+    errors: nodes.filter((n) => n.lastError).map((n) => ({ nodeId: n.id, node: n.name, error: n.lastError! })),
+  };
+}
+
+async function withRollout(ctx: { db: { prisma: import('@tula/db').Db } }, organizationId: string, rows: Row[]) {
+  // Backend hosts are linked explicitly or by an address their agent reported.
+  const nodes = await ctx.db.prisma.node.findMany({
+    where: { organizationId, revokedAt: null },
+    select: { id: true, name: true, addresses: true, desiredHash: true, appliedHash: true, lastError: true },
+  });
+  const byAddress = new Map(nodes.flatMap((n) => n.addresses.map((a) => [canonicalIp(a), n] as const)));
+  return rows.map((s) => {
+    const backendNodes = new Map<string, (typeof nodes)[number]>();
+    for (const b of s.backends) {
+      const n = b.nodeId ? nodes.find((x) => x.id === b.nodeId) : byAddress.get(b.address);
+      if (n && s.mode !== 'nat') backendNodes.set(n.id, n);
+    }
+    return { ...s, rollout: rollout(s, [...backendNodes.values()].filter((n) => !s.balancers.some((b) => b.node.id === n.id))) };
+  });
+}
+
+export const listServices = orgProcedure.query(async ({ ctx }) => withRollout(ctx, ctx.org.id, await loadServices(ctx, ctx.org.id)));
+
+export const getService = orgProcedure.input(z.strictObject({ id: z.string().min(1).max(64) })).query(async ({ ctx, input }) => {
+  const [s] = await withRollout(ctx, ctx.org.id, await loadServices(ctx, ctx.org.id, input.id));
+  if (!s) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such service in this organisation.' });
+  return s;
+});

@@ -1,0 +1,103 @@
+import { canonicalIp } from '@tula/protocol';
+import { TRPCError } from '@trpc/server';
+import { z } from 'zod';
+import { change, type Tx } from '../../change.ts';
+import { writeProcedure } from '../../trpc.ts';
+import { ServiceInput, serviceColumns } from '@tula/validators';
+
+/** A problem with one field; NOT_FOUND for ids that are not of the caller's organisation. */
+function fieldError(path: string, message: string, code: 'BAD_REQUEST' | 'NOT_FOUND' = 'BAD_REQUEST'): never {
+  throw new TRPCError({ code, message, cause: new z.ZodError([{ code: 'custom', path: path.split('.'), message, input: undefined }]) });
+}
+
+/** Checks what needs the database: names and listeners unique in the organisation, nodes of the organisation. */
+async function checkAgainstOrganisation(tx: Tx, organizationId: string, input: ServiceInput, id?: string) {
+  const cols = serviceColumns(input);
+  const others = await tx.service.findMany({
+    where: { organizationId, ...(id ? { id: { not: id } } : {}), OR: [{ name: cols.name }, { vip: cols.vip, protocol: cols.protocol }] },
+    select: { name: true, vip: true, portStart: true, portEnd: true },
+  });
+  if (others.some((o) => o.name === cols.name)) fieldError('name', `A service named "${cols.name}" already exists; pick another name.`);
+  const clash = others.find((o) => o.vip === cols.vip && cols.portStart <= o.portEnd && o.portStart <= cols.portEnd);
+  if (clash) fieldError('ports', `${cols.vip} ${cols.protocol} ${clash.portStart}-${clash.portEnd} is already used by service "${clash.name}".`);
+  const nodeIds = [...new Set([...input.balancerNodeIds, ...input.backends.flatMap((b) => (b.nodeId ? [b.nodeId] : []))])];
+  const nodes = await tx.node.findMany({ where: { organizationId, id: { in: nodeIds } }, select: { id: true, role: true } });
+  for (const nid of input.balancerNodeIds) {
+    const n = nodes.find((x) => x.id === nid);
+    if (!n) fieldError('balancerNodeIds', 'A chosen balancer is not a node of this organisation.', 'NOT_FOUND');
+    if (n.role === 'backend') fieldError('balancerNodeIds', 'A chosen balancer node has the backend role only; change its role to balance.');
+  }
+  input.backends.forEach((b, i) => {
+    if (b.nodeId && !nodes.some((n) => n.id === b.nodeId)) fieldError(`backends.${i}.nodeId`, 'Not a node of this organisation.', 'NOT_FOUND');
+  });
+}
+
+async function writeChildren(tx: Tx, organizationId: string, serviceId: string, input: ServiceInput) {
+  await tx.backend.deleteMany({ where: { serviceId } });
+  await tx.serviceBalancer.deleteMany({ where: { serviceId } });
+  const b = input.backends;
+  // One statement for any number of backends (thousands per service are allowed).
+  if (b.length > 0) {
+    await tx.$executeRaw`
+      INSERT INTO "Backend" (id, "organizationId", "serviceId", address, port, weight, state, "nodeId", "updatedAt")
+      SELECT gen_random_uuid()::text, ${organizationId}, ${serviceId}, a, p, w, s::"BackendState", n, now()
+      FROM unnest(${b.map((x) => canonicalIp(x.address))}::text[], ${b.map((x) => x.port)}::int[], ${b.map((x) => x.weight)}::int[],
+                  ${b.map((x) => x.state)}::text[], ${b.map((x) => x.nodeId)}::text[]) AS t(a, p, w, s, n)`;
+  }
+  await tx.serviceBalancer.createMany({ data: input.balancerNodeIds.map((nodeId) => ({ organizationId, serviceId, nodeId })) });
+}
+
+export const createService = writeProcedure.input(ServiceInput).mutation(async ({ ctx, input }) =>
+  change(
+    ctx,
+    (s: { id: string }) => ({ action: 'service.create', targetType: 'service', targetId: s.id, data: { name: input.name, vip: input.vip, ports: input.ports } }),
+    async (tx) => {
+      await checkAgainstOrganisation(tx, ctx.org.id, input);
+      if ((await tx.service.count({ where: { organizationId: ctx.org.id } })) >= ctx.limits.services) {
+        throw new TRPCError({ code: 'FORBIDDEN', message: `The free trial allows ${ctx.limits.services} services; delete one to add another.` });
+      }
+      const s = await tx.service.create({ data: { organizationId: ctx.org.id, ...serviceColumns(input) } });
+      await writeChildren(tx, ctx.org.id, s.id, input);
+      return { id: s.id };
+    },
+  ),
+);
+
+export const updateService = writeProcedure
+  .input(z.strictObject({ id: z.string().min(1).max(64), service: ServiceInput }))
+  .mutation(async ({ ctx, input }) =>
+    change(ctx, { action: 'service.update', targetType: 'service', targetId: input.id, data: { name: input.service.name } }, async (tx) => {
+      const existing = await tx.service.findFirst({ where: { id: input.id, organizationId: ctx.org.id } });
+      if (!existing) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such service in this organisation.' });
+      await checkAgainstOrganisation(tx, ctx.org.id, input.service, input.id);
+      await tx.service.update({ where: { id: input.id }, data: serviceColumns(input.service) });
+      await writeChildren(tx, ctx.org.id, input.id, input.service);
+      return { id: input.id };
+    }),
+  );
+
+export const deleteService = writeProcedure.input(z.strictObject({ id: z.string().min(1).max(64) })).mutation(async ({ ctx, input }) =>
+  change(ctx, { action: 'service.delete', targetType: 'service', targetId: input.id }, async (tx) => {
+    const r = await tx.service.deleteMany({ where: { id: input.id, organizationId: ctx.org.id } });
+    if (r.count === 0) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such service in this organisation.' });
+    return { id: input.id };
+  }),
+);
+
+/** Drain, disable or re-activate one backend. */
+export const setBackendState = writeProcedure
+  .input(z.strictObject({ serviceId: z.string().min(1).max(64), address: z.union([z.ipv4(), z.ipv6()]), state: z.enum(['active', 'draining', 'disabled']) }))
+  .mutation(async ({ ctx, input }) =>
+    change(
+      ctx,
+      { action: `backend.${input.state === 'active' ? 'activate' : input.state === 'draining' ? 'drain' : 'disable'}`, targetType: 'service', targetId: input.serviceId, data: { address: input.address } },
+      async (tx) => {
+        const r = await tx.backend.updateMany({
+          where: { serviceId: input.serviceId, organizationId: ctx.org.id, address: canonicalIp(input.address) },
+          data: { state: input.state },
+        });
+        if (r.count === 0) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such backend in this organisation.' });
+        return { serviceId: input.serviceId, address: input.address, state: input.state };
+      },
+    ),
+  );

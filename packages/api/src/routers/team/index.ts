@@ -1,0 +1,4 @@
+import { router } from '../../trpc.ts';
+import { acceptInvitation, invite, listTeam, removeMember, setMemberRole } from './team.ts';
+
+export const teamRouter = router({ list: listTeam, invite, accept: acceptInvitation, setRole: setMemberRole, remove: removeMember });

@@ -1,0 +1,148 @@
+// Database rows -> the v1 desired-state document of each node. Pure: the same
+// rows always give the same documents, and a node's document changes only when
+// something that node carries changes.
+import { createHash } from 'node:crypto';
+import { canonicalIp, parseDesiredState, type DesiredState } from '@tula/protocol';
+import type { ServiceColumns, StoredBackend } from '@tula/validators';
+
+export interface NodeRow {
+  id: string;
+  role: 'balancer' | 'backend' | 'both';
+  addresses: string[];
+}
+
+export type BackendRow = StoredBackend;
+
+export interface ServiceRow extends ServiceColumns {
+  backends: BackendRow[];
+  /** Ids of the balancer nodes that carry it. */
+  balancerNodeIds: string[];
+}
+
+export interface CompiledDocument {
+  /** The document without its version (the caller assigns one when the hash changes). */
+  state: Omit<DesiredState, 'version'>;
+  hash: string;
+}
+
+/** Default MSS clamp for tunnelled VIPs: 1500 minus the largest overhead (VXLAN over IPv4, 50) and headers (40), rounded down. */
+export const DEFAULT_TUNNEL_MSS = 1400;
+
+function healthCheck(s: ServiceRow): unknown {
+  const timing = { intervalMs: s.hcIntervalMs, timeoutMs: s.hcTimeoutMs, rise: s.hcRise, fall: s.hcFall, ...(s.hcPort ? { port: s.hcPort } : {}) };
+  switch (s.hcType) {
+    case 'none':
+      return undefined;
+    case 'tcp':
+      return { type: 'tcp', ...timing };
+    case 'http':
+    case 'https':
+      return { type: s.hcType, ...timing, path: s.hcPath ?? '/', expectStatus: s.hcExpectStatus ?? 200 };
+    case 'udp':
+      return { type: 'udp', ...timing, payload: s.hcPayload ?? '', ...(s.hcExpect ? { expect: s.hcExpect } : {}) };
+  }
+}
+
+function serviceDoc(s: ServiceRow): unknown {
+  const hc = healthCheck(s);
+  return {
+    name: s.name,
+    vip: s.vip,
+    ...(s.portStart === s.portEnd ? { port: s.portStart } : { ports: `${s.portStart}-${s.portEnd}` }),
+    protocol: s.protocol,
+    mode: s.mode,
+    ...(s.mode === 'l3' ? { tunnel: s.tunnel } : {}),
+    ...(s.ingressInterface ? { interface: s.ingressInterface } : {}),
+    drainTimeoutS: s.drainTimeoutS,
+    ...(hc ? { healthCheck: hc } : {}),
+    backends: [...s.backends]
+      .sort((a, b) => (a.address < b.address ? -1 : 1))
+      .map((b) => ({ address: b.address, ...(s.mode === 'nat' && b.port ? { port: b.port } : {}), weight: b.weight, state: b.state })),
+  };
+}
+
+/** JSON with object keys sorted: the basis of the content hash. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function documentHash(state: Omit<DesiredState, 'version'>): string {
+  return createHash('sha256').update(canonicalJson(state)).digest('hex');
+}
+
+/**
+ * One document per node. A node gets the balancer section when its role allows
+ * balancing (the services it carries), and the backend section when its role
+ * allows serving (the VIPs of DSR services whose backends are this node, linked
+ * explicitly or by one of its reported addresses).
+ */
+export function compileNodes(nodes: NodeRow[], services: ServiceRow[]): Map<string, CompiledDocument> {
+  const byAddress = new Map<string, string>();
+  for (const n of nodes) for (const a of n.addresses) byAddress.set(canonicalIp(a), n.id);
+  const nodeAddress = new Map(nodes.map((n) => [n.id, n.addresses[0]]));
+  const out = new Map<string, CompiledDocument>();
+
+  // Which DSR services each node serves as a backend, in one pass over the backends.
+  const servedBy = new Map<string, ServiceRow[]>();
+  for (const s of services) {
+    if (s.mode === 'nat') continue;
+    const nodesOfService = new Set<string>();
+    for (const b of s.backends) {
+      const id = b.nodeId ?? byAddress.get(canonicalIp(b.address));
+      if (id) nodesOfService.add(id);
+    }
+    for (const id of nodesOfService) {
+      let list = servedBy.get(id);
+      if (!list) servedBy.set(id, (list = []));
+      list.push(s);
+    }
+  }
+  const byBalancer = new Map<string, ServiceRow[]>();
+  for (const s of [...services].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    for (const id of s.balancerNodeIds) {
+      let list = byBalancer.get(id);
+      if (!list) byBalancer.set(id, (list = []));
+      list.push(s);
+    }
+  }
+
+  for (const node of nodes) {
+    const doc: Record<string, unknown> = { apiVersion: 'tula/v1', version: 0 };
+    if (node.role !== 'backend') doc.balancer = { services: (byBalancer.get(node.id) ?? []).map(serviceDoc) };
+    if (node.role !== 'balancer') {
+      const vips = new Map<string, { vip: string; mode: 'l2' | 'l3'; tunnel?: string; balancers: string[]; mss?: number }>();
+      for (const s of servedBy.get(node.id) ?? []) {
+        const vip = canonicalIp(s.vip);
+        const balancers = s.balancerNodeIds.map((id) => nodeAddress.get(id)).filter((a): a is string => !!a);
+        const existing = vips.get(vip);
+        // One VIP, several services: an L3 one decides the tunnel (an L2 one needs nothing more).
+        if (!existing || (existing.mode === 'l2' && s.mode === 'l3')) {
+          vips.set(vip, {
+            vip,
+            mode: s.mode as 'l2' | 'l3',
+            ...(s.mode === 'l3' ? { tunnel: s.tunnel, mss: s.mss ?? DEFAULT_TUNNEL_MSS } : {}),
+            balancers: [...new Set([...(existing?.balancers ?? []), ...balancers])].sort(),
+          });
+        } else {
+          existing.balancers = [...new Set([...existing.balancers, ...balancers])].sort();
+        }
+      }
+      doc.backend = { vips: [...vips.values()].sort((a, b) => (a.vip < b.vip ? -1 : 1)) };
+    }
+    const parsed = parseDesiredState(doc);
+    if (!parsed.ok) {
+      // Services are validated when they are saved; this is a bug, say where.
+      throw new Error(`compiled an invalid document for node ${node.id}: ${parsed.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+    }
+    const { version: _, ...state } = parsed.value;
+    out.set(node.id, { state, hash: documentHash(state) });
+  }
+  return out;
+}

@@ -1,0 +1,377 @@
+// The agent gateway: WebSocket connections from agents at /agent on the panel's
+// port. It authenticates each agent by its node credential, sends the node's
+// desired state, records ACK/NACK, stores counters, and follows changes made on
+// any panel replica through the bus (re-reading the database on each signal).
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { newSecret, recompileOrganization, sha256, type Bus, type BusEvent } from '@tula/control';
+import type { Database } from '@tula/db';
+import { lockNodesInOrder } from '@tula/db/locks';
+import { AgentMessage, CloseCode, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, type PanelMessage } from '@tula/protocol';
+import { WebSocket, WebSocketServer } from 'ws';
+import { CounterWriter } from './counters.ts';
+import { KeyedLimiter, TokenBucket } from './rate-limit.ts';
+
+export interface GatewayOptions {
+  /** How often sockets are pinged; one that did not answer the last ping is terminated. */
+  pingMs?: number;
+  /** How often connected nodes are compared with the database (the fallback to the bus). */
+  reconcileMs?: number;
+  /** Time an agent has to say hello after connecting. */
+  helloTimeoutMs?: number;
+  counterRetentionHours?: number;
+  log?: (m: string) => void;
+}
+
+interface Connection {
+  ws: WebSocket;
+  nodeId: string;
+  organizationId: string;
+  /** Authenticated with the pending (rotated) credential rather than the current one. */
+  usedPending: boolean;
+  hello: boolean;
+  alive: boolean;
+  sentVersion: number;
+  rotating: boolean;
+}
+
+export interface GatewayStats {
+  connected: number;
+  messages: number;
+  rejectedHandshakes: number;
+  closedForBadMessages: number;
+}
+
+export class AgentGateway {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_FRAME_BYTES });
+  private readonly connections = new Map<string, Connection>();
+  private readonly counters: CounterWriter;
+  private readonly unsubscribe: () => void;
+  private readonly timers: NodeJS.Timeout[] = [];
+  // Reconnect storms: at most 200 handshakes a second per replica, 20 per client address.
+  private readonly handshakes = new TokenBucket(200, 400);
+  private readonly perAddress = new KeyedLimiter(20, 40);
+  private readonly log: (m: string) => void;
+  /** ACK/NACK outcomes waiting to be written, one per node (the latest wins). */
+  private outcomes = new Map<string, { organizationId: string; ack: boolean; version: number; hash?: string; error?: string }>();
+  private outcomesWrite: Promise<void> | undefined;
+  /** Organisations whose fleet view changed since the last signal. */
+  private fleetChanged = new Set<string>();
+  /** Organisations to recompile because nodes reported new addresses (coalesced: a fleet reconnecting recompiles once). */
+  private toRecompile = new Set<string>();
+  readonly stats: GatewayStats = { connected: 0, messages: 0, rejectedHandshakes: 0, closedForBadMessages: 0 };
+
+  constructor(
+    private readonly db: Database,
+    private readonly bus: Bus,
+    options: GatewayOptions = {},
+  ) {
+    this.log = options.log ?? ((m) => console.log(`gateway: ${m}`));
+    this.counters = new CounterWriter(db, bus, { retentionHours: options.counterRetentionHours ?? 24, log: this.log });
+    this.unsubscribe = bus.subscribe((e) => void this.onBus(e));
+    this.timers.push(setInterval(() => this.ping(), options.pingMs ?? 15_000));
+    this.timers.push(setInterval(() => void this.reconcile(), options.reconcileMs ?? 10_000));
+    this.timers.push(setInterval(() => void this.flushOutcomes(), 250));
+    this.timers.push(setInterval(() => void this.signalFleet(), 1000));
+    this.timers.push(setInterval(() => void this.recompilePending(), 300));
+    this.helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
+  }
+  private readonly helloTimeoutMs: number;
+
+  /** Handles an HTTP upgrade on /agent: authenticates before accepting the WebSocket. */
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const refuse = (status: number, reason: string, extra = '') => {
+      this.stats.rejectedHandshakes++;
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n${extra}\r\n${reason}\n`);
+    };
+    const address = req.socket.remoteAddress ?? 'unknown';
+    if (!this.handshakes.take() || !this.perAddress.take(address)) return refuse(503, 'Too many agent connections right now; retry later', 'Retry-After: 5\r\n');
+    const credential = /^Bearer (\S{16,256})$/.exec(req.headers.authorization ?? '')?.[1];
+    if (!credential) return refuse(401, 'Unauthorized: no node credential');
+    const hash = sha256(credential);
+    const node = await this.db.prisma.node
+      .findFirst({ where: { OR: [{ credentialHash: hash }, { pendingCredentialHash: hash }] }, select: { id: true, organizationId: true, revokedAt: true, credentialHash: true } })
+      .catch(() => undefined);
+    if (node === undefined) return refuse(503, 'The panel cannot reach its database; retry later', 'Retry-After: 5\r\n');
+    if (!node || node.revokedAt) return refuse(401, 'Unauthorized: unknown or revoked node credential');
+    this.wss.handleUpgrade(req, socket, head, (ws) =>
+      this.accept(ws, node.id, node.organizationId, node.credentialHash !== hash),
+    );
+  }
+
+  private accept(ws: WebSocket, nodeId: string, organizationId: string, usedPending: boolean) {
+    const previous = this.connections.get(nodeId);
+    if (previous) previous.ws.close(CloseCode.replaced, 'another connection of this node took over');
+    const conn: Connection = { ws, nodeId, organizationId, usedPending, hello: false, alive: true, sentVersion: -1, rotating: false };
+    this.connections.set(nodeId, conn);
+    this.stats.connected = this.connections.size;
+    const helloTimer = setTimeout(() => {
+      if (!conn.hello) this.badMessage(conn, 'no hello within the time allowed');
+    }, this.helloTimeoutMs);
+    ws.on('pong', () => (conn.alive = true));
+    ws.on('message', (data, isBinary) => {
+      this.stats.messages++;
+      void this.onMessage(conn, data, isBinary).catch((err: Error) => this.log(`node ${nodeId}: ${err.message}`));
+    });
+    ws.on('close', () => {
+      clearTimeout(helloTimer);
+      if (this.connections.get(nodeId) === conn) this.connections.delete(nodeId);
+      this.stats.connected = this.connections.size;
+      this.fleetChanged.add(organizationId);
+    });
+    ws.on('error', () => undefined);
+  }
+
+  private badMessage(conn: Connection, reason: string) {
+    this.stats.closedForBadMessages++;
+    conn.ws.close(CloseCode.badMessage, reason.slice(0, 120));
+  }
+
+  private send(conn: Connection, message: PanelMessage) {
+    if (conn.ws.readyState === WebSocket.OPEN) conn.ws.send(JSON.stringify(message));
+  }
+
+  private async onMessage(conn: Connection, data: WebSocket.RawData, isBinary: boolean) {
+    if (isBinary) return this.badMessage(conn, 'binary frames are not part of the protocol');
+    let json: unknown;
+    try {
+      json = JSON.parse(data.toString());
+    } catch {
+      return this.badMessage(conn, 'not JSON');
+    }
+    const parsed = AgentMessage.safeParse(json);
+    if (!parsed.success) {
+      const first = parsed.error.issues[0];
+      return this.badMessage(conn, `invalid message: ${first ? `${first.path.join('.')} ${first.message}` : 'unknown'}`);
+    }
+    const msg = parsed.data;
+    if (!conn.hello && msg.type !== 'hello') return this.badMessage(conn, 'the first message must be hello');
+    const db = this.db.prisma;
+    switch (msg.type) {
+      case 'hello': {
+        if (msg.protocol !== PROTOCOL_VERSION) return this.badMessage(conn, `protocol ${msg.protocol} is not supported; this panel speaks ${PROTOCOL_VERSION}`);
+        if (msg.nodeId !== conn.nodeId) return this.badMessage(conn, 'the hello names another node than the credential');
+        conn.hello = true;
+        if (conn.usedPending) {
+          // The agent saved a rotated credential but its confirmation was lost: finish the rotation.
+          const n = await db.node.findUniqueOrThrow({ where: { id: conn.nodeId }, select: { pendingCredentialHash: true } });
+          if (n.pendingCredentialHash) {
+            await db.node.update({ where: { id: conn.nodeId }, data: { credentialHash: n.pendingCredentialHash, pendingCredentialHash: null, credentialRotatedAt: new Date() } });
+          }
+        }
+        const before = await db.node.findUniqueOrThrow({ where: { id: conn.nodeId }, select: { addresses: true, desiredHash: true } });
+        await db.node.update({
+          where: { id: conn.nodeId },
+          data: {
+            agentVersion: msg.agentVersion,
+            hostname: msg.hostname,
+            addresses: msg.addresses,
+            capabilities: msg.capabilities,
+            lastSeenAt: new Date(),
+            ...(msg.appliedVersion !== null ? { appliedVersion: msg.appliedVersion, appliedHash: msg.appliedHash } : {}),
+          },
+        });
+        // Addresses decide which backends this node serves; a first hello may also need a first document.
+        if (before.addresses.join() !== msg.addresses.join() || before.desiredHash === null) this.toRecompile.add(conn.organizationId);
+        this.fleetChanged.add(conn.organizationId);
+        // Every (re)connect is a full resync.
+        conn.sentVersion = -1;
+        await this.refresh(conn);
+        return;
+      }
+      case 'ack':
+        // The fleet signal follows once it is written (flushOutcomes): a browser that
+        // re-reads on the signal must find it.
+        this.outcomes.set(conn.nodeId, { organizationId: conn.organizationId, ack: true, version: msg.version, hash: msg.hash });
+        return;
+      case 'nack':
+        this.outcomes.set(conn.nodeId, { organizationId: conn.organizationId, ack: false, version: msg.version, error: `version ${msg.version}: ${msg.error}` });
+        return;
+      case 'counters': {
+        this.counters.push({
+          nodeId: conn.nodeId,
+          organizationId: conn.organizationId,
+          report: msg,
+          done: (stored) => {
+            if (stored) this.send(conn, { type: 'counters-ack', boot: msg.boot, seq: msg.seq });
+          },
+        });
+        return;
+      }
+      case 'rotated': {
+        // The agent saved the new credential: it becomes the only valid one.
+        const node = await db.node.findUnique({ where: { id: conn.nodeId }, select: { pendingCredentialHash: true } });
+        if (!node?.pendingCredentialHash) return;
+        await db.node.update({
+          where: { id: conn.nodeId },
+          data: { credentialHash: node.pendingCredentialHash, pendingCredentialHash: null, credentialRotatedAt: new Date() },
+        });
+        conn.rotating = false;
+        return;
+      }
+    }
+  }
+
+  /**
+   * Writes the ACKs and NACKs received since the last flush. One write at a time:
+   * two in flight could commit out of order and put a node's older outcome over its newer one.
+   */
+  private flushOutcomes(): Promise<void> {
+    this.outcomesWrite ??= this.writeOutcomes().finally(() => {
+      this.outcomesWrite = undefined;
+    });
+    return this.outcomesWrite;
+  }
+
+  /** The outcomes waiting, in one statement each for ACKs and NACKs. */
+  private async writeOutcomes() {
+    if (this.outcomes.size === 0) return;
+    const batch = [...this.outcomes];
+    this.outcomes = new Map();
+    const acks = batch.filter(([, o]) => o.ack);
+    const nacks = batch.filter(([, o]) => !o.ack);
+    try {
+      if (acks.length) {
+        // An ACK of the current document clears the node's last error.
+        await this.db.prisma.$executeRaw`${lockNodesInOrder(acks.map(([id]) => id))}
+          UPDATE "Node" AS n SET "appliedVersion" = u.v, "appliedHash" = u.h, "lastSeenAt" = now(),
+            "lastError" = CASE WHEN u.h = n."desiredHash" THEN NULL ELSE n."lastError" END,
+            "lastErrorAt" = CASE WHEN u.h = n."desiredHash" THEN NULL ELSE n."lastErrorAt" END
+          FROM unnest(${acks.map(([id]) => id)}::text[], ${acks.map(([, o]) => o.version)}::int[], ${acks.map(([, o]) => o.hash!)}::text[]) AS u(id, v, h), locked
+          WHERE n.id = u.id AND locked.id = n.id`;
+      }
+      if (nacks.length) {
+        await this.db.prisma.$executeRaw`${lockNodesInOrder(nacks.map(([id]) => id))}
+          UPDATE "Node" AS n SET "lastError" = u.e, "lastErrorAt" = now(), "lastSeenAt" = now()
+          FROM unnest(${nacks.map(([id]) => id)}::text[], ${nacks.map(([, o]) => o.error!)}::text[]) AS u(id, e), locked
+          WHERE n.id = u.id AND locked.id = n.id`;
+      }
+      for (const [, o] of batch) this.fleetChanged.add(o.organizationId);
+    } catch (err) {
+      // Put them back unless newer outcomes arrived meanwhile; the next flush retries.
+      for (const [id, o] of batch) if (!this.outcomes.has(id)) this.outcomes.set(id, o);
+      this.log(`recording ACK/NACK failed: ${(err as Error).message}`);
+    }
+  }
+
+  private async recompilePending() {
+    const orgs = [...this.toRecompile];
+    this.toRecompile.clear();
+    for (const organizationId of orgs) {
+      try {
+        const changed = await this.db.prisma.$transaction(async (tx) => {
+          await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${organizationId}))`;
+          return recompileOrganization(tx, organizationId);
+        });
+        if (changed.length) await this.bus.publish({ kind: 'nodes', nodeIds: changed });
+      } catch (err) {
+        this.toRecompile.add(organizationId);
+        this.log(`recompiling after new node addresses failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** At most one fleet signal per organisation per second, however many agents changed. */
+  private async signalFleet() {
+    const orgs = [...this.fleetChanged];
+    this.fleetChanged.clear();
+    for (const organizationId of orgs) await this.bus.publish({ kind: 'fleet', organizationId }).catch(() => undefined);
+  }
+
+  private static readonly nodeFields = {
+    id: true,
+    revokedAt: true,
+    desiredVersion: true,
+    desiredHash: true,
+    desiredState: true,
+    rotationRequestedAt: true,
+    pendingCredentialHash: true,
+  } as const;
+
+  /** Re-reads these connections' nodes in one query and acts on each. */
+  private async refreshMany(conns: Connection[]) {
+    if (conns.length === 0) return;
+    const rows = await this.db.prisma.node.findMany({ where: { id: { in: conns.map((c) => c.nodeId) } }, select: AgentGateway.nodeFields });
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (const conn of conns) await this.refresh(conn, byId.get(conn.nodeId) ?? null);
+  }
+
+  /** Does what the node's row asks: disconnect, rotate, or send a newer desired state. */
+  private async refresh(conn: Connection, row?: Awaited<ReturnType<AgentGateway['readNode']>>) {
+    const node = row === undefined ? await this.readNode(conn.nodeId) : row;
+    if (!node || node.revokedAt) {
+      conn.ws.close(CloseCode.unauthorized, 'this node was revoked');
+      return;
+    }
+    if (!conn.hello) return;
+    if (node.rotationRequestedAt && !conn.rotating) {
+      conn.rotating = true;
+      const credential = newSecret('tnc');
+      await this.db.prisma.node.update({ where: { id: conn.nodeId }, data: { pendingCredentialHash: sha256(credential), rotationRequestedAt: null } });
+      this.send(conn, { type: 'rotate', credential });
+    }
+    if (node.desiredState && node.desiredHash && node.desiredVersion !== conn.sentVersion) {
+      conn.sentVersion = node.desiredVersion;
+      this.send(conn, { type: 'desired', version: node.desiredVersion, hash: node.desiredHash, state: node.desiredState as never });
+    }
+  }
+
+  private readNode(id: string) {
+    return this.db.prisma.node.findUnique({ where: { id }, select: AgentGateway.nodeFields });
+  }
+
+  private async onBus(e: BusEvent) {
+    if (e.kind === 'nodes') {
+      const conns = e.nodeIds.flatMap((id) => this.connections.get(id) ?? []);
+      await this.refreshMany(conns).catch((err: Error) => this.log(`refreshing nodes: ${err.message}`));
+      for (const org of new Set([...this.connections.values()].filter((c) => e.nodeIds.includes(c.nodeId)).map((c) => c.organizationId))) {
+        this.counters.invalidate(org);
+      }
+    }
+  }
+
+  private ping() {
+    for (const conn of this.connections.values()) {
+      if (!conn.alive) {
+        conn.ws.terminate();
+        continue;
+      }
+      conn.alive = false;
+      conn.ws.ping();
+    }
+  }
+
+  /** The fallback to the bus: compare every local connection with the database, and mark them seen. */
+  private async reconcile() {
+    const ids = [...this.connections.keys()];
+    if (ids.length === 0) return;
+    try {
+      const rows = await this.db.prisma.node.findMany({ where: { id: { in: ids } }, select: { id: true, desiredVersion: true, revokedAt: true, rotationRequestedAt: true } });
+      const stale = rows.flatMap((row) => {
+        const conn = this.connections.get(row.id);
+        return conn && (row.revokedAt || row.desiredVersion !== conn.sentVersion || row.rotationRequestedAt) ? [conn] : [];
+      });
+      await this.refreshMany(stale);
+      const seen = ids.filter((id) => this.connections.get(id)?.hello);
+      await this.db.prisma.$executeRaw`${lockNodesInOrder(seen)} UPDATE "Node" AS n SET "lastSeenAt" = now() FROM locked WHERE locked.id = n.id`;
+    } catch (err) {
+      this.log(`reconcile: ${(err as Error).message}`);
+    }
+  }
+
+  /** Nodes connected to this replica. */
+  connectedNodeIds(): string[] {
+    return [...this.connections.keys()];
+  }
+
+  async close() {
+    for (const t of this.timers) clearInterval(t);
+    // The write under way, then what arrived during it.
+    await this.outcomesWrite;
+    await this.flushOutcomes();
+    this.unsubscribe();
+    for (const conn of this.connections.values()) conn.ws.close(1001, 'panel shutting down');
+    await this.counters.close();
+    this.wss.close();
+  }
+}

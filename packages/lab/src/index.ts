@@ -1,0 +1,1 @@
+export { labAvailability, LAB_DEMO, LAB_PREFIX, removeLocalLab, startLocalLab, type LocalLab } from './lab.ts';

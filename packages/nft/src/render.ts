@@ -1,0 +1,215 @@
+// Models -> nft scripts. Every script is applied with one `nft -f`, which the
+// kernel commits as one transaction. A first sync (or a structural change)
+// replaces Tula's tables whole; later syncs touch only what changed, in an
+// order the kernel accepts: create before reference, delete after dereference.
+import { createHash } from 'node:crypto';
+import { fragmentsDigest, TABLE_NAME, type DataplaneModel, type Fragment, type NftSet, type NftTable } from './model.ts';
+
+const ELEMENTS_PER_COMMAND = 4096;
+/** The set in each Tula table whose one element records which model the table holds. */
+export const STATE_SET = 'state';
+
+function isMap(set: NftSet): boolean {
+  return set.decl.includes(' : ');
+}
+
+const byKey = <V>(m: Map<string, V>) => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+/**
+ * Content hash of one table, stored in the table itself so a restarted agent can
+ * adopt it. Built from fragment hashes, so it costs little however many services.
+ */
+export function tableHash(t: NftTable): string {
+  const structure = JSON.stringify([
+    t.family,
+    byKey(t.sets).map(([k, s]) => [k, s.decl, s.dynamic ?? false]),
+    byKey(t.chains).map(([k, c]) => [k, c.hook ?? null, c.rules]),
+  ]);
+  return createHash('sha256').update(structure).update(fragmentsDigest(t)).digest('hex');
+}
+
+const digests = new WeakMap<Fragment, { key: string; digest: Buffer }>();
+
+export function stateComment(t: NftTable, version: number): string {
+  return `model=${tableHash(t)} version=${version}`;
+}
+
+class Script {
+  readonly lines: string[] = [];
+  constructor(private readonly family: string) {}
+  private get t() {
+    return `${this.family} ${TABLE_NAME}`;
+  }
+  add(line: string) {
+    this.lines.push(line);
+  }
+  set(name: string, s: NftSet) {
+    this.add(`add ${isMap(s) ? 'map' : 'set'} ${this.t} ${name} { ${s.decl} }`);
+  }
+  chain(name: string, hook?: string) {
+    this.add(hook ? `add chain ${this.t} ${name} { ${hook} }` : `add chain ${this.t} ${name}`);
+  }
+  rules(chain: string, rules: string[]) {
+    for (const r of rules) this.add(`add rule ${this.t} ${chain} ${r}`);
+  }
+  elements(set: string, entries: [string, string | null][]) {
+    for (let i = 0; i < entries.length; i += ELEMENTS_PER_COMMAND) {
+      const part = entries.slice(i, i + ELEMENTS_PER_COMMAND).map(([k, v]) => (v === null ? k : `${k} : ${v}`));
+      this.add(`add element ${this.t} ${set} { ${part.join(', ')} }`);
+    }
+  }
+  deleteElements(set: string, keys: string[]) {
+    for (let i = 0; i < keys.length; i += ELEMENTS_PER_COMMAND) {
+      this.add(`delete element ${this.t} ${set} { ${keys.slice(i, i + ELEMENTS_PER_COMMAND).join(', ')} }`);
+    }
+  }
+  state(comment: string, replace: boolean) {
+    if (replace) this.add(`delete element ${this.t} ${STATE_SET} { 0x1 }`);
+    this.add(`add element ${this.t} ${STATE_SET} { 0x1 comment "${comment}" }`);
+  }
+}
+
+/** All elements of each set, across fragments. */
+function mergedElements(t: NftTable): Map<string, [string, string | null][]> {
+  const out = new Map<string, [string, string | null][]>();
+  for (const [, f] of byKey(t.fragments)) {
+    for (const [set, m] of f.elements) {
+      let list = out.get(set);
+      if (!list) out.set(set, (list = []));
+      for (const e of m) list.push(e);
+    }
+  }
+  return out;
+}
+
+function renderTableFull(t: NftTable, version: number): string[] {
+  const s = new Script(t.family);
+  // Declaring the table first makes the delete valid whether or not it exists;
+  // the whole replacement still commits as one transaction.
+  s.add(`add table ${t.family} ${TABLE_NAME}`);
+  s.add(`delete table ${t.family} ${TABLE_NAME}`);
+  s.add(`add table ${t.family} ${TABLE_NAME}`);
+  s.add(`add set ${t.family} ${TABLE_NAME} ${STATE_SET} { type mark; }`);
+  for (const [name, set] of t.sets) s.set(name, set);
+  for (const [name, chain] of t.chains) s.chain(name, chain.hook);
+  for (const [name, chain] of t.chains) s.rules(name, chain.rules);
+  for (const [set, entries] of mergedElements(t)) s.elements(set, entries);
+  s.state(stateComment(t, version), false);
+  return s.lines;
+}
+
+/** The script that builds Tula's tables from nothing (what `tula-agent render` prints). */
+export function renderFull(model: DataplaneModel): string {
+  const lines: string[] = [];
+  for (const t of model.tables) for (const l of renderTableFull(t, model.version)) lines.push(l);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Whether `next` can be reached from `prev` by changing elements and rules and adding or removing whole objects. */
+function incremental(prev: NftTable, next: NftTable): boolean {
+  for (const [name, set] of next.sets) {
+    const old = prev.sets.get(name);
+    if (old && (old.decl !== set.decl || (old.dynamic ?? false) !== (set.dynamic ?? false))) return false;
+  }
+  for (const [name, chain] of next.chains) {
+    const old = prev.chains.get(name);
+    if (old && old.hook !== chain.hook) return false;
+  }
+  return true;
+}
+
+const EMPTY: Fragment = { hash: '', elements: new Map() };
+
+function renderTableDiff(prev: NftTable, next: NftTable, version: number): string[] {
+  const s = new Script(next.family);
+  const newSets = [...next.sets].filter(([n]) => !prev.sets.has(n));
+  const newChains = [...next.chains].filter(([n]) => !prev.chains.has(n));
+  const changedChains = [...next.chains].filter(([n, c]) => {
+    const old = prev.chains.get(n);
+    return old !== undefined && old !== c && (old.rules.length !== c.rules.length || old.rules.some((r, i) => r !== c.rules[i]));
+  });
+  const goneChains = [...prev.chains.keys()].filter((n) => !next.chains.has(n));
+  const goneSets = [...prev.sets.keys()].filter((n) => !next.sets.has(n));
+
+  // Element changes, fragment by fragment; unchanged fragments cost nothing.
+  const removals = new Map<string, string[]>();
+  const additions = new Map<string, [string, string | null][]>();
+  const push = <T>(m: Map<string, T[]>, k: string, v: T) => {
+    let l = m.get(k);
+    if (!l) m.set(k, (l = []));
+    l.push(v);
+  };
+  // A table patched from `prev` names the fragments that may differ.
+  const keys = next.patch && next.patch.from === prev.id ? next.patch.keys : new Set([...prev.fragments.keys(), ...next.fragments.keys()]);
+  for (const key of keys) {
+    const a = prev.fragments.get(key) ?? EMPTY;
+    const b = next.fragments.get(key) ?? EMPTY;
+    if (a === b || a.hash === b.hash) continue;
+    for (const set of new Set([...a.elements.keys(), ...b.elements.keys()])) {
+      const before = a.elements.get(set) ?? new Map<string, string | null>();
+      const after = b.elements.get(set) ?? new Map<string, string | null>();
+      // Elements of a set that goes away leave with it.
+      const setStays = next.sets.has(set) && prev.sets.has(set);
+      for (const [k, v] of before) {
+        const now = after.get(k);
+        if (setStays && (now === undefined || now !== v)) push(removals, set, k);
+      }
+      if (!next.sets.has(set)) continue;
+      for (const [k, v] of after) {
+        const was = before.get(k);
+        if (!setStays || was === undefined || was !== v) push(additions, set, [k, v]);
+      }
+    }
+  }
+
+  // 1. New objects, chains still empty.
+  for (const [n, set] of newSets) s.set(n, set);
+  for (const [n, c] of newChains) s.chain(n, c.hook);
+  // 2. Elements that go away or change value, in sets that stay.
+  for (const [set, keys] of removals) s.deleteElements(set, keys);
+  // 3. Rules of new and changed chains.
+  for (const [n, c] of changedChains) {
+    s.add(`flush chain ${next.family} ${TABLE_NAME} ${n}`);
+    s.rules(n, c.rules);
+  }
+  for (const [n, c] of newChains) s.rules(n, c.rules);
+  // 4. New and changed elements (they may name the chains made above).
+  for (const [set, entries] of additions) s.elements(set, entries);
+  // 5. Objects nothing refers to any more: first the rules of chains that go,
+  // then sets that go (their verdicts name chains), then the chains themselves.
+  for (const n of goneChains) s.add(`flush chain ${next.family} ${TABLE_NAME} ${n}`);
+  for (const n of goneSets) s.add(`delete ${isMap(prev.sets.get(n)!) ? 'map' : 'set'} ${next.family} ${TABLE_NAME} ${n}`);
+  for (const n of goneChains) s.add(`delete chain ${next.family} ${TABLE_NAME} ${n}`);
+  if (s.lines.length === 0) return [];
+  s.state(stateComment(next, version), true);
+  return s.lines;
+}
+
+export interface SyncScript {
+  /** The nft script; empty when the kernel already holds `next`. */
+  script: string;
+  /** Tables rebuilt whole (counters and flow tables of those tables start over). */
+  replaced: string[];
+}
+
+/**
+ * The one transaction that takes the kernel from `prev` (what it holds, or
+ * undefined when unknown) to `next`.
+ */
+export function renderSync(prev: DataplaneModel | undefined, next: DataplaneModel): SyncScript {
+  const lines: string[] = [];
+  const replaced: string[] = [];
+  for (const t of next.tables) {
+    const old = prev?.tables.find((p) => p.family === t.family);
+    const part = old && incremental(old, t) ? renderTableDiff(old, t, next.version) : renderTableFull(t, next.version);
+    if (!(old && incremental(old, t))) replaced.push(`${t.family} ${TABLE_NAME}`);
+    for (const l of part) lines.push(l);
+  }
+  for (const family of ['netdev', 'inet'] as const) {
+    if (next.tables.some((t) => t.family === family)) continue;
+    // Unknown previous state: remove a table left by an earlier run, if any.
+    if (!prev) lines.push(`add table ${family} ${TABLE_NAME}`, `delete table ${family} ${TABLE_NAME}`);
+    else if (prev.tables.some((t) => t.family === family)) lines.push(`delete table ${family} ${TABLE_NAME}`);
+  }
+  return { script: lines.length ? `${lines.join('\n')}\n` : '', replaced };
+}

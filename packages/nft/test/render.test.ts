@@ -1,0 +1,251 @@
+// The renderer is a pure function: golden files pin its output, and the kernel
+// (`nft -c` in a scratch network namespace) accepts everything it writes.
+import { execFile } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import fc from 'fast-check';
+import { parseDesiredState, type DesiredState, type DesiredStateInput } from '@tula/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildModel, ModelCache, patchModel, renderFull, renderSync, tableHash, type HostFacts } from '../src/index.ts';
+
+const run = promisify(execFile);
+const dir = new URL('./golden/', import.meta.url).pathname;
+
+function parse(input: unknown): DesiredState {
+  const r = parseDesiredState(input);
+  if (!r.ok) throw new Error(JSON.stringify(r.problems));
+  return r.value;
+}
+
+describe('golden files', () => {
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.state.json'))) {
+    const name = file.replace('.state.json', '');
+    it(`${name} renders as recorded (UPDATE_GOLDEN=1 rewrites)`, () => {
+      const state = parse(JSON.parse(readFileSync(`${dir}${file}`, 'utf8')));
+      const facts = JSON.parse(readFileSync(`${dir}${name}.facts.json`, 'utf8')) as HostFacts;
+      const script = renderFull(buildModel(state, facts));
+      expect(renderFull(buildModel(state, facts))).toBe(script);
+      if (process.env.UPDATE_GOLDEN) writeFileSync(`${dir}${name}.nft`, script);
+      expect(script).toBe(readFileSync(`${dir}${name}.nft`, 'utf8'));
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Kernel acceptance: needs root and nft.
+
+const NS = `tula-render-${process.pid}`;
+const canUseKernel = process.getuid?.() === 0 && (await run('nft', ['--version']).then(() => true, () => false));
+const nsExec = (argv: string[], input?: string) => {
+  const p = run('ip', ['netns', 'exec', NS, ...argv]);
+  if (input !== undefined) p.child.stdin!.end(input);
+  return p;
+};
+
+const FACTS: HostFacts = {
+  interfaces: { eth0: { mac: '02:00:00:00:00:02' }, eth1: { mac: '02:00:00:00:00:03' } },
+  serviceInterfaces: {},
+  neighbours: {},
+  unhealthy: [],
+};
+
+/** Valid documents: unique names, non-overlapping listeners, mode-appropriate addresses. */
+const docArb: fc.Arbitrary<DesiredStateInput> = fc
+  .record({
+    version: fc.nat(1000),
+    services: fc.uniqueArray(
+      fc.record({
+        name: fc.stringMatching(/^[a-z][a-z0-9-]{0,12}$/),
+        vipIndex: fc.nat(3),
+        v6: fc.boolean(),
+        port: fc.integer({ min: 1, max: 65000 }),
+        range: fc.nat(50),
+        protocol: fc.constantFrom('tcp', 'udp'),
+        mode: fc.constantFrom('l2', 'l3', 'nat'),
+        tunnel: fc.constantFrom('ipip', 'gre', 'vxlan'),
+        backendPort: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
+        iface: fc.constantFrom('eth0', 'eth1'),
+        backends: fc.uniqueArray(
+          fc.record({ host: fc.integer({ min: 1, max: 250 }), weight: fc.integer({ min: 1, max: 5 }), state: fc.constantFrom('active', 'draining', 'disabled') }),
+          { selector: (b) => b.host, maxLength: 6 },
+        ),
+      }),
+      { selector: (s) => s.name, maxLength: 6 },
+    ),
+    vips: fc.uniqueArray(fc.record({ host: fc.integer({ min: 1, max: 250 }), v6: fc.boolean(), mode: fc.constantFrom('l2', 'l3'), tunnel: fc.constantFrom('gre', 'vxlan'), mss: fc.option(fc.integer({ min: 536, max: 1460 }), { nil: undefined }) }), { selector: (v) => `${v.host}${v.v6}`, maxLength: 4 }),
+  })
+  .map(({ version, services, vips }) => {
+    const used: { key: string; lo: number; hi: number }[] = [];
+    const out = [];
+    for (const s of services) {
+      const vip = s.v6 ? `2001:db8::${s.vipIndex + 1}` : `10.0.0.${s.vipIndex + 1}`;
+      const hi = Math.min(65535, s.port + s.range);
+      const key = `${vip}/${s.protocol}`;
+      if (used.some((u) => u.key === key && s.port <= u.hi && u.lo <= hi)) continue;
+      used.push({ key, lo: s.port, hi });
+      const tunnel = s.v6 && s.tunnel === 'ipip' ? 'vxlan' : s.tunnel;
+      out.push({
+        name: s.name,
+        vip,
+        ...(s.range ? { ports: `${s.port}-${hi}` } : { port: s.port }),
+        protocol: s.protocol,
+        mode: s.mode,
+        ...(s.mode === 'l3' && { tunnel }),
+        interface: s.iface,
+        backends: s.backends.map((b) => ({
+          // L3 hosts are per tunnel type: a balancer reaches a host through one tunnel; NAT needs the VIP's family.
+          address: s.mode !== 'l3' && s.v6 ? `2001:db8:1::${b.host.toString(16)}` : `10.1.${s.mode === 'l3' ? ['ipip', 'gre', 'vxlan'].indexOf(tunnel) + 1 : 0}.${b.host}`,
+          weight: b.weight,
+          state: b.state,
+          ...(s.mode === 'nat' && !s.range && s.backendPort !== undefined && { port: s.backendPort }),
+          ...(s.mode === 'l2' ? { mac: `02:00:00:00:01:${b.host.toString(16).padStart(2, '0')}` } : {}),
+        })),
+      });
+    }
+    return {
+      apiVersion: 'tula/v1' as const,
+      version,
+      balancer: { services: out },
+      backend: {
+        vips: vips.map((v) => ({
+          vip: v.v6 ? `2001:db8:2::${v.host.toString(16)}` : `10.2.0.${v.host}`,
+          mode: v.mode,
+          tunnel: v.tunnel,
+          ...(v.mss !== undefined ? { mss: v.mss } : {}),
+        })),
+      },
+    } as DesiredStateInput;
+  });
+
+function factsFor(state: DesiredState): HostFacts {
+  return { ...FACTS, serviceInterfaces: Object.fromEntries((state.balancer?.services ?? []).map((s) => [s.name, s.interface!])) };
+}
+
+describe.skipIf(!canUseKernel)(`kernel acceptance${canUseKernel ? '' : ' (skipped: needs root and nft)'}`, () => {
+  beforeAll(async () => {
+    await run('ip', ['netns', 'add', NS]);
+    await nsExec(['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1']);
+    await nsExec(['ip', 'link', 'add', 'tula-vxlan', 'type', 'vxlan', 'external', 'dstport', '4789']);
+  });
+  afterAll(async () => {
+    await run('ip', ['netns', 'del', NS]).catch(() => undefined);
+  });
+
+  it('the golden scripts pass nft -c', async () => {
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.nft'))) {
+      await nsExec(['nft', '-c', '-f', '-'], readFileSync(`${dir}${f}`, 'utf8'));
+    }
+  });
+
+  it('every valid document renders to a script nft -c accepts', async () => {
+    await fc.assert(
+      fc.asyncProperty(docArb, async (input) => {
+        const state = parse(input);
+        await nsExec(['nft', '-c', '-f', '-'], renderFull(buildModel(state, factsFor(state))));
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('an incremental sync between any two documents leaves the kernel holding the second', async () => {
+    await fc.assert(
+      fc.asyncProperty(docArb, docArb, async (a, b) => {
+        const sa = parse(a);
+        const ma = buildModel(sa, factsFor(sa));
+        await nsExec(['nft', '-f', '-'], renderSync(undefined, ma).script);
+        const sb = parse(b);
+        const mb = buildModel(sb, { ...factsFor(sb), previousIds: ma.ids });
+        const sync = renderSync(ma, mb);
+        if (sync.script) await nsExec(['nft', '-f', '-'], sync.script);
+        for (const t of mb.tables) {
+          const { stdout } = await nsExec(['nft', '-j', 'list', 'set', t.family, 'tula', 'state']);
+          expect(stdout).toContain(`model=${tableHash(t)}`);
+        }
+        for (const family of ['netdev', 'inet']) {
+          if (!mb.tables.some((t) => t.family === family)) {
+            const { stdout } = await nsExec(['nft', 'list', 'tables']);
+            expect(stdout).not.toContain(`table ${family} tula`);
+          }
+        }
+      }),
+      { numRuns: 25 },
+    );
+  });
+});
+
+describe('patching a model for health changes', () => {
+  it('gives the same tables as building it afresh', () => {
+    fc.assert(
+      fc.property(docArb, fc.array(fc.nat(), { maxLength: 6 }), (input, picks) => {
+        const state = parse(input);
+        const all = (state.balancer?.services ?? []).flatMap((s) => s.backends.map((b) => ({ service: s.name, key: `${s.name}|${b.address}` })));
+        if (all.length === 0) return;
+        const down = [...new Set(picks.map((p) => all[p % all.length]!))];
+        const cache = new ModelCache();
+        buildModel(state, factsFor(state), cache);
+        const patched = patchModel(state, down.map((d) => d.key), new Set(down.map((d) => d.service)), cache)!;
+        const fresh = buildModel(state, { ...factsFor(state), unhealthy: down.map((d) => d.key) });
+        expect(patched.tables.map(tableHash)).toEqual(fresh.tables.map(tableHash));
+        expect(patched.backends).toEqual(fresh.backends);
+        expect(renderFull(patched)).toBe(renderFull(fresh));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('changes map elements, never rules, when a backend changes health or state', () => {
+    const doc = (state: 'active' | 'draining' | 'disabled') =>
+      parse({
+        apiVersion: 'tula/v1',
+        version: 1,
+        balancer: {
+          services: [
+            { name: 'a', vip: '10.0.0.1', port: 80, protocol: 'tcp', mode: 'l2', interface: 'eth0', backends: [{ address: '10.1.0.1', mac: '02:00:00:00:00:01' }, { address: '10.1.0.2', mac: '02:00:00:00:00:02', state }] },
+            { name: 'b', vip: '10.0.0.2', port: 53, protocol: 'udp', mode: 'l3', tunnel: 'vxlan', interface: 'eth0', backends: [{ address: '10.1.0.3' }, { address: '10.1.0.4' }] },
+          ],
+        },
+      });
+    const state = doc('active');
+    const cache = new ModelCache();
+    const base = buildModel(state, factsFor(state), cache);
+    const onlyElements = (script: string) => script.trim().split('\n').every((l) => /^(add|delete) element netdev tula /.test(l));
+    const down = patchModel(state, ['a|10.1.0.2'], new Set(['a']), cache)!;
+    const s1 = renderSync(base, down).script;
+    expect(s1).toContain('delete element netdev tula takes_traffic');
+    expect(onlyElements(s1)).toBe(true);
+    for (const next of ['draining', 'disabled'] as const) {
+      const other = doc(next);
+      const s2 = renderSync(base, buildModel(other, { ...factsFor(other), previousIds: base.ids, previousServiceIds: base.serviceIds })).script;
+      expect(s2).not.toBe('');
+      expect(onlyElements(s2)).toBe(true);
+    }
+  });
+
+  it('refuses to patch from another state', () => {
+    const state = parse({ apiVersion: 'tula/v1', version: 1 });
+    expect(patchModel(state, [], new Set(), new ModelCache())).toBeUndefined();
+  });
+});
+
+describe('bad input', () => {
+  it('never throws from validation, and lists problems with JSON paths', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        const r = parseDesiredState(value);
+        if (!r.ok) for (const p of r.problems) expect(p.path.startsWith('$')).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('every document that validates builds a model or reports a clear ModelError', () => {
+    fc.assert(
+      fc.property(docArb, (input) => {
+        const state = parse(input);
+        const model = buildModel(state, factsFor(state));
+        expect(model.version).toBe(state.version);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});

@@ -1,0 +1,3 @@
+export * from './service.ts';
+export * from './token.ts';
+export * from './account.ts';

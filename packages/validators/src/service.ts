@@ -1,0 +1,166 @@
+// What a person submits for a service: checked as they type in the browser and
+// again by the API. The rules the agent applies (packages/protocol) are checked
+// here too, so a service that saves always compiles.
+import { BalancerService, canonicalIp, ipFamily, Port, PortRange } from '@tula/protocol';
+import { z } from 'zod';
+
+export const HealthCheckInput = z.strictObject({
+  type: z.enum(['none', 'tcp', 'http', 'https', 'udp']),
+  port: Port.nullable().default(null),
+  path: z.string().max(1024).nullable().default(null),
+  expectStatus: z.int().min(100).max(599).nullable().default(null),
+  payload: z.string().max(1024).nullable().default(null),
+  expect: z.string().max(1024).nullable().default(null),
+  intervalMs: z.int().min(100).max(3_600_000).default(2000),
+  timeoutMs: z.int().min(50).max(60_000).default(1000),
+  rise: z.int().min(1).max(100).default(2),
+  fall: z.int().min(1).max(100).default(3),
+});
+
+export const BackendInput = z.strictObject({
+  address: z.union([z.ipv4(), z.ipv6()], { error: 'must be an IPv4 or IPv6 address' }),
+  port: Port.nullable().default(null),
+  weight: z.int().min(1).max(1000).default(1),
+  state: z.enum(['active', 'draining', 'disabled']).default('active'),
+  nodeId: z.string().min(1).max(64).nullable().default(null),
+});
+
+/** "80" or "8000-8100" as its first and last port. */
+function portBounds(ports: string): [number, number] {
+  const [lo, hi = lo] = ports.split('-').map(Number) as [number, number?];
+  return [lo, hi];
+}
+
+export const ServiceInput = z.strictObject({
+  name: BalancerService.shape.name,
+  vip: BalancerService.shape.vip,
+  /** "80" or "8000-8100". */
+  ports: z.union([z.string().regex(/^\d{1,5}$/, 'must be a port (1-65535) or a range like 8000-8100'), PortRange]),
+  protocol: z.enum(['tcp', 'udp']),
+  mode: z.enum(['l2', 'l3', 'nat']),
+  tunnel: z.enum(['ipip', 'gre', 'vxlan']).default('ipip'),
+  ingressInterface: BalancerService.shape.interface.nullable().default(null),
+  drainTimeoutS: z.int().min(0).max(86_400).default(300),
+  mss: z.int().min(536).max(9000).nullable().default(null),
+  healthCheck: HealthCheckInput.default({ type: 'tcp', port: null, path: null, expectStatus: null, payload: null, expect: null, intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 }),
+  balancerNodeIds: z.array(z.string().min(1).max(64)).max(64).default([]),
+  backends: z.array(BackendInput).max(8192).default([]),
+}).superRefine((s, ctx) => {
+  const [lo, hi] = portBounds(s.ports);
+  if (!(lo >= 1 && hi <= 65535)) ctx.addIssue({ code: 'custom', path: ['ports'], message: 'ports must be from 1 to 65535' });
+  if (s.mode === 'l3' && s.tunnel === 'ipip' && ipFamily(s.vip) === 6) {
+    ctx.addIssue({ code: 'custom', path: ['tunnel'], message: 'ipip carries IPv4 only; use gre or vxlan for an IPv6 VIP' });
+  }
+  if (s.healthCheck.timeoutMs > s.healthCheck.intervalMs) ctx.addIssue({ code: 'custom', path: ['healthCheck', 'timeoutMs'], message: 'must not exceed the interval' });
+  const seen = new Set<string>();
+  s.backends.forEach((b, i) => {
+    const a = canonicalIp(b.address);
+    if (seen.has(a)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'address'], message: 'this backend is listed twice' });
+    seen.add(a);
+    if (s.mode !== 'nat' && b.port !== null && b.port !== lo) {
+      ctx.addIssue({ code: 'custom', path: ['backends', i, 'port'], message: 'DSR cannot change the port; leave it empty or use NAT mode' });
+    }
+    if (s.mode === 'nat' && b.port !== null && lo !== hi) {
+      ctx.addIssue({ code: 'custom', path: ['backends', i, 'port'], message: 'a port range keeps each port; leave the backend port empty' });
+    }
+    if (s.mode === 'l3' && ipFamily(b.address) !== 4) ctx.addIssue({ code: 'custom', path: ['backends', i, 'address'], message: "L3 tunnels need the backend's IPv4 address" });
+    if (s.mode === 'nat' && ipFamily(b.address) !== ipFamily(s.vip)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'address'], message: "NAT needs a backend of the VIP's address family" });
+  });
+});
+export type ServiceInput = z.infer<typeof ServiceInput>;
+
+
+/** The columns of a stored service (one row of the Service table). */
+export interface ServiceColumns {
+  name: string;
+  vip: string;
+  portStart: number;
+  portEnd: number;
+  protocol: 'tcp' | 'udp';
+  mode: 'l2' | 'l3' | 'nat';
+  tunnel: 'ipip' | 'gre' | 'vxlan';
+  ingressInterface: string | null;
+  drainTimeoutS: number;
+  mss: number | null;
+  hcType: 'none' | 'tcp' | 'http' | 'https' | 'udp';
+  hcPort: number | null;
+  hcPath: string | null;
+  hcExpectStatus: number | null;
+  hcPayload: string | null;
+  hcExpect: string | null;
+  hcIntervalMs: number;
+  hcTimeoutMs: number;
+  hcRise: number;
+  hcFall: number;
+}
+
+export interface StoredBackend {
+  address: string;
+  port: number | null;
+  weight: number;
+  state: 'active' | 'draining' | 'disabled';
+  nodeId: string | null;
+}
+
+/** A stored service with what hangs off it. */
+export interface StoredService extends ServiceColumns {
+  balancerNodeIds: string[];
+  backends: StoredBackend[];
+}
+
+/** What the form submitted, as the columns of its row. */
+export function serviceColumns(s: ServiceInput): ServiceColumns {
+  const [portStart, portEnd] = portBounds(s.ports);
+  const { healthCheck: hc } = s;
+  return {
+    name: s.name,
+    vip: canonicalIp(s.vip),
+    portStart,
+    portEnd,
+    protocol: s.protocol,
+    mode: s.mode,
+    tunnel: s.tunnel,
+    ingressInterface: s.ingressInterface,
+    drainTimeoutS: s.drainTimeoutS,
+    mss: s.mss,
+    hcType: hc.type,
+    hcPort: hc.port,
+    hcPath: hc.path,
+    hcExpectStatus: hc.expectStatus,
+    hcPayload: hc.payload,
+    hcExpect: hc.expect,
+    hcIntervalMs: hc.intervalMs,
+    hcTimeoutMs: hc.timeoutMs,
+    hcRise: hc.rise,
+    hcFall: hc.fall,
+  };
+}
+
+/** A stored service, as the form edits it (the inverse of serviceColumns). */
+export function toServiceInput(s: StoredService): z.input<typeof ServiceInput> {
+  return {
+    name: s.name,
+    vip: s.vip,
+    ports: s.portStart === s.portEnd ? String(s.portStart) : `${s.portStart}-${s.portEnd}`,
+    protocol: s.protocol,
+    mode: s.mode,
+    tunnel: s.tunnel,
+    ingressInterface: s.ingressInterface,
+    drainTimeoutS: s.drainTimeoutS,
+    mss: s.mss,
+    healthCheck: {
+      type: s.hcType,
+      port: s.hcPort,
+      path: s.hcPath ?? '/',
+      expectStatus: s.hcExpectStatus ?? 200,
+      payload: s.hcPayload,
+      expect: s.hcExpect,
+      intervalMs: s.hcIntervalMs,
+      timeoutMs: s.hcTimeoutMs,
+      rise: s.hcRise,
+      fall: s.hcFall,
+    },
+    balancerNodeIds: s.balancerNodeIds,
+    backends: s.backends.map(({ address, port, weight, state, nodeId }) => ({ address, port, weight, state, nodeId })),
+  };
+}

@@ -1,0 +1,144 @@
+// README command 1's local lab, as a newcomer gets it: the real panel process
+// with TULA_LAB=1 builds namespaces, agents, services and traffic. The test
+// reads the DSR picture from the API, breaks a backend through the lab
+// controls, crashes the panel, and checks that nothing of the lab survives
+// `npm run lab:down` or a Ctrl-C.
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createTestDatabase, type TestDatabase } from '@tula/db/testing';
+import { LAB_DEMO, LAB_PREFIX } from '@tula/lab';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiClient, signIn, waitFor, type Api } from './support/control.ts';
+import { startPanel, type PanelProcess } from './support/panel.ts';
+
+const run = promisify(execFile);
+const unavailable = process.getuid?.() !== 0 ? 'needs root for network namespaces and nftables (run the suite as root, as CI does)' : undefined;
+
+/**
+ * What the lab left on this machine: namespaces, root-namespace nft tables, and
+ * its processes (agents on its data directory, the traffic generator, backend
+ * servers of its prefix; other test files run their own at the same time).
+ */
+async function leftovers() {
+  const namespaces = (await run('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${LAB_PREFIX}-`));
+  const tables = (await run('nft', ['list', 'tables'])).stdout.split('\n').filter((l) => /tula/i.test(l));
+  const ours = new RegExp(`tula-agent .*--state-dir ${tmpdir()}/tula-lab-|netlab/src/traffic\\.ts|netlab/src/backend-server\\.ts .*--lab ${LAB_PREFIX}\\b`);
+  const processes = (await run('ps', ['-eo', 'args'])).stdout.split('\n').filter((l) => ours.test(l));
+  return { namespaces, tables, processes };
+}
+const nothingLeft = { namespaces: [], tables: [], processes: [] };
+
+describe('without root', () => {
+  it('README command 1 starts the panel alone and says why the lab is off and how to get it', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tula-nolab-'));
+    chmodSync(dataDir, 0o777);
+    // As root (CI), the panel runs as nobody; otherwise as the user running the tests.
+    const panel = await startPanel({ DATABASE_URL: '', TULA_DATA_DIR: dataDir, TULA_LAB: '1', HOME: dataDir }, 90_000, { uid: process.getuid?.() === 0 ? 65534 : undefined });
+    try {
+      const line = await waitFor('the lab verdict', () => panel.output().match(/lab: .*/)?.[0]);
+      expect(line).toBe('lab: off, because the lab needs root to create network namespaces: run `sudo npm start`. The control panel runs on its own.');
+      const health = (await (await fetch(`${panel.url}/api/health`)).json()) as { ok: boolean; lab: { state: string; detail: string } };
+      expect(health.ok).toBe(true);
+      expect(health.lab).toEqual({ state: 'off', detail: 'the lab needs root to create network namespaces: run `sudo npm start`' });
+      expect(await leftovers()).toEqual(nothingLeft);
+    } finally {
+      await panel.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
+describe.skipIf(unavailable)(`the local lab (README command 1 as root)${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
+  let db: TestDatabase;
+  let dataDir: string;
+  let panel: PanelProcess | undefined;
+
+  const startLabPanel = async () => {
+    const p = await startLabPanelProcess();
+    const outcome = await waitFor('the lab to be ready', () => p.output().match(/lab: (ready|off|could not start).*/)?.[0], 150_000);
+    if (!outcome.startsWith('lab: ready')) throw new Error(`${outcome}\n${p.output()}`);
+    return p;
+  };
+  const startLabPanelProcess = () => startPanel({ DATABASE_URL: db.url, TULA_DATA_DIR: dataDir, TULA_LAB: '1', HOST: '0.0.0.0' });
+  const demoApi = async (p: PanelProcess): Promise<Api> => apiClient(p.url, await signIn(p.url, LAB_DEMO.email, LAB_DEMO.password));
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dataDir = mkdtempSync(join(tmpdir(), 'tula-lab-'));
+  });
+  afterAll(async () => {
+    await panel?.stop('SIGKILL');
+    await run('npm', ['run', '--silent', 'lab:down']).catch(() => undefined);
+    await db?.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('after a crash (kill -9), `npm run lab:down` removes every namespace, rule and process of the lab', async () => {
+    panel = await startLabPanel();
+    expect((await leftovers()).namespaces.length).toBeGreaterThanOrEqual(6);
+    expect((await leftovers()).processes.length).toBeGreaterThanOrEqual(5);
+    await panel.stop('SIGKILL');
+    panel = undefined;
+    // The crash leaves the lab behind: agents keep the data plane up without the panel.
+    expect((await leftovers()).namespaces.length).toBeGreaterThanOrEqual(6);
+    const down = await run('npm', ['run', '--silent', 'lab:down']);
+    expect(down.stdout).toMatch(/removed \d+ lab namespaces/);
+    expect(await leftovers()).toEqual(nothingLeft);
+  }, 240_000);
+
+  it('starts again on the same data, shows return-path bytes at least 20× the balancer\'s, and the controls break things visibly', async () => {
+    panel = await startLabPanel();
+    const api = await demoApi(panel);
+    // Enough traffic for a ratio worth quoting: 20 MB back to the client.
+    const totals = await waitFor(
+      '20 MB of return-path traffic',
+      async () => {
+        const { points } = await api.stats.series.query({ range: 'live' });
+        const sum = (k: 'inbound' | 'returnPath') => points.reduce((a, p) => a + p[k], 0);
+        return sum('returnPath') > 20e6 ? { inbound: sum('inbound'), returnPath: sum('returnPath') } : undefined;
+      },
+      90_000,
+    ).catch(async (err: Error) => {
+      const nodes = await api.nodes.list.query();
+      throw new Error(`${err.message}; nodes: ${JSON.stringify(nodes.map((n) => [n.name, n.online, n.inSync, n.lastError]))}\n${panel?.output().slice(-3000)}`);
+    });
+    console.log(`lab: balancer inbound ${totals.inbound} B, backend return path ${totals.returnPath} B, ratio ${(totals.returnPath / totals.inbound).toFixed(0)}×`);
+    expect(totals.inbound).toBeGreaterThan(0);
+    expect(totals.returnPath / totals.inbound).toBeGreaterThanOrEqual(20);
+
+    // Both services report, each from its own balancer rules and backends.
+    const services = await api.services.list.query();
+    expect(services.map((s) => `${s.name} ${s.mode} ${s.protocol}`).sort()).toEqual(['lab-dns l3 udp', 'lab-web l2 tcp']);
+
+    // Lab control: stop b1's server; the health checks take it out.
+    const web = services.find((s) => s.name === 'lab-web')!;
+    await api.lab.setBackendServing.mutate({ backend: 'b1', serving: false });
+    await waitFor('the balancer to see b1 down', async () => {
+      const { backends, transitions } = await api.stats.health.query({ serviceId: web.id, range: 'live' });
+      const b1 = backends.find((b) => b.address === '10.99.0.11')!;
+      return transitions.some((t) => t.backendId === b1.id && !t.healthy) || undefined;
+    }, 30_000);
+    expect((await api.lab.status.query())?.backends.find((b) => b.name === 'b1')?.serving).toBe(false);
+  }, 300_000);
+
+  it('Ctrl-C (SIGINT) removes the lab on the way out', async () => {
+    expect(panel).toBeDefined();
+    const code = await panel!.stop('SIGINT');
+    panel = undefined;
+    expect(code).toBe(0);
+    expect(await leftovers()).toEqual(nothingLeft);
+  }, 60_000);
+
+  it('Ctrl-C while the lab is still being built removes what it made so far', async () => {
+    panel = await startLabPanelProcess();
+    await waitFor('the lab to start building', () => panel!.output().includes('lab: building network namespaces') || undefined, 30_000);
+    await waitFor('the first lab namespaces', async () => ((await leftovers()).namespaces.length > 0 ? true : undefined), 30_000);
+    const code = await panel.stop('SIGINT');
+    panel = undefined;
+    expect(code).toBe(0);
+    expect(await leftovers()).toEqual(nothingLeft);
+  }, 120_000);
+});
