@@ -59,8 +59,10 @@ export default defineConfig({
     {
       // README command 1's panel: the embedded database in a fresh data directory, and the local lab.
       command: 'rm -rf test-results/lab-panel && exec node --import tsx apps/web/server.ts',
-      url: `http://127.0.0.1:${labPort}/api/health`,
-      timeout: 120_000,
+      // Ready once the lab has settled: building it adds network links, and Chromium aborts
+      // page loads in flight when links appear (ERR_NETWORK_CHANGED).
+      url: `http://127.0.0.1:${labPort}/api/health?wait=lab`,
+      timeout: 240_000,
       reuseExistingServer: false,
       stdout: 'pipe',
       // Ctrl-C, as a person stops it: the lab removes its namespaces on the way out.

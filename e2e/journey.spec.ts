@@ -21,6 +21,9 @@ test.describe('the journey of a new user', () => {
 
   test.beforeAll(async () => {
     lab = await createLab({ prefix: 'e2e', managementNet: 21 });
+    // Management links now, before the browser opens: a link appearing while a page loads
+    // makes Chromium abort the load (ERR_NETWORK_CHANGED).
+    for (const host of [...lab.balancers, ...lab.backends]) await lab.connectToHost(host);
   });
   test.afterAll(async () => {
     for (const a of agents) a.kill('SIGTERM');
