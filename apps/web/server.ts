@@ -57,7 +57,10 @@ const runtime = {
   publicUrl,
   limits: { nodes: env.TULA_TRIAL_MAX_NODES, services: env.TULA_TRIAL_MAX_SERVICES },
   outboxVisible: mailer.kind === 'outbox' && (dev || env.TULA_DEV_OUTBOX === '1'),
-  labState: { state: 'off', detail: 'TULA_LAB is not 1 (npm start sets it)' } as LabState,
+  // 'starting' from the first request on, so no health check reads 'off' before the lab has begun.
+  labState: (env.TULA_LAB === '1'
+    ? { state: 'starting', detail: 'checking for root and nftables' }
+    : { state: 'off', detail: 'TULA_LAB is not 1 (npm start sets it)' }) as LabState,
   lab: undefined as LocalLab | undefined,
 };
 setPanelRuntime(runtime);
