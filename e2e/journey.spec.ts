@@ -60,7 +60,8 @@ test.describe('the journey of a new user', () => {
       await enrollFromCommand(page, b);
       await expect(page.getByRole('link', { name: b.name })).toBeVisible();
     }
-    await expect(page.getByText('online')).toHaveCount(4);
+    await expect(page.getByRole('table', { name: 'Nodes' }).getByText('online', { exact: true })).toHaveCount(4);
+    await expect(page.getByTestId('fleet-counts')).toContainText('4 of 4 nodes online');
     await page.screenshot({ path: `${SCREENSHOTS}/fleet.png`, fullPage: true });
 
     // Step 3: the service, through the form.

@@ -58,6 +58,7 @@ const checks: Record<string, Check> = {
   'tokens.list': { showsNothingOfA: () => b.tokens.list.query() },
   'tokens.revoke': { refused: () => b.tokens.revoke.mutate({ id: A.token }) },
   'nodes.list': { showsNothingOfA: () => b.nodes.list.query() },
+  'nodes.page': { showsNothingOfA: () => b.nodes.page.query({ search: 'a-node' }) },
   'nodes.get': { refused: () => b.nodes.get.query({ id: A.node }) },
   'nodes.rotateCredential': { refused: () => b.nodes.rotateCredential.mutate({ id: A.node }) },
   'nodes.revoke': { refused: () => b.nodes.revoke.mutate({ id: A.node }) },

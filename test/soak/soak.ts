@@ -38,9 +38,10 @@ try {
   console.log(`soak: connecting ${AGENTS} agents`);
   const fleet = await connectSimulatedAgents(panel.url, nodes, { reportEveryMs: 1000 });
 
-  // Readers: the overview, fleet and services pages, each a batched tRPC GET, back to back.
+  // Readers: what the overview, fleet and services pages read (the fleet page a page of
+  // 50 nodes), as one batched tRPC GET, back to back.
   const reads = { ok: 0, failed: 0 };
-  const url = `${panel.url}/api/trpc/org.summary,nodes.list,services.list,stats.series?batch=1&input=${encodeURIComponent(JSON.stringify({ 3: { json: { range: '1h' } } }))}`;
+  const url = `${panel.url}/api/trpc/org.summary,nodes.page,services.list,stats.series?batch=1&input=${encodeURIComponent(JSON.stringify({ 3: { json: { range: '1h' } } }))}`;
   let reading = true;
   const readers = Array.from({ length: READERS }, async () => {
     while (reading) {

@@ -10,7 +10,6 @@ import { useTRPC } from '~/trpc/client';
 export default function Overview() {
   const trpc = useTRPC();
   const summary = useQuery(trpc.org.summary.queryOptions());
-  const nodes = useQuery(trpc.nodes.list.queryOptions());
   const services = useQuery(trpc.services.list.queryOptions());
   const s = summary.data;
   const onboarding = s?.onboarding;
@@ -28,11 +27,10 @@ export default function Overview() {
       <LabControls />
       <div className="grid gap-4 md:grid-cols-2">
         <Card title="Fleet" actions={<Link href="/app/fleet" className="text-sm text-brand-700 underline">All nodes</Link>}>
-          {nodes.data && (
+          {s && (
             <p className="text-sm">
-              <strong>{nodes.data.filter((n) => n.online).length}</strong> of {nodes.data.filter((n) => !n.revokedAt).length} nodes online ·{' '}
-              <strong>{nodes.data.filter((n) => !n.revokedAt && !n.inSync).length}</strong> not yet in sync ·{' '}
-              <strong>{nodes.data.filter((n) => n.lastError).length}</strong> with errors
+              <strong>{s.counts.online}</strong> of {s.counts.nodes} nodes online · <strong>{s.counts.outOfSync}</strong> not yet in sync ·{' '}
+              <strong>{s.counts.withErrors}</strong> with errors
             </p>
           )}
         </Card>

@@ -30,11 +30,12 @@ async function withRollout(ctx: { db: { prisma: import('@tula/db').Db } }, organ
     where: { organizationId, revokedAt: null },
     select: { id: true, name: true, addresses: true, desiredHash: true, appliedHash: true, lastError: true },
   });
+  const byId = new Map(nodes.map((n) => [n.id, n]));
   const byAddress = new Map(nodes.flatMap((n) => n.addresses.map((a) => [canonicalIp(a), n] as const)));
   return rows.map((s) => {
     const backendNodes = new Map<string, (typeof nodes)[number]>();
     for (const b of s.backends) {
-      const n = b.nodeId ? nodes.find((x) => x.id === b.nodeId) : byAddress.get(b.address);
+      const n = b.nodeId ? byId.get(b.nodeId) : byAddress.get(b.address);
       if (n && s.mode !== 'nat') backendNodes.set(n.id, n);
     }
     return { ...s, rollout: rollout(s, [...backendNodes.values()].filter((n) => !s.balancers.some((b) => b.node.id === n.id))) };

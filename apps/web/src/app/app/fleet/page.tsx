@@ -1,17 +1,57 @@
 'use client';
 
-import { useQuery } from '@tanstack/react-query';
+import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
+import { useEffect, useState } from 'react';
 import { AddNode } from '~/components/add-node';
 import { useCanEdit } from '~/components/app-shell';
-import { Badge, Card, EmptyState, ErrorNote, Spinner, Table } from '~/components/ui';
+import { Badge, Button, Card, EmptyState, ErrorNote, Field, Input, Select, Spinner, Table } from '~/components/ui';
 import { ago } from '~/lib/format';
 import { errorMessage, useTRPC } from '~/trpc/client';
+
+const PAGE_SIZE = 50;
+const FILTERS = [
+  ['all', 'All nodes'],
+  ['online', 'Online'],
+  ['offline', 'Offline'],
+  ['out-of-sync', 'Not in sync'],
+  ['errors', 'With errors'],
+  ['revoked', 'Revoked'],
+] as const;
+type Filter = (typeof FILTERS)[number][0];
+
+/** `value`, once it has stopped changing for `ms`: one query per pause in typing, not per key. */
+function useSettled<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return settled;
+}
 
 export default function Fleet() {
   const trpc = useTRPC();
   const canEdit = useCanEdit();
-  const q = useQuery({ ...trpc.nodes.list.queryOptions(), refetchInterval: 10_000 });
+  const [search, setSearch] = useState('');
+  const [filter, setFilter] = useState<Filter>('all');
+  const settledSearch = useSettled(search.trim(), 250);
+  // The page belongs to one search and filter: a new one starts again at the first page.
+  const listKey = `${filter}:${settledSearch}`;
+  const [pageAt, setPageAt] = useState({ listKey, offset: 0 });
+  // Adjusted while rendering (React's pattern for state derived from a change), so going
+  // back to an earlier search or filter starts at its first page too.
+  if (pageAt.listKey !== listKey) setPageAt({ listKey, offset: 0 });
+  const offset = pageAt.listKey === listKey ? pageAt.offset : 0;
+  const setOffset = (next: number) => setPageAt({ listKey, offset: next });
+  const q = useQuery({
+    ...trpc.nodes.page.queryOptions({ search: settledSearch, filter, offset, limit: PAGE_SIZE }),
+    placeholderData: keepPreviousData,
+    refetchInterval: 10_000,
+  });
+  const counts = useQuery({ ...trpc.org.summary.queryOptions(), refetchInterval: 10_000 }).data?.counts;
+  const narrowed = settledSearch !== '' || filter !== 'all';
+  const page = q.data;
   return (
     <div className="flex flex-col gap-4">
       <h1 className="text-2xl font-semibold">Fleet</h1>
@@ -20,12 +60,49 @@ export default function Fleet() {
           <AddNode />
         </Card>
       )}
+      {counts && counts.nodes > 0 && (
+        <p className="text-sm" data-testid="fleet-counts">
+          <strong>{counts.online}</strong> of {counts.nodes} nodes online · <strong>{counts.outOfSync}</strong> not yet in sync · <strong>{counts.withErrors}</strong> with errors
+        </p>
+      )}
+      {(narrowed || (page && page.matching > 0)) && (
+        <div className="grid gap-3 sm:grid-cols-[1fr_14rem]">
+          <Field label="Search nodes" hint="Part of a name or hostname, or a whole address.">
+            {(a) => <Input {...a} type="search" value={search} maxLength={100} onChange={(e) => setSearch(e.target.value)} />}
+          </Field>
+          <Field label="Show">
+            {(a) => (
+              <Select {...a} value={filter} onChange={(e) => setFilter(e.target.value as Filter)}>
+                {FILTERS.map(([value, label]) => (
+                  <option key={value} value={value}>
+                    {label}
+                  </option>
+                ))}
+              </Select>
+            )}
+          </Field>
+        </div>
+      )}
       {q.isPending && <Spinner label="Loading nodes…" />}
       {q.error && <ErrorNote>{errorMessage(q.error)}</ErrorNote>}
-      {q.data?.length === 0 && <EmptyState title="No nodes yet">Add a node: run the agent command on a balancer or backend host. It appears here as soon as it connects.</EmptyState>}
-      {q.data && q.data.length > 0 && (
+      {page?.matching === 0 && !narrowed && (
+        <EmptyState title="No nodes yet">Add a node: run the agent command on a balancer or backend host. It appears here as soon as it connects.</EmptyState>
+      )}
+      {page?.matching === 0 && narrowed && (
+        <EmptyState
+          title="No nodes match"
+          action={
+            <Button variant="secondary" onClick={() => (setSearch(''), setFilter('all'))}>
+              Show all nodes
+            </Button>
+          }
+        >
+          Nothing in this fleet matches the search and filter above.
+        </EmptyState>
+      )}
+      {page && page.matching > 0 && (
         <Table caption="Nodes" head={['Node', 'Role', 'Status', 'Last seen', 'Agent', 'Kernel', 'Applied / desired', 'Last error']}>
-          {q.data.map((n) => {
+          {page.items.map((n) => {
             const caps = n.capabilities as { tunnels?: string[]; nftVersion?: string | null; kernel?: string };
             return (
               <tr key={n.id}>
@@ -56,6 +133,22 @@ export default function Fleet() {
             );
           })}
         </Table>
+      )}
+      {page && page.matching > page.limit && (
+        <nav aria-label="Pages of nodes" className="flex flex-wrap items-center justify-between gap-3 text-sm">
+          <span aria-live="polite">
+            Nodes {page.offset + 1}–{Math.min(page.offset + page.limit, page.matching)} of {page.matching}
+            {q.isPlaceholderData && <Spinner />}
+          </span>
+          <span className="flex gap-2">
+            <Button variant="secondary" disabled={page.offset === 0} onClick={() => setOffset(Math.max(0, page.offset - page.limit))}>
+              Previous
+            </Button>
+            <Button variant="secondary" disabled={page.offset + page.limit >= page.matching} onClick={() => setOffset(page.offset + page.limit)}>
+              Next
+            </Button>
+          </span>
+        </nav>
       )}
     </div>
   );
