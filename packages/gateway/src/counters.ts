@@ -3,7 +3,7 @@
 // is acknowledged only once stored, and a report seen before (same agent boot
 // and sequence) is acknowledged without being counted again.
 import type { Bus } from '@tula/control';
-import type { Database } from '@tula/db';
+import type { Database, SampleValues, SeriesKind } from '@tula/db';
 import type { CountersReport } from '@tula/protocol';
 
 export interface PendingReport {
@@ -14,17 +14,8 @@ export interface PendingReport {
   done: (stored: boolean) => void;
 }
 
-type Kind = 'service' | 'backend' | 'vip_return';
-interface Sample {
+interface Sample extends SampleValues {
   organizationId: string;
-  nodeId: string;
-  kind: Kind;
-  seriesKey: string;
-  at: Date;
-  packets: number;
-  bytes: number;
-  newFlows: number;
-  drops: number;
 }
 
 interface OrgNames {
@@ -194,7 +185,7 @@ export class CounterWriter {
 /** Sums samples into buckets; one row per key (a batch may not upsert a row twice). */
 function rollup(samples: Sample[], resolution: 'minute' | 'hour') {
   const size = resolution === 'minute' ? 60_000 : 3_600_000;
-  const rows = new Map<string, { organizationId: string; bucket: Date; nodeId: string; kind: Kind; seriesKey: string; packets: number; bytes: number; newFlows: number; drops: number }>();
+  const rows = new Map<string, { organizationId: string; bucket: Date; nodeId: string; kind: SeriesKind; seriesKey: string; packets: number; bytes: number; newFlows: number; drops: number }>();
   for (const s of samples) {
     const bucket = new Date(Math.floor(s.at.getTime() / size) * size);
     const key = `${s.organizationId}|${bucket.getTime()}|${s.nodeId}|${s.kind}|${s.seriesKey}`;

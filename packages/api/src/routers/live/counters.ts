@@ -1,16 +1,9 @@
 import type { Bus, BusEvent } from '@tula/control';
+import type { SampleValues } from '@tula/db';
 import { orgProcedure } from '../../trpc.ts';
 
-export interface LiveSample {
+export interface LiveSample extends SampleValues {
   id: string;
-  nodeId: string;
-  kind: 'service' | 'backend' | 'vip_return';
-  seriesKey: string;
-  at: Date;
-  packets: number;
-  bytes: number;
-  newFlows: number;
-  drops: number;
 }
 
 /**
