@@ -3,6 +3,7 @@
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { DsrCharts } from '~/components/charts';
+import { FleetCounts } from '~/components/fleet-counts';
 import { LabControls } from '~/components/lab-controls';
 import { Badge, Card, LinkButton, Spinner } from '~/components/ui';
 import { useTRPC } from '~/trpc/client';
@@ -27,12 +28,7 @@ export default function Overview() {
       <LabControls />
       <div className="grid gap-4 md:grid-cols-2">
         <Card title="Fleet" actions={<Link href="/app/fleet" className="text-sm text-brand-700 underline">All nodes</Link>}>
-          {s && (
-            <p className="text-sm">
-              <strong>{s.counts.online}</strong> of {s.counts.nodes} nodes online · <strong>{s.counts.outOfSync}</strong> not yet in sync ·{' '}
-              <strong>{s.counts.withErrors}</strong> with errors
-            </p>
-          )}
+          {s && <FleetCounts counts={s.counts} />}
         </Card>
         <Card title="Services" actions={<Link href="/app/services" className="text-sm text-brand-700 underline">All services</Link>}>
           <ul className="flex flex-col gap-1 text-sm">

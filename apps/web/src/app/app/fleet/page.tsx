@@ -5,6 +5,7 @@ import Link from 'next/link';
 import { useEffect, useState } from 'react';
 import { AddNode } from '~/components/add-node';
 import { useCanEdit } from '~/components/app-shell';
+import { FleetCounts } from '~/components/fleet-counts';
 import { Badge, Button, Card, EmptyState, ErrorNote, Field, Input, Select, Spinner, Table } from '~/components/ui';
 import { ago } from '~/lib/format';
 import { errorMessage, useTRPC } from '~/trpc/client';
@@ -60,11 +61,7 @@ export default function Fleet() {
           <AddNode />
         </Card>
       )}
-      {counts && counts.nodes > 0 && (
-        <p className="text-sm" data-testid="fleet-counts">
-          <strong>{counts.online}</strong> of {counts.nodes} nodes online · <strong>{counts.outOfSync}</strong> not yet in sync · <strong>{counts.withErrors}</strong> with errors
-        </p>
-      )}
+      {counts && counts.nodes > 0 && <FleetCounts counts={counts} />}
       {(narrowed || (page && page.matching > 0)) && (
         <div className="grid gap-3 sm:grid-cols-[1fr_14rem]">
           <Field label="Search nodes" hint="Part of a name or hostname, or a whole address.">
