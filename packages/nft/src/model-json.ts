@@ -35,7 +35,7 @@ export const ModelJson = z.object({
       mark: z.int(),
       condition: z.enum(['usable', 'down', 'draining', 'disabled', 'unresolved']),
       slots: z.int(),
-      flowMap: z.enum(['flows4', 'flows6']),
+      flowMap: z.string(),
     }),
   ),
   returnVips: z.array(z.string()),

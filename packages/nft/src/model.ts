@@ -28,6 +28,8 @@ export const MAX_SERVICE_ID = 0x7fff;
 /** Set on marks chosen by the Maglev table rather than the flow table: a new flow. */
 export const MARK_NEW_FLOW = 0x8000_0000;
 export const SERVICE_MASK = 0x7fff_0000;
+/** The backend part of a mark: zero in a service mark, so a mark with it set came from a pin. */
+export const BACKEND_MASK = 0x0000_ffff;
 /** Marks that route a packet into a tunnel: base | backend id; also the routing table number. */
 export const TUNNEL_MARK_BASE = 0x5455_0000;
 export const TUNNEL_MARK_MASK = 0xffff_0000;
@@ -110,7 +112,7 @@ export interface BackendPlan {
   /** Maglev slots this backend serves now. */
   slots: number;
   /** Flow table holding its pinned flows. */
-  flowMap: 'flows4' | 'flows6';
+  flowMap: string;
 }
 
 export interface ServicePlan {
@@ -349,8 +351,10 @@ function buildService(c: ServiceContext): ServiceBuild {
     addElement(elements, 'lut', `${svc} . ${slot}`, hex(MARK_NEW_FLOW | marks[owner]!));
   });
 
-  const portKey = lo === hi ? String(lo) : `${lo}-${hi}`;
-  addElement(elements, `dispatch${family}_${ifname}`, `${vip} . ${s.protocol} . ${portKey}`, svc);
+  // A single port is an exact-match element (a hash lookup, whatever the number
+  // of services); only port ranges go to the interval map.
+  if (lo === hi) addElement(elements, dispatchMap(family, ifname), `${vip} . ${s.protocol} . ${lo}`, svc);
+  else addElement(elements, rangeMap(family, ifname), `${vip} . ${s.protocol} . ${lo}-${hi}`, svc);
   const timeout = s.flowTimeoutS ?? FLOW_TIMEOUT_DEFAULT_S[s.protocol];
   const out = s.mode === 'l2' ? `l2_${ifname}` : s.mode;
   const className = `c_${out}_${s.protocol}${family}_m${m}_t${timeout}`;
@@ -386,7 +390,7 @@ function buildService(c: ServiceContext): ServiceBuild {
       mark,
       condition: conditions[i]!,
       slots: slots[i]!,
-      flowMap: family === 4 ? 'flows4' : 'flows6',
+      flowMap: flowMapName(family, s.protocol),
     };
   });
 
@@ -400,6 +404,18 @@ function buildService(c: ServiceContext): ServiceBuild {
     warnings,
   };
 }
+
+/** Exact-match dispatch map of an interface: (VIP, protocol, port) -> service mark. */
+const dispatchMap = (family: 4 | 6, ifname: string) => `dispatch${family}_${ifname}`;
+/** Interval dispatch map of an interface, for services listening on a port range. */
+const rangeMap = (family: 4 | 6, ifname: string) => `ranges${family}_${ifname}`;
+
+/**
+ * The flow table of a family and protocol. The protocol is in the table's name
+ * rather than its key: nft 1.0.6 cannot compile a dynamic update with a
+ * five-part key, and the class chain knows its protocol anyway.
+ */
+export const flowMapName = (family: 4 | 6, protocol: 'tcp' | 'udp') => `flows${family}_${protocol}`;
 
 /** The key that identifies a flow in the flow tables, and the key Maglev hashes. */
 function flowKeys(family: 4 | 6): { pin: string; hash: string } {
@@ -426,9 +442,9 @@ function classChains(
 ): [string, NftChain][] {
   const keys = flowKeys(family);
   const syn = protocol === 'tcp' ? 'tcp flags & (syn | ack) == syn ' : '';
-  const outChain = `o_${out}_v${family}_t${timeout}`;
+  const outChain = `o_${out}_${protocol}${family}_t${timeout}`;
   const newChain = `n_${out}_${protocol}${family}_t${timeout}`;
-  const flows = `flows${family}`;
+  const flows = flowMapName(family, protocol);
   return [
     [
       name,
@@ -437,6 +453,10 @@ function classChains(
           'meta mark @svc_packets',
           // Established flows keep their backend while it takes traffic ...
           `meta mark set ${keys.pin} map @${flows} meta mark @takes_traffic goto ${outChain}`,
+          // ... a pin to a backend that takes none (down, disabled, removed) is
+          // forgotten here, by the packet, so the flow is pinned afresh below: no
+          // second transaction lists and releases pins after a change.
+          `meta mark & ${hex(BACKEND_MASK)} != 0 delete @${flows} { ${keys.pin} : meta mark }`,
           `meta mark set meta mark and ${hex(SERVICE_MASK)}`,
           `${syn}meta mark @svc_new`,
           // ... new ones take the Maglev slot of their hash ...
@@ -469,8 +489,10 @@ function classChains(
 const BALANCER_SETS: [string, NftSet][] = [
   ['classes', { decl: 'typeof meta mark : verdict;' }],
   ['lut', { decl: 'typeof meta mark . numgen inc mod 2 : meta mark;' }],
-  ['flows4', { decl: `typeof ip daddr . th dport . ip saddr . th sport : meta mark; size ${FLOW_TABLE_SIZE}; flags dynamic,timeout; timeout 900s;`, dynamic: true }],
-  ['flows6', { decl: `typeof numgen inc mod 2 . numgen inc mod 2 : meta mark; size ${FLOW_TABLE_SIZE}; flags dynamic,timeout; timeout 900s;`, dynamic: true }],
+  ...(['tcp', 'udp'] as const).flatMap((protocol): [string, NftSet][] => [
+    [flowMapName(4, protocol), { decl: `typeof ip daddr . th dport . ip saddr . th sport : meta mark; size ${FLOW_TABLE_SIZE}; flags dynamic,timeout; timeout 900s;`, dynamic: true }],
+    [flowMapName(6, protocol), { decl: `typeof numgen inc mod 2 . numgen inc mod 2 : meta mark; size ${FLOW_TABLE_SIZE}; flags dynamic,timeout; timeout 900s;`, dynamic: true }],
+  ]),
   ['takes_traffic', { decl: 'typeof meta mark;' }],
   ['macs', { decl: 'typeof meta mark : ether daddr;' }],
   ['tunnels', { decl: 'typeof meta mark : meta mark;' }],
@@ -605,14 +627,18 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
   if (services.length > 0) {
     for (const [name, set] of BALANCER_SETS) netdev.sets.set(name, set);
     for (const ifname of [...interfaces].sort()) {
-      netdev.sets.set(`dispatch4_${ifname}`, { decl: 'typeof ip daddr . meta l4proto . th dport : meta mark; flags interval;' });
-      netdev.sets.set(`dispatch6_${ifname}`, { decl: 'typeof ip6 daddr . meta l4proto . th dport : meta mark; flags interval;' });
+      const rules: string[] = [];
+      for (const [family, daddr] of [[4, 'ip daddr'], [6, 'ip6 daddr']] as const) {
+        const key = `typeof ${daddr} . meta l4proto . th dport : meta mark;`;
+        netdev.sets.set(dispatchMap(family, ifname), { decl: key });
+        netdev.sets.set(rangeMap(family, ifname), { decl: `${key} flags interval;` });
+        for (const map of [dispatchMap(family, ifname), rangeMap(family, ifname)]) {
+          rules.push(`meta mark set ${daddr} . meta l4proto . th dport map @${map} meta mark vmap @classes`);
+        }
+      }
       netdev.chains.set(`in_${ifname}`, {
         hook: `type filter hook ingress device "${ifname}" priority ${INGRESS_PRIORITY}; policy accept;`,
-        rules: [
-          `meta mark set ip daddr . meta l4proto . th dport map @dispatch4_${ifname} meta mark vmap @classes`,
-          `meta mark set ip6 daddr . meta l4proto . th dport map @dispatch6_${ifname} meta mark vmap @classes`,
-        ],
+        rules,
       });
     }
   }

@@ -227,6 +227,42 @@ describe('patching a model for health changes', () => {
   });
 });
 
+describe('dispatch', () => {
+  it('looks single ports up in exact-match maps; only port ranges are in interval maps', () => {
+    const services = Array.from({ length: 10_000 }, (_, i) => ({
+      name: `s${i}`,
+      vip: `10.0.${i >> 8}.${i & 255}`,
+      port: 80,
+      protocol: 'tcp' as const,
+      mode: 'l2' as const,
+      interface: 'eth0',
+      backends: [{ address: '10.1.0.1', mac: '02:00:00:00:01:01' }],
+    }));
+    const ranges = [
+      { name: 'r4', vip: '10.0.0.1', ports: '1000-1999', protocol: 'udp' as const, mode: 'l2' as const, interface: 'eth0', backends: [{ address: '10.1.0.1', mac: '02:00:00:00:01:01' }] },
+      { name: 'r6', vip: '2001:db8::1', ports: '5000-5010', protocol: 'tcp' as const, mode: 'l2' as const, interface: 'eth0', backends: [{ address: '2001:db8:1::1', mac: '02:00:00:00:01:01' }] },
+    ];
+    const state = parse({ apiVersion: 'tula/v1', version: 1, balancer: { services: [...services, ...ranges] } });
+    const netdev = buildModel(state, factsFor(state)).tables.find((t) => t.family === 'netdev')!;
+    // Where each service's (VIP . protocol . port) element went.
+    const holder = new Map<string, string>();
+    for (const [, f] of netdev.fragments) {
+      for (const [set, elements] of f.elements) {
+        for (const key of elements.keys()) if (/^[0-9a-f.:]+ \. (tcp|udp) \. [0-9-]+$/.test(key)) holder.set(key, set);
+      }
+    }
+    expect(holder.size).toBe(services.length + ranges.length);
+    const isInterval = (set: string) => netdev.sets.get(set)!.decl.includes('interval');
+    const singles = services.map((s) => holder.get(`${s.vip} . tcp . 80`)!);
+    expect(singles.filter(isInterval)).toEqual([]);
+    expect(new Set(singles).size).toBe(1);
+    expect([holder.get('10.0.0.1 . udp . 1000-1999'), holder.get('2001:db8::1 . tcp . 5000-5010')].every((set) => set && isInterval(set))).toBe(true);
+    // The interval maps hold the ranges and nothing else.
+    const inIntervalMaps = [...holder].filter(([, set]) => isInterval(set)).map(([key]) => key);
+    expect(inIntervalMaps.sort()).toEqual(['10.0.0.1 . udp . 1000-1999', '2001:db8::1 . tcp . 5000-5010']);
+  });
+});
+
 describe('bad input', () => {
   it('never throws from validation, and lists problems with JSON paths', () => {
     fc.assert(

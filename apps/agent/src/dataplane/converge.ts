@@ -170,7 +170,6 @@ export class Converger {
         // A rejected transaction throws here and leaves the previous rules in force.
         await nftApply(sync.script);
         await this.verifyHolds(model);
-        await this.releaseFlows(this.current, model);
         if (!patched) await cleanupHost(model.host, record);
       } finally {
         this.options.stateDir.write(HOST_FILE, record);
@@ -203,24 +202,6 @@ export class Converger {
       out[key] = previous?.drainingSince[key] ?? this.now();
     }
     return out;
-  }
-
-  /**
-   * Forgets pinned flows of backends that stopped taking traffic (down, disabled,
-   * unresolved, removed), so those flows re-hash now rather than return to the
-   * backend when it comes back.
-   */
-  private async releaseFlows(prev: DataplaneModel | undefined, next: DataplaneModel): Promise<void> {
-    if (!prev) return;
-    const takesTraffic = (c: string) => c === 'usable' || c === 'draining';
-    for (const b of prev.backends) {
-      if (!takesTraffic(b.condition)) continue;
-      const now = next.backends.find((n) => n.service === b.service && n.address === b.address);
-      if (now && takesTraffic(now.condition)) continue;
-      if (!next.tables.some((t) => t.family === 'netdev' && t.sets.has(b.flowMap))) continue;
-      const n = await deletePins('netdev', b.flowMap, b.mark);
-      if (n > 0) this.log(`released ${n} flows of ${b.service} backend ${b.address}`);
-    }
   }
 
   /** Ends the drain of backends whose drain timeout passed: their pinned flows are released. */

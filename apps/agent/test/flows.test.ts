@@ -1,0 +1,113 @@
+// The flow table in the kernel: what a pin is keyed by, how pins of a backend
+// that goes away stop counting, and how services are dispatched. Real nftables
+// and traffic in network namespaces.
+import type { DesiredStateInput } from '@tula/protocol';
+import { createLab, LAB, type Lab } from '@tula/netlab';
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AgentHost, curlFromClient, kernelTestsUnavailable } from './support.ts';
+
+const unavailable = await kernelTestsUnavailable();
+const VIP = LAB.l2Vip.v4;
+
+/** Starts a process in a namespace and resolves once its output contains `ready`. */
+function started(child: ChildProcess, what: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${out}`)), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  });
+}
+
+describe.skipIf(unavailable)(`flow table${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
+  let lab: Lab;
+  let lb: AgentHost;
+
+  beforeAll(async () => {
+    lab = await createLab({ prefix: 'wfl' });
+    lb = new AgentHost(lab, lab.balancers[0]!);
+    for (const b of lab.backends) {
+      await new AgentHost(lab, b).apply({ apiVersion: 'tula/v1', version: 1, backend: { vips: [{ vip: VIP, mode: 'l2' }] } });
+    }
+    // b1 also answers UDP on port 80 (with its name), for a UDP service on the web port.
+    await started(
+      lab.spawn(lab.backends[0]!.ns, [process.execPath, '--import', 'tsx', 'packages/netlab/src/backend-server.ts', '--name', 'b1', '--http', '8080', '--udp', '80', '--lab', lab.prefix]),
+      'UDP server on b1',
+    );
+  });
+  afterAll(async () => {
+    await lab?.destroy();
+  });
+
+  /** One UDP datagram per source port in `sports` ("a-b") to VIP:port: who answered each. */
+  async function udp(port: number, sports: string): Promise<Record<string, string | null>> {
+    const r = await lab.exec(lab.client.ns, [
+      process.execPath, '--import', 'tsx', 'packages/netlab/src/probe-client.ts', '--target', VIP, '--port', String(port), '--sports', sports,
+    ]);
+    return JSON.parse(r.stdout) as Record<string, string | null>;
+  }
+
+  const service = (name: string, protocol: 'tcp' | 'udp', ports: { port: number } | { ports: string }, backends: string[]) => ({
+    name,
+    vip: VIP,
+    ...ports,
+    protocol,
+    mode: 'l2' as const,
+    backends: backends.map((address) => ({ address })),
+  });
+  const doc = (version: number, services: ReturnType<typeof service>[]): DesiredStateInput => ({ apiVersion: 'tula/v1', version, balancer: { services } });
+  const [b1, b2, b3] = [0, 1, 2].map((i) => `${LAB.serverNet.v4}.${11 + i}`) as [string, string, string];
+
+  it('keys flows by protocol: a UDP pin never captures a TCP connection from the same port', async () => {
+    await lb.apply(doc(1, [service('udp80', 'udp', { port: 80 }, [b1]), service('tcp80', 'tcp', { port: 80 }, [b2, b3])]));
+    expect(await udp(80, '40000-40000')).toEqual({ 40000: 'b1' });
+    // The same addresses and ports, TCP: another service, whose backends are b2 and b3.
+    const answer = (await curlFromClient(lab, `http://${VIP}/`, ['--local-port', '40000'])).trim();
+    expect(['b2', 'b3']).toContain(answer);
+  });
+
+  it('one apply is one nft transaction: pins of a removed backend stop counting without a release step', async () => {
+    const all = [b1, b2, b3];
+    await lb.apply(doc(2, [service('dns', 'udp', { port: 5353 }, all)]));
+    const before = await udp(5353, '20000-20199');
+    const onB2 = Object.keys(before).filter((p) => before[p] === 'b2');
+    expect(onB2.length).toBeGreaterThan(0);
+    expect(Object.values(before)).not.toContain(null);
+
+    const monitor = lab.spawn(lb.host.ns, ['nft', 'monitor']);
+    let events = '';
+    monitor.stdout!.on('data', (d: Buffer) => (events += d.toString()));
+    await new Promise((r) => setTimeout(r, 300));
+    await lb.apply(doc(3, [service('dns', 'udp', { port: 5353 }, [b1, b3])]));
+    await new Promise((r) => setTimeout(r, 300));
+    const exited = new Promise((r) => monitor.once('exit', r));
+    monitor.kill('SIGTERM');
+    await exited;
+    const transactions = events.split('\n').filter((l) => l.startsWith('# new generation'));
+    expect(transactions, transactions.join("; ")).toHaveLength(1);
+
+    // Flows that were on b2 move to the others; the rest stay where they were.
+    const after = await udp(5353, '20000-20199');
+    for (const [port, who] of Object.entries(before)) {
+      if (who === 'b2') expect(['b1', 'b3']).toContain(after[port]);
+      else expect(after[port]).toBe(who);
+    }
+    // b2 comes back: the flows that moved stay pinned where they went.
+    await lb.apply(doc(4, [service('dns', 'udp', { port: 5353 }, all)]));
+    const back = await udp(5353, '20000-20199');
+    expect(back).toEqual(after);
+  });
+
+  it('forwards a single-port service and a port-range service on the same VIP', async () => {
+    await lb.apply(doc(5, [service('web', 'tcp', { port: 80 }, [b2]), service('range', 'udp', { ports: '5300-5400' }, [b3])]));
+    expect((await curlFromClient(lab, `http://${VIP}/`)).trim()).toBe('b2');
+    expect(await udp(5353, '21000-21009')).toEqual(Object.fromEntries(Array.from({ length: 10 }, (_, i) => [21000 + i, 'b3'])));
+  });
+});
