@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { parseDesiredState, type DesiredState, type DesiredStateInput } from '@tula/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildModel, ModelCache, patchModel, renderFull, renderSync, tableHash, type HostFacts } from '../src/index.ts';
+import { buildModel, ModelCache, ModelError, patchModel, renderFull, renderSync, tableHash, type HostFacts } from '../src/index.ts';
 
 const run = promisify(execFile);
 const dir = new URL('./golden/', import.meta.url).pathname;
@@ -222,8 +222,19 @@ describe('patching a model for health changes', () => {
   });
 
   it('refuses to patch from another state', () => {
-    const state = parse({ apiVersion: 'tula/v1', version: 1 });
-    expect(patchModel(state, [], new Set(), new ModelCache())).toBeUndefined();
+    const input: DesiredStateInput = {
+      apiVersion: 'tula/v1',
+      version: 1,
+      balancer: { services: [{ name: 'a', vip: '10.0.0.1', port: 80, protocol: 'tcp', mode: 'l2', interface: 'eth0', backends: [{ address: '10.1.0.1', mac: '02:00:00:00:00:01' }] }] },
+    };
+    const state = parse(input);
+    const cache = new ModelCache();
+    expect(patchModel(state, ['a|10.1.0.1'], new Set(['a']), cache)).toBeUndefined();
+    buildModel(state, factsFor(state), cache);
+    expect(patchModel(state, ['a|10.1.0.1'], new Set(['a']), cache)?.backends[0]?.condition).toBe('down');
+    // The same services in another document: the patch would carry the old version.
+    const next = parse({ ...input, version: 2 });
+    expect(patchModel(next, ['a|10.1.0.1'], new Set(['a']), cache)).toBeUndefined();
   });
 });
 
@@ -263,25 +274,87 @@ describe('dispatch', () => {
   });
 });
 
+/** The segments of a problem's JSON path ($.a.b[0].c), or undefined when it is not one. */
+function pathSegments(path: string): (string | number)[] | undefined {
+  if (!/^\$(\.[^.[\]]+|\[\d+\])*$/.test(path)) return undefined;
+  return [...path.slice(1).matchAll(/\.([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[1] !== undefined ? m[1] : Number(m[2])));
+}
+
+/** Paths of every scalar in a JSON value. */
+function leaves(value: unknown, at: (string | number)[] = []): (string | number)[][] {
+  if (value === null || typeof value !== 'object') return [at];
+  return Object.entries(value).flatMap(([k, v]) => leaves(v, [...at, Array.isArray(value) ? Number(k) : k]));
+}
+
 describe('bad input', () => {
-  it('never throws from validation, and lists problems with JSON paths', () => {
+  it('never throws from validation, and lists problems at JSON paths that lead into the document', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (value) => {
         const r = parseDesiredState(value);
-        if (!r.ok) for (const p of r.problems) expect(p.path.startsWith('$')).toBe(true);
+        if (r.ok) return;
+        for (const p of r.problems) {
+          const segments = pathSegments(p.path);
+          expect(segments, p.path).toBeDefined();
+          // Everything above the last segment exists in the input (the last may be a missing field).
+          let at: unknown = value;
+          for (const seg of segments!.slice(0, -1)) {
+            expect(at !== null && typeof at === 'object' && Object.hasOwn(at, seg), `${p.path} in ${JSON.stringify(value)}`).toBe(true);
+            at = (at as Record<string | number, unknown>)[seg];
+          }
+        }
       }),
       { numRuns: 300 },
     );
   });
 
-  it('every document that validates builds a model or reports a clear ModelError', () => {
+  it('reports a wrong value anywhere in a valid document at its own path', () => {
     fc.assert(
-      fc.property(docArb, (input) => {
+      fc.property(docArb, fc.nat(), (input, pick) => {
+        const doc = structuredClone(input) as unknown as Record<string, unknown>;
+        const all = leaves(doc);
+        const target = all[pick % all.length]!;
+        let parent: Record<string | number, unknown> = doc;
+        for (const seg of target.slice(0, -1)) parent = parent[seg] as Record<string | number, unknown>;
+        parent[target.at(-1)!] = { wrong: true };
+        const r = parseDesiredState(doc);
+        expect(r.ok).toBe(false);
+        const expected = target.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : `${acc}.${seg}`), '$');
+        expect(r.ok ? [] : r.problems.map((p) => p.path)).toContain(expected);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('every document that validates builds a model or reports a clear ModelError', () => {
+    let built = 0;
+    let refused = 0;
+    fc.assert(
+      fc.property(docArb, fc.constantFrom('eth0', 'eth1'), (input, missing) => {
         const state = parse(input);
-        const model = buildModel(state, factsFor(state));
+        const facts = factsFor(state);
+        // The host lacks one of the interfaces the document names.
+        const interfaces = Object.fromEntries(Object.entries(facts.interfaces).filter(([name]) => name !== missing));
+        const users = (state.balancer?.services ?? []).filter((s) => s.interface === missing).map((s) => s.name);
+        let model: ReturnType<typeof buildModel> | undefined;
+        try {
+          model = buildModel(state, { ...facts, interfaces });
+        } catch (err) {
+          expect(err).toBeInstanceOf(ModelError);
+          const m = /^service (\S+): interface (\S+) does not exist on this host$/.exec((err as Error).message);
+          expect(m, (err as Error).message).not.toBeNull();
+          expect(users).toContain(m![1]);
+          expect(m![2]).toBe(missing);
+          refused++;
+          return;
+        }
+        expect(users).toEqual([]);
         expect(model.version).toBe(state.version);
+        built++;
       }),
       { numRuns: 100 },
     );
+    // Both outcomes were exercised.
+    expect(built).toBeGreaterThan(0);
+    expect(refused).toBeGreaterThan(0);
   });
 });
