@@ -19,6 +19,8 @@ export async function agentMetrics(daemon: Daemon): Promise<string> {
   for (const [s, v] of Object.entries(snap?.services ?? {})) out.push(`tula_service_new_flows_total{service="${esc(s)}"} ${v.newFlows}`);
   family('tula_service_drops_total', 'counter', 'Packets dropped because no backend was usable.');
   for (const [s, v] of Object.entries(snap?.services ?? {})) out.push(`tula_service_drops_total{service="${esc(s)}"} ${v.drops}`);
+  family('tula_service_flow_table_full_total', 'counter', 'New flows of a service that its full flow table could not pin (they follow the Maglev table).');
+  for (const [s, v] of Object.entries(snap?.services ?? {})) out.push(`tula_service_flow_table_full_total{service="${esc(s)}"} ${v.flowTableFull}`);
   family('tula_backend_bytes_total', 'counter', 'Bytes sent to a backend by this balancer.');
   for (const [s, v] of Object.entries(snap?.services ?? {})) {
     for (const [b, c] of Object.entries(v.backends)) out.push(`tula_backend_bytes_total{service="${esc(s)}",backend="${esc(b)}"} ${c.bytes}`);

@@ -3,11 +3,14 @@
 // and traffic in network namespaces.
 import type { DesiredStateInput } from '@tula/protocol';
 import { createLab, LAB, type Lab } from '@tula/netlab';
-import type { ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentHost, curlFromClient, kernelTestsUnavailable } from './support.ts';
 
 const unavailable = await kernelTestsUnavailable();
+const noHping = await new Promise<string | undefined>((resolve) =>
+  execFile('hping3', ['--version'], (err) => resolve(err && (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'hping3 is not installed (Debian package hping3)' : undefined)),
+);
 const VIP = LAB.l2Vip.v4;
 
 /** Starts a process in a namespace and resolves once its output contains `ready`. */
@@ -54,12 +57,13 @@ describe.skipIf(unavailable)(`flow table${unavailable ? ` (skipped: ${unavailabl
     return JSON.parse(r.stdout) as Record<string, string | null>;
   }
 
-  const service = (name: string, protocol: 'tcp' | 'udp', ports: { port: number } | { ports: string }, backends: string[]) => ({
+  const service = (name: string, protocol: 'tcp' | 'udp', ports: { port: number } | { ports: string }, backends: string[], flowTableSize?: number) => ({
     name,
     vip: VIP,
     ...ports,
     protocol,
     mode: 'l2' as const,
+    ...(flowTableSize !== undefined && { flowTableSize }),
     backends: backends.map((address) => ({ address })),
   });
   const doc = (version: number, services: ReturnType<typeof service>[]): DesiredStateInput => ({ apiVersion: 'tula/v1', version, balancer: { services } });
@@ -109,5 +113,60 @@ describe.skipIf(unavailable)(`flow table${unavailable ? ` (skipped: ${unavailabl
     await lb.apply(doc(5, [service('web', 'tcp', { port: 80 }, [b2]), service('range', 'udp', { ports: '5300-5400' }, [b3])]));
     expect((await curlFromClient(lab, `http://${VIP}/`)).trim()).toBe('b2');
     expect(await udp(5353, '21000-21009')).toEqual(Object.fromEntries(Array.from({ length: 10 }, (_, i) => [21000 + i, 'b3'])));
+  });
+
+  /** Elements in a flow table of the balancer now. */
+  async function flowEntries(map: string): Promise<number> {
+    const r = await lab.exec(lb.host.ns, ['nft', '-j', 'list', 'map', 'netdev', 'tula', map]);
+    const items = (JSON.parse(r.stdout) as { nftables: { map?: { elem?: unknown[] } }[] }).nftables;
+    return items.reduce((n, i) => n + (i.map?.elem?.length ?? 0), 0);
+  }
+
+  /** Spoofed SYNs (random source addresses) to VIP:80 at `perSecond` for `seconds`, from the client. */
+  function synFlood(perSecond: number, seconds: number): Promise<unknown> {
+    const flood = lab.spawn(lab.client.ns, ['hping3', '-q', '-S', '-p', '80', '--rand-source', '-i', `u${Math.round(1e6 / perSecond)}`, '-c', String(perSecond * seconds), VIP]);
+    return new Promise((r) => flood.once('exit', r));
+  }
+
+  it.skipIf(noHping)(`under a spoofed-SYN flood, established flows keep their backend and SYN-only entries stay within the table${noHping ? ` (skipped: ${noHping})` : ''}`, async () => {
+    // The router forwards the spoofed sources; backends' answers to them die there.
+    await lab.exec(lab.router.ns, ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.e1.rp_filter=0']);
+    const size = 1024;
+    const map = `flows4_tcp_${size}`;
+    await lb.apply(doc(6, [service('syn', 'tcp', { port: 80 }, [b1, b2], size)]));
+    // 100 SYNs a second for 22 s: 2,200 flows, twice the table. Each SYN-only
+    // entry lives 5 s (plus up to 1 s until the kernel collects it): about 600 at once.
+    const flood = synFlood(100, 22);
+    let most = 0;
+    const sample = setInterval(() => void flowEntries(map).then((n) => (most = Math.max(most, n)), () => undefined), 1000);
+    try {
+      // Connections opened 12 s into the flood, when 900 s entries would have filled the table.
+      await new Promise((r) => setTimeout(r, 12_000));
+      const clients = Array.from({ length: 8 }, () =>
+        lab.exec(lab.client.ns, [process.execPath, '--import', 'tsx', 'packages/netlab/src/keepalive-client.ts', '--target', VIP, '--interval', '500', '--duration', '10000'], { allowFailure: true }),
+      );
+      await new Promise((r) => setTimeout(r, 3000));
+      // A backend change: a third backend takes about a third of the Maglev slots.
+      await lb.apply(doc(7, [service('syn', 'tcp', { port: 80 }, [b1, b2, b3], size)]));
+      for (const c of await Promise.all(clients)) {
+        const lines = c.stdout.trim().split('\n').map((l) => JSON.parse(l) as { backend?: string; error?: string });
+        expect(lines.filter((l) => l.error), c.stdout).toEqual([]);
+        expect(new Set(lines.map((l) => l.backend)).size, c.stdout).toBe(1);
+      }
+      await flood;
+    } finally {
+      clearInterval(sample);
+    }
+    expect(most).toBeGreaterThan(100);
+    expect(most).toBeLessThan(size);
+    expect((await lb.status()).counters!.services.syn!.flowTableFull).toBe(0);
+  }, 60_000);
+
+  it.skipIf(noHping)(`counts new flows a full flow table could not pin${noHping ? ` (skipped: ${noHping})` : ''}`, async () => {
+    await lb.apply(doc(8, [service('full', 'tcp', { port: 80 }, [b1, b2], 64)]));
+    await synFlood(100, 3);
+    const full = (await lb.status()).counters!.services.full!.flowTableFull;
+    // 300 SYNs into 64 entries.
+    expect(full).toBeGreaterThan(100);
   });
 });

@@ -61,7 +61,7 @@ export interface StatusJson {
   lastError: string | null;
   backends: { service: string; address: string; condition: string; slots: number; healthy: boolean | null }[];
   counters: {
-    services: Record<string, { packets: number; bytes: number; newFlows: number; drops: number; backends: Record<string, { packets: number; bytes: number; newFlows: number }> }>;
+    services: Record<string, { packets: number; bytes: number; newFlows: number; drops: number; flowTableFull: number; backends: Record<string, { packets: number; bytes: number; newFlows: number }> }>;
     vips: Record<string, { packets: number; bytes: number }>;
   } | null;
 }

@@ -12,6 +12,7 @@
 // Packet mark while Tula handles a packet:  [new:1][service:15][backend:16]
 import {
   canonicalIp,
+  FLOW_DEFAULTS,
   ipFamily,
   servicePorts,
   type BalancerService,
@@ -48,8 +49,6 @@ export const VXLAN = {
   receiverMac: '02:54:55:4c:41:02',
 } as const;
 export const TUNNEL_DEVICES: Record<TunnelType, string> = { ipip: 'tula-ipip', gre: 'tula-gre', vxlan: 'tula-vxlan' };
-export const FLOW_TIMEOUT_DEFAULT_S = { tcp: 900, udp: 300 } as const;
-export const FLOW_TABLE_SIZE = 1_048_576;
 
 /** What the agent found on the host; everything the model may not look up itself. */
 export interface HostFacts {
@@ -302,6 +301,8 @@ interface ServiceBuild {
   natFragment?: Fragment;
   /** Class chain it belongs to, and the chains that class needs. */
   chains: [string, NftChain][];
+  /** The flow table it pins flows in. */
+  flowTable: [string, NftSet];
   backends: BackendPlan[];
   service: ServicePlan;
   routes: TunnelRoute[];
@@ -355,11 +356,11 @@ function buildService(c: ServiceContext): ServiceBuild {
   // of services); only port ranges go to the interval map.
   if (lo === hi) addElement(elements, dispatchMap(family, ifname), `${vip} . ${s.protocol} . ${lo}`, svc);
   else addElement(elements, rangeMap(family, ifname), `${vip} . ${s.protocol} . ${lo}-${hi}`, svc);
-  const timeout = s.flowTimeoutS ?? FLOW_TIMEOUT_DEFAULT_S[s.protocol];
+  const flows = flowSettings(s, family);
   const out = s.mode === 'l2' ? `l2_${ifname}` : s.mode;
-  const className = `c_${out}_${s.protocol}${family}_m${m}_t${timeout}`;
+  const className = `c_${out}_m${m}_${flows.name}`;
   addElement(elements, 'classes', svc, `goto ${className}`);
-  for (const set of ['svc_packets', 'svc_new', 'svc_drops']) addElement(elements, set, svc, null);
+  for (const set of ['svc_packets', 'svc_new', 'svc_drops', 'svc_flows_full']) addElement(elements, set, svc, null);
 
   const routes: TunnelRoute[] = [];
   const nat = new Map<string, Map<string, string | null>>();
@@ -390,14 +391,15 @@ function buildService(c: ServiceContext): ServiceBuild {
       mark,
       condition: conditions[i]!,
       slots: slots[i]!,
-      flowMap: flowMapName(family, s.protocol),
+      flowMap: flows.map,
     };
   });
 
   return {
     fragment: fragmentOf(elements),
     ...(s.mode === 'nat' && { natFragment: fragmentOf(nat) }),
-    chains: classChains(className, out, s.protocol, family, m, timeout, s.mode === 'l2' ? { ifname, mac: c.ifmac } : undefined),
+    chains: classChains(className, out, flows, m, s.mode === 'l2' ? { ifname, mac: c.ifmac } : undefined),
+    flowTable: [flows.map, flowTableSet(flows)],
     backends,
     service: { name: s.name, mark: svcMark, mode: s.mode, interface: ifname, tableSize: m },
     routes,
@@ -410,12 +412,47 @@ const dispatchMap = (family: 4 | 6, ifname: string) => `dispatch${family}_${ifna
 /** Interval dispatch map of an interface, for services listening on a port range. */
 const rangeMap = (family: 4 | 6, ifname: string) => `ranges${family}_${ifname}`;
 
-/**
- * The flow table of a family and protocol. The protocol is in the table's name
- * rather than its key: nft 1.0.6 cannot compile a dynamic update with a
- * five-part key, and the class chain knows its protocol anyway.
- */
-export const flowMapName = (family: 4 | 6, protocol: 'tcp' | 'udp') => `flows${family}_${protocol}`;
+/** How a class of services pins flows: which table, and for how long. */
+interface FlowSettings {
+  family: 4 | 6;
+  protocol: 'tcp' | 'udp';
+  size: number;
+  /** Idle timeout of an established flow. */
+  timeout: number;
+  /** TCP: timeouts of a flow that has sent only a SYN, and of one that sent a FIN or RST. */
+  syn: number;
+  close: number;
+  /** The flow table. The protocol and size are in its name rather than its key:
+   * nft 1.0.6 cannot compile a dynamic update with a five-part key, and the class
+   * chain knows its protocol anyway. */
+  map: string;
+  /** Names the settings in chain names. */
+  name: string;
+}
+
+function flowSettings(s: BalancerService, family: 4 | 6): FlowSettings {
+  const timeout = s.flowTimeoutS ?? FLOW_DEFAULTS.timeoutS[s.protocol];
+  const size = s.flowTableSize ?? FLOW_DEFAULTS.tableSize;
+  const syn = s.synTimeoutS ?? FLOW_DEFAULTS.synTimeoutS;
+  const close = s.closeTimeoutS ?? FLOW_DEFAULTS.closeTimeoutS;
+  return {
+    family,
+    protocol: s.protocol,
+    size,
+    timeout,
+    syn,
+    close,
+    map: `flows${family}_${s.protocol}_${size}`,
+    name: `${s.protocol}${family}_t${timeout}${s.protocol === 'tcp' ? `_s${syn}_c${close}` : ''}_n${size}`,
+  };
+}
+
+function flowTableSet(f: FlowSettings): NftSet {
+  // IPv6: see flowKeys.
+  const key = f.family === 4 ? 'ip daddr . th dport . ip saddr . th sport' : 'numgen inc mod 2 . numgen inc mod 2';
+  // No default timeout: services with other timeouts share the table, and every update names its own.
+  return { decl: `typeof ${key} : meta mark; size ${f.size}; flags dynamic,timeout;`, dynamic: true };
+}
 
 /** The key that identifies a flow in the flow tables, and the key Maglev hashes. */
 function flowKeys(family: 4 | 6): { pin: string; hash: string } {
@@ -431,20 +468,13 @@ function flowKeys(family: 4 | 6): { pin: string; hash: string } {
 }
 
 /** The chains of one class of services, and the shared chains it jumps to. */
-function classChains(
-  name: string,
-  out: string,
-  protocol: 'tcp' | 'udp',
-  family: 4 | 6,
-  m: number,
-  timeout: number,
-  l2: { ifname: string; mac: string } | undefined,
-): [string, NftChain][] {
-  const keys = flowKeys(family);
-  const syn = protocol === 'tcp' ? 'tcp flags & (syn | ack) == syn ' : '';
-  const outChain = `o_${out}_${protocol}${family}_t${timeout}`;
-  const newChain = `n_${out}_${protocol}${family}_t${timeout}`;
-  const flows = flowMapName(family, protocol);
+function classChains(name: string, out: string, f: FlowSettings, m: number, l2: { ifname: string; mac: string } | undefined): [string, NftChain][] {
+  const keys = flowKeys(f.family);
+  const syn = f.protocol === 'tcp' ? 'tcp flags & (syn | ack) == syn ' : '';
+  const outChain = `o_${out}_${f.name}`;
+  const newChain = `n_${out}_${f.name}`;
+  const sendChain = `s_${out}`;
+  const pin = (timeout: number) => `update @${f.map} { ${keys.pin} timeout ${timeout}s : meta mark } goto ${sendChain}`;
   return [
     [
       name,
@@ -452,11 +482,11 @@ function classChains(
         rules: [
           'meta mark @svc_packets',
           // Established flows keep their backend while it takes traffic ...
-          `meta mark set ${keys.pin} map @${flows} meta mark @takes_traffic goto ${outChain}`,
+          `meta mark set ${keys.pin} map @${f.map} meta mark @takes_traffic goto ${outChain}`,
           // ... a pin to a backend that takes none (down, disabled, removed) is
           // forgotten here, by the packet, so the flow is pinned afresh below: no
           // second transaction lists and releases pins after a change.
-          `meta mark & ${hex(BACKEND_MASK)} != 0 delete @${flows} { ${keys.pin} : meta mark }`,
+          `meta mark & ${hex(BACKEND_MASK)} != 0 delete @${f.map} { ${keys.pin} : meta mark }`,
           `meta mark set meta mark and ${hex(SERVICE_MASK)}`,
           `${syn}meta mark @svc_new`,
           // ... new ones take the Maglev slot of their hash ...
@@ -471,7 +501,23 @@ function classChains(
       outChain,
       {
         rules: [
-          `update @${flows} { ${keys.pin} timeout ${timeout}s : meta mark }`,
+          // TCP: a flow that has sent only a SYN (perhaps spoofed) is pinned
+          // briefly, one that is closing briefly again, an established one for the
+          // service's idle timeout. An existing entry is refreshed even when the
+          // table is full, so established flows keep their backend under a flood.
+          ...(f.protocol === 'tcp' ? [`tcp flags & (fin | rst) != 0 ${pin(f.close)}`, `tcp flags & (syn | ack) == syn ${pin(f.syn)}`] : []),
+          pin(f.timeout),
+          // Only a new flow the full table could not take gets here: it is counted,
+          // and still forwarded by its Maglev slot.
+          `meta mark & ${hex(SERVICE_MASK)} @svc_flows_full`,
+          `goto ${sendChain}`,
+        ],
+      },
+    ],
+    [
+      sendChain,
+      {
+        rules: [
           'meta mark @backend_packets',
           l2
             ? `ether saddr set ${checkMac(l2.mac)} ether daddr set meta mark map @macs fwd to "${l2.ifname}"`
@@ -489,16 +535,14 @@ function classChains(
 const BALANCER_SETS: [string, NftSet][] = [
   ['classes', { decl: 'typeof meta mark : verdict;' }],
   ['lut', { decl: 'typeof meta mark . numgen inc mod 2 : meta mark;' }],
-  ...(['tcp', 'udp'] as const).flatMap((protocol): [string, NftSet][] => [
-    [flowMapName(4, protocol), { decl: `typeof ip daddr . th dport . ip saddr . th sport : meta mark; size ${FLOW_TABLE_SIZE}; flags dynamic,timeout; timeout 900s;`, dynamic: true }],
-    [flowMapName(6, protocol), { decl: `typeof numgen inc mod 2 . numgen inc mod 2 : meta mark; size ${FLOW_TABLE_SIZE}; flags dynamic,timeout; timeout 900s;`, dynamic: true }],
-  ]),
   ['takes_traffic', { decl: 'typeof meta mark;' }],
   ['macs', { decl: 'typeof meta mark : ether daddr;' }],
   ['tunnels', { decl: 'typeof meta mark : meta mark;' }],
   ['svc_packets', { decl: 'typeof meta mark; counter;' }],
   ['svc_new', { decl: 'typeof meta mark; counter;' }],
   ['svc_drops', { decl: 'typeof meta mark; counter;' }],
+  /** New flows of a service that its full flow table could not pin. */
+  ['svc_flows_full', { decl: 'typeof meta mark; counter;' }],
   ['backend_packets', { decl: 'typeof meta mark; counter;' }],
   ['backend_new', { decl: 'typeof meta mark; counter;' }],
 ];
@@ -588,6 +632,7 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
     netdev.fragments.set(`service ${s.name}`, b.fragment);
     if (b.natFragment) inet.fragments.set(`service ${s.name}`, b.natFragment);
     for (const [name, chain] of b.chains) netdev.chains.set(name, chain);
+    netdev.sets.set(...b.flowTable);
     plans.push(b.service);
     byName.set(s.name, { service: s, first: backendPlans.length, count: b.backends.length });
     backendPlans.push(...b.backends);

@@ -65,6 +65,9 @@ export const Backend = z.strictObject({
   mac: z.mac().optional(),
 });
 
+/** Flow-table settings of a service that does not set them. */
+export const FLOW_DEFAULTS = { tableSize: 1_048_576, synTimeoutS: 5, closeTimeoutS: 10, timeoutS: { tcp: 900, udp: 300 } } as const;
+
 export const BalancerService = z.strictObject({
   name: ServiceName,
   vip: IpAddress,
@@ -79,6 +82,16 @@ export const BalancerService = z.strictObject({
   scheduler: z.literal('maglev').default('maglev'),
   /** Idle time after which a flow is forgotten; default 900 s for TCP, 300 s for UDP. */
   flowTimeoutS: z.int().min(1).max(86_400).optional(),
+  // Optional rather than defaulted, so parsed documents stay as written; the defaults are published in the schema.
+  flowTableSize: z.int().min(64).max(16_777_216).optional().meta({
+    description: 'Flows the service\'s flow table holds (services with equal settings share a table). A full table pins no new flows; they follow the Maglev table and are counted.',
+    default: FLOW_DEFAULTS.tableSize,
+  }),
+  synTimeoutS: z.int().min(1).max(300).optional().meta({
+    description: 'TCP: seconds a flow that has sent only a SYN stays pinned, so spoofed SYNs leave the flow table quickly.',
+    default: FLOW_DEFAULTS.synTimeoutS,
+  }),
+  closeTimeoutS: z.int().min(1).max(300).optional().meta({ description: 'TCP: seconds a flow stays pinned after a FIN or RST.', default: FLOW_DEFAULTS.closeTimeoutS }),
   /** How long a draining backend keeps its established flows. */
   drainTimeoutS: z.int().min(0).max(86_400).default(300),
   healthCheck: HealthCheck.optional(),

@@ -12,6 +12,8 @@ export interface BackendCounters extends Traffic {
 export interface ServiceCounters extends Traffic {
   newFlows: number;
   drops: number;
+  /** New flows the service's full flow table could not pin. */
+  flowTableFull: number;
   backends: Record<string, BackendCounters>;
 }
 export interface CounterSnapshot {
@@ -26,13 +28,13 @@ export async function readSnapshot(model: DataplaneModel): Promise<CounterSnapsh
   const snap: CounterSnapshot = { at: Date.now(), services: {}, vips: {} };
   const zero = { packets: 0, bytes: 0 };
   if (model.services.length > 0) {
-    const [packets, fresh, drops, bPackets, bNew] = await Promise.all(
-      ['svc_packets', 'svc_new', 'svc_drops', 'backend_packets', 'backend_new'].map((s) => readSetCounters('netdev', s)),
+    const [packets, fresh, drops, full, bPackets, bNew] = await Promise.all(
+      ['svc_packets', 'svc_new', 'svc_drops', 'svc_flows_full', 'backend_packets', 'backend_new'].map((s) => readSetCounters('netdev', s)),
     );
     for (const s of model.services) {
       const k = hex(s.mark);
       const p = packets!.get(k) ?? zero;
-      snap.services[s.name] = { packets: p.packets, bytes: p.bytes, newFlows: fresh!.get(k)?.packets ?? 0, drops: drops!.get(k)?.packets ?? 0, backends: {} };
+      snap.services[s.name] = { packets: p.packets, bytes: p.bytes, newFlows: fresh!.get(k)?.packets ?? 0, drops: drops!.get(k)?.packets ?? 0, flowTableFull: full!.get(k)?.packets ?? 0, backends: {} };
     }
     for (const b of model.backends) {
       const p = bPackets!.get(hex(b.mark)) ?? zero;

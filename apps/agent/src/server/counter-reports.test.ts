@@ -8,7 +8,7 @@ import { CounterReports } from './counter-reports.ts';
 
 const snap = (bytes: number, ret: number): CounterSnapshot => ({
   at: Date.now(),
-  services: { web: { packets: Math.floor(bytes / 100), bytes, newFlows: 1, drops: 0, backends: { '10.0.0.1': { packets: Math.floor(bytes / 100), bytes, newFlows: 1 } } } },
+  services: { web: { packets: Math.floor(bytes / 100), bytes, newFlows: 1, drops: 0, flowTableFull: 0, backends: { '10.0.0.1': { packets: Math.floor(bytes / 100), bytes, newFlows: 1 } } } },
   vips: { '10.0.0.50': { packets: Math.floor(ret / 1000), bytes: ret } },
 });
 const dir = () => new StateDir(join(mkdtempSync(join(tmpdir(), 'tula-reports-')), 'state'));
