@@ -24,3 +24,15 @@ export function mix32(x: number): number {
   x = Math.imul(x, 0x846ca68b) >>> 0;
   return (x ^ (x >>> 16)) >>> 0;
 }
+
+/**
+ * A comparator by a string key in code-unit order: the one order the model and
+ * the renderer use, independent of locale, so every balancer sorts alike.
+ */
+export function byString<T>(key: (x: T) => string): (a: T, b: T) => number {
+  return (a, b) => {
+    const x = key(a);
+    const y = key(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
+}

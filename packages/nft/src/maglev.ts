@@ -1,7 +1,7 @@
 // Maglev consistent hashing (Eisenbud et al., NSDI 2016), with weights, plus a
 // failover overlay so that health and drain changes move only the flows of the
 // backend whose state changed.
-import { fnv1a32, mix32 } from './hash.ts';
+import { byString, fnv1a32, mix32 } from './hash.ts';
 
 export interface MaglevBackend {
   /** Stable identity, e.g. the canonical address; only it decides the backend's permutation. */
@@ -36,7 +36,7 @@ export function maglevPopulate(input: readonly MaglevBackend[], m: number): Int3
   const n = input.length;
   if (n === 0) return table;
   // Turns are taken in key order, so the table does not depend on how the list was ordered.
-  const order = input.map((_, i) => i).sort((a, b) => (input[a]!.key < input[b]!.key ? -1 : input[a]!.key > input[b]!.key ? 1 : 0));
+  const order = input.map((_, i) => i).sort(byString((i) => input[i]!.key));
   const backends = order.map((i) => input[i]!);
   const offset = new Uint32Array(n);
   const skip = new Uint32Array(n);

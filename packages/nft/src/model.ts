@@ -20,7 +20,7 @@ import {
   type TunnelType,
 } from '@tula/protocol';
 import { createHash } from 'node:crypto';
-import { fnv1a32 } from './hash.ts';
+import { byString, fnv1a32 } from './hash.ts';
 import { maglevOverlay, maglevPopulate, maglevTableSize } from './maglev.ts';
 
 export const TABLE_NAME = 'tula';
@@ -283,7 +283,7 @@ export function fragmentsDigest(t: NftTable): Buffer {
 function fragmentOf(elements: Map<string, Map<string, string | null>>): Fragment {
   const canonical = [...elements]
     .filter(([, m]) => m.size > 0)
-    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .sort(byString(([set]) => set))
     .map(([set, m]) => [set, [...m]]);
   return { hash: sha(JSON.stringify(canonical)), elements };
 }
@@ -332,7 +332,7 @@ function buildService(c: ServiceContext): ServiceBuild {
   // unusable ones are then overlaid, so state changes move only their own flows.
   const members = [...s.backends]
     .map((b) => ({ ...b, address: canonicalIp(b.address) }))
-    .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+    .sort(byString((b) => b.address));
   const m = maglevTableSize(members.length);
   const conditions: BackendCondition[] = members.map((b) => {
     if (b.state === 'disabled') return 'disabled';
@@ -577,7 +577,7 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
   const netdev = newTable('netdev');
   const inet = newTable('inet');
   const unhealthy = new Set(facts.unhealthy);
-  const services = [...(state.balancer?.services ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const services = [...(state.balancer?.services ?? [])].sort(byString((s) => s.name));
   const ids = allocateIds(
     (function* () {
       for (const s of services) yield* cache.shape(s).addresses;
@@ -730,7 +730,7 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
   // Backend host: VIPs on lo, return-path counters, MSS clamp for tunnelled VIPs.
   const vips = [...(state.backend?.vips ?? [])]
     .map((v) => ({ ...v, vip: canonicalIp(v.vip) }))
-    .sort((a, b) => (a.vip < b.vip ? -1 : a.vip > b.vip ? 1 : 0));
+    .sort(byString((v) => v.vip));
   const returnVips: string[] = [];
   if (vips.length > 0) {
     host.arpHardening = true;

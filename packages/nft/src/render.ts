@@ -3,6 +3,7 @@
 // replaces Tula's tables whole; later syncs touch only what changed, in an
 // order the kernel accepts: create before reference, delete after dereference.
 import { createHash } from 'node:crypto';
+import { byString } from './hash.ts';
 import { fragmentsDigest, TABLE_NAME, type DataplaneModel, type Fragment, type NftSet, type NftTable } from './model.ts';
 
 const ELEMENTS_PER_COMMAND = 4096;
@@ -13,7 +14,7 @@ function isMap(set: NftSet): boolean {
   return set.decl.includes(' : ');
 }
 
-const byKey = <V>(m: Map<string, V>) => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+const byKey = <V>(m: Map<string, V>) => [...m].sort(byString(([k]) => k));
 
 /**
  * Content hash of one table, stored in the table itself so a restarted agent can

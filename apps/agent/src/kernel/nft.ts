@@ -1,6 +1,6 @@
 // nftables: scripts go in through `nft -f -` (one transaction each); state comes
 // out of `nft -j` and is validated before use.
-import { STATE_SET, TABLE_NAME } from '@tula/nft';
+import { hex, STATE_SET, TABLE_NAME } from '@tula/nft';
 import { z } from 'zod';
 import { CommandError, run } from '../exec.ts';
 
@@ -67,12 +67,10 @@ export interface CounterValue {
   bytes: number;
 }
 
-const hex8 = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
-
 /** An element key from nft's JSON, written the way the renderer writes it. */
 function keyText(val: unknown): string | undefined {
   if (typeof val === 'string') return val;
-  if (typeof val === 'number') return hex8(val);
+  if (typeof val === 'number') return hex(val);
   const concat = z.object({ concat: z.array(z.union([z.string(), z.number()])) }).safeParse(val);
   // Ports and hashes inside a concatenation are plain decimal numbers.
   if (concat.success) return concat.data.concat.map(String).join(' . ');
