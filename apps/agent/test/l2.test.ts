@@ -1,6 +1,6 @@
 // L2 DSR end to end: real nftables in network namespaces, real TCP and UDP traffic.
 import type { DesiredStateInput } from '@tula/protocol';
-import { createLab, LAB, type Lab } from '@tula/netlab';
+import { createLab, LAB, withoutFlowEntries, type Lab } from '@tula/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentHost, backendsSeen, curlFromClient, kernelTestsUnavailable, udpFlows } from './support.ts';
 
@@ -128,7 +128,7 @@ describe.skipIf(unavailable)(`L2 DSR${unavailable ? ` (skipped: ${unavailable})`
         lab.exec(lb.host.ns, ['ip', 'rule']),
         lab.exec(lb.host.ns, ['ip', 'route', 'show', 'table', 'all']),
       ]))
-        .map((r) => r.stdout.replace(/packets \d+ bytes \d+/g, 'packets N bytes N').replace(/expires \S+/g, 'expires T'))
+        .map((r) => withoutFlowEntries(r.stdout).replace(/packets \d+ bytes \d+/g, 'packets N bytes N').replace(/expires \S+/g, 'expires T'))
         .join('\n');
     const before = await snapshot();
     const r = await lb.apply(balancerDoc(1));

@@ -1,1 +1,1 @@
-export { createLab, listNamespaces, removeNamespaces, LAB, type Lab, type LabHost, type LabOptions } from './lab.ts';
+export { createLab, listNamespaces, removeNamespaces, withoutFlowEntries, LAB, type Lab, type LabHost, type LabOptions } from './lab.ts';
