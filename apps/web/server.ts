@@ -55,6 +55,7 @@ const runtime = {
   enrollAttempts: enrollmentLimiter(env.TULA_ENROLLMENTS_PER_MINUTE),
   startedAt: new Date(),
   publicUrl,
+  agentReleaseDir: env.TULA_AGENT_RELEASE_DIR ?? fileURLToPath(new URL('../agent/dist/release', import.meta.url)),
   limits: { nodes: env.TULA_TRIAL_MAX_NODES, services: env.TULA_TRIAL_MAX_SERVICES },
   outboxVisible: mailer.kind === 'outbox' && (dev || env.TULA_DEV_OUTBOX === '1'),
   // 'starting' from the first request on, so no health check reads 'off' before the lab has begun.
