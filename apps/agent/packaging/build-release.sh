@@ -37,7 +37,9 @@ fi
 rm -rf "$work" && mkdir -p "$work" "$out"
 # ws tries its optional native add-ons (bufferutil, utf-8-validate) with require();
 # a single executable can require built-in modules only, so it is told not to.
-"$repo/node_modules/.bin/esbuild" "$agent/src/cli.ts" --bundle --platform=node --target=node20 --format=cjs \
+esbuild="$agent/node_modules/.bin/esbuild"
+[ -x "$esbuild" ] || esbuild="$repo/node_modules/.bin/esbuild"
+"$esbuild" "$agent/src/cli.ts" --bundle --platform=node --target=node20 --format=cjs \
   --define:process.env.WS_NO_BUFFER_UTIL='"1"' --define:process.env.WS_NO_UTF_8_VALIDATE='"1"' \
   --log-level=warning --outfile="$work/tula-agent.cjs"
 cat > "$work/sea-config.json" <<JSON
@@ -45,7 +47,9 @@ cat > "$work/sea-config.json" <<JSON
 JSON
 node --experimental-sea-config "$work/sea-config.json" >/dev/null
 cp "$(command -v node)" "$work/tula-agent"
-"$repo/node_modules/.bin/postject" "$work/tula-agent" NODE_SEA_BLOB "$work/tula-agent.blob" \
+postject="$agent/node_modules/.bin/postject"
+[ -x "$postject" ] || postject="$repo/node_modules/.bin/postject"
+"$postject" "$work/tula-agent" NODE_SEA_BLOB "$work/tula-agent.blob" \
   --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >"$work/postject.log" 2>&1 ||
   { cat "$work/postject.log" >&2; exit 1; }
 chmod 0755 "$work/tula-agent"
