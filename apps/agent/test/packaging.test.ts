@@ -30,6 +30,23 @@ describe.skipIf(unavailable)(`the agent's release files${unavailable ? ` (skippe
     expect(validate.stderr).toBe('');
   });
 
+  it("the unit's configuration check names every problem and exits 2", async () => {
+    const check = (env: Record<string, string>) =>
+      run(AGENT_BINARY, ['check', '--state-dir', join(dir, 'unenrolled')], { env: { PATH: process.env.PATH!, ...env } }).then(
+        () => ({ code: 0, stderr: '' }),
+        (e: { code: number; stderr: string }) => e,
+      );
+    const noServer = await check({});
+    expect(noServer.code).toBe(2);
+    expect(noServer.stderr).toContain('TULA_SERVER (or --server) is not set');
+    const badUrl = await check({ TULA_SERVER: 'panel.example' });
+    expect(badUrl.stderr).toContain('TULA_SERVER is not an http(s) URL: "panel.example"');
+    const notEnrolled = await check({ TULA_SERVER: 'https://panel.example' });
+    expect(notEnrolled.stderr).toContain(`not enrolled: no ${join(dir, 'unenrolled', 'credential.json')} (run: tula-agent enroll --server https://panel.example --token TOKEN)`);
+    const badLog = await check({ TULA_SERVER: 'https://panel.example', TULA_AGENT_LOG_FORMAT: 'xml' });
+    expect(badLog).toMatchObject({ code: 2, stderr: expect.stringContaining('TULA_AGENT_LOG_FORMAT must be "text" or "json", not "xml"') });
+  });
+
   it('the Debian package holds the binary, the unit and its settings', async () => {
     const fields = (await run('dpkg-deb', ['-f', AGENT_DEB, 'Package', 'Version', 'Depends'])).stdout;
     expect(fields).toBe(`Package: tula-agent\nVersion: ${TULA_VERSION}\nDepends: nftables, iproute2\n`);
