@@ -65,8 +65,15 @@ defaults="$root/etc/default/tula-agent"
 binary="$root/usr/bin/tula-agent"
 if [ -z "$root" ] && command -v dpkg >/dev/null 2>&1; then
   fetch "tula-agent-linux-$arch.deb"
-  command -v nft >/dev/null 2>&1 || say "nftables is not installed: dpkg will say so; apt-get install -y nftables iproute2, then run me again"
-  dpkg -i "$tmp/tula-agent-linux-$arch.deb" >&2 || die "dpkg could not install the agent (missing nftables or iproute2? apt-get install -y nftables iproute2, then run me again)"
+  if command -v apt-get >/dev/null 2>&1; then
+    # apt installs what the package depends on (nftables, iproute2) as well.
+    chmod 0755 "$tmp"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$tmp/tula-agent-linux-$arch.deb" >&2 ||
+      die "apt-get could not install the agent (see above)"
+  else
+    dpkg -i "$tmp/tula-agent-linux-$arch.deb" >&2 ||
+      die "dpkg could not install the agent (missing nftables or iproute2? install them, then run me again)"
+  fi
   unit=/lib/systemd/system/tula-agent.service
 else
   fetch "tula-agent-linux-$arch"
@@ -84,7 +91,8 @@ set_default() {
   if grep -q "^$1=" "$defaults"; then sed -i "s|^$1=.*|$1=$2|" "$defaults"; else printf '%s=%s\n' "$1" "$2" >> "$defaults"; fi
 }
 case "$server" in http://* | https://*) ;; *) die "the panel URL must start with http:// or https://: $server" ;; esac
-case "$server" in *[!A-Za-z0-9._~:/?#@!\$\&\'\(\)*+,\;=%-]*) die "the panel URL has characters a URL cannot: $server" ;; esac
+# It goes into sed and the environment file: letters, digits and . _ ~ : / % @ [ ] - only.
+case "$server" in *[!]A-Za-z0-9._~:/%@[-]*) die "the panel URL has characters this script does not take: $server" ;; esac
 set_default TULA_SERVER "$server"
 [ -z "$root" ] || set_default TULA_AGENT_STATE_DIR "$root/var/lib/tula-agent"
 
