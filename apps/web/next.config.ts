@@ -1,6 +1,8 @@
 import type { NextConfig } from 'next';
 
 const config: NextConfig = {
+  // The panel image ships .next/standalone, completed with the compiled server.ts by scripts/build-standalone.mjs.
+  output: 'standalone',
   // Workspace packages ship TypeScript source.
   transpilePackages: ['@tula/api', '@tula/protocol', '@tula/control', '@tula/gateway', '@tula/validators'],
   // Loaded by server.ts, not bundled: native bindings, WASM and the generated Prisma client.

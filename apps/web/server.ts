@@ -7,7 +7,7 @@ import { LocalBus, PostgresBus, type Bus } from '@tula/control';
 import { openDatabase } from '@tula/db';
 import { AgentGateway, enrollmentLimiter } from '@tula/gateway';
 import type { LabState } from '@tula/api';
-import { LAB_DEMO, labAvailability, removeLocalLab, startLocalLab, type LocalLab } from '@tula/lab';
+import type { LocalLab } from '@tula/lab';
 import next from 'next';
 import { readPanelEnv } from './src/server/env.ts';
 import { CLIENT_ADDRESS_HEADER, setPanelRuntime } from './src/server/runtime.ts';
@@ -55,6 +55,7 @@ const runtime = {
   enrollAttempts: enrollmentLimiter(env.TULA_ENROLLMENTS_PER_MINUTE),
   startedAt: new Date(),
   publicUrl,
+  agentReleaseDir: env.TULA_AGENT_RELEASE_DIR ?? fileURLToPath(new URL('../agent/dist/release', import.meta.url)),
   limits: { nodes: env.TULA_TRIAL_MAX_NODES, services: env.TULA_TRIAL_MAX_SERVICES },
   outboxVisible: mailer.kind === 'outbox' && (dev || env.TULA_DEV_OUTBOX === '1'),
   // 'starting' from the first request on, so no health check reads 'off' before the lab has begun.
@@ -86,7 +87,16 @@ server.listen(env.PORT, env.HOST, () => {
   if (env.TULA_LAB === '1') labStarting = startLab();
 });
 
+// The lab's code (namespaces, traffic, demo accounts) is loaded only when the lab is on.
+const loadLab = () => import('@tula/lab');
+
 async function startLab() {
+  const lab = await loadLab().catch((err: Error) => {
+    runtime.labState = { state: 'off', detail: `the lab's code is not in this build (${err.message})` };
+    console.log(`lab: off, because its code is not in this build (${err.message}). The control panel runs on its own.`);
+  });
+  if (!lab) return;
+  const { LAB_DEMO, labAvailability, startLocalLab } = lab;
   const unavailable = await labAvailability();
   if (unavailable) {
     runtime.labState = { state: 'off', detail: unavailable };
@@ -118,7 +128,7 @@ async function shutdown(signal: string) {
   await labStarting;
   if (runtime.labState.state !== 'off') {
     console.log('lab: removing namespaces, agents and traffic');
-    await (runtime.lab?.destroy() ?? removeLocalLab()).catch((err: Error) => console.error(`lab: cleanup failed (${err.message}); run sudo npm run lab:down`));
+    await (runtime.lab?.destroy() ?? loadLab().then((l) => l.removeLocalLab())).catch((err: Error) => console.error(`lab: cleanup failed (${err.message}); run sudo npm run lab:down`));
   }
   await gateway.close().catch(() => undefined);
   await bus.close().catch(() => undefined);

@@ -7,6 +7,9 @@ import { describeError } from './commands/errors.ts';
 import { runFromFile } from './commands/run.ts';
 import type { Daemon } from './daemon.ts';
 import { serveMetrics } from './metrics.ts';
+import { logLine, parseLogFormat } from './log.ts';
+import { notifyReady } from './systemd.ts';
+import { run as runProgram } from './exec.ts';
 import { enroll, EnrollError, loadCredential, saveCredential } from './server/credential.ts';
 import { PanelLink } from './server/link.ts';
 import { hostName } from './server/host-info.ts';
@@ -29,6 +32,11 @@ Usage:
                                    take the desired state from a Tula panel; the token (used
                                    once, to enroll) is exchanged for a credential kept in the
                                    state directory (mode 0600)
+  tula-agent enroll --server URL --token TOKEN [--name NAME]
+                                   exchange the token for this node's credential, then exit
+                                   (already enrolled with URL: nothing to do)
+  tula-agent check                 check the service's settings (server, credential, log format,
+                                   metrics port) and that nft and ip are installed
   tula-agent status                print the applied version, backend health and counters as JSON
   tula-agent reset                 remove everything Tula installed on this host
   tula-agent --version | --help
@@ -40,6 +48,12 @@ Options:
   --facts FILE      (render, apply) use these host facts (interfaces, MACs) instead of
                     reading the host: for tests and troubleshooting
   --metrics-port N  (run) serve Prometheus metrics on this port
+
+Environment (tula-agent.service reads it from /etc/default/tula-agent):
+  TULA_SERVER              --server when not given
+  TULA_AGENT_STATE_DIR     --state-dir when not given
+  TULA_AGENT_METRICS_PORT  --metrics-port when not given
+  TULA_AGENT_LOG_FORMAT    text (default) or json: one JSON object per log line
 `;
 
 const FactsFile = z.object({
@@ -75,6 +89,19 @@ async function main(argv: string[]): Promise<number> {
     strict: true,
   });
   const stateDir = new StateDir(values['state-dir'] ?? (process.env.TULA_AGENT_STATE_DIR || DEFAULT_STATE_DIR));
+  const server = values.server ?? (values.state ? undefined : process.env.TULA_SERVER || undefined);
+  const metricsPortText = values['metrics-port'] ?? (process.env.TULA_AGENT_METRICS_PORT || undefined);
+  const metricsPort = metricsPortText === undefined ? undefined : Number(metricsPortText);
+  if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort > 0 && metricsPort < 65536)) {
+    throw new UsageError(`--metrics-port (or TULA_AGENT_METRICS_PORT) must be a port number, not ${JSON.stringify(metricsPortText)}`);
+  }
+  const logFormat = (() => {
+    try {
+      return parseLogFormat(process.env.TULA_AGENT_LOG_FORMAT);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  })();
   const needState = () => {
     if (!values.state) throw new UsageError(`${command} needs --state FILE`);
     return loadStateFile(values.state);
@@ -112,9 +139,43 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`version ${r.version}: ${what}${values['dry-run'] ? ' (dry run)' : ''}\n`);
       return 0;
     }
+    case 'enroll': {
+      if (!server || !values.token) throw new UsageError('enroll needs --server URL and --token TOKEN');
+      const log = (m: string) => process.stderr.write(`${m}\n`);
+      const enrolled = loadCredential(stateDir, log);
+      if (enrolled) {
+        if (enrolled.server !== panelUrl(server)) throw new UsageError(otherPanel(enrolled.server, stateDir));
+        process.stdout.write(`already enrolled with ${enrolled.server} as node ${enrolled.nodeId}; the token was not used\n`);
+        return 0;
+      }
+      const credential = await enrollNode(stateDir, panelUrl(server), values.token, values.name);
+      process.stdout.write(`enrolled as node ${credential.nodeId}; credential saved in ${stateDir.file('credential.json')}\n`);
+      return 0;
+    }
+    case 'check': {
+      const problems: string[] = [];
+      if (!server) problems.push('TULA_SERVER (or --server) is not set: the URL of the Tula panel');
+      else {
+        const url = URL.canParse(server) ? new URL(server) : undefined;
+        if (!url || !['http:', 'https:'].includes(url.protocol)) problems.push(`TULA_SERVER is not an http(s) URL: ${JSON.stringify(server)}`);
+        else {
+          const credential = loadCredential(stateDir, (m) => problems.push(m));
+          if (!credential) problems.push(`not enrolled: no ${stateDir.file('credential.json')} (run: tula-agent enroll --server ${server} --token TOKEN)`);
+          else if (credential.server !== panelUrl(server)) problems.push(otherPanel(credential.server, stateDir));
+        }
+      }
+      for (const [program, pkg] of [['nft', 'nftables'], ['ip', 'iproute2']] as const) {
+        const r = await runProgram([program, '-V'], { allowFailure: true }).catch(() => undefined);
+        if (!r || r.code !== 0) problems.push(`${program} is missing: install the ${pkg} package`);
+      }
+      for (const p of problems) process.stderr.write(`tula-agent check: ${p}\n`);
+      if (problems.length) return 2;
+      process.stdout.write(`configuration OK: panel ${server}, state in ${stateDir.path}\n`);
+      return 0;
+    }
     case 'run': {
-      if (!values.state === !values.server) throw new UsageError('run needs --state FILE or --server URL');
-      const log = (m: string) => console.log(`${new Date().toISOString()} ${m}`);
+      if (!values.state === !server) throw new UsageError('run needs --state FILE or --server URL (or TULA_SERVER)');
+      const log = (m: string) => console.log(logLine(logFormat, m));
       let stop!: () => void;
       const stopped = new Promise<void>((resolve) => (stop = resolve));
       for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -130,23 +191,19 @@ async function main(argv: string[]): Promise<number> {
       } else {
         stateDir.ensure();
         let credential = loadCredential(stateDir, log);
-        if (credential && credential.server !== values.server) {
-          throw new UsageError(`this host is enrolled with ${credential.server}; remove ${stateDir.file('credential.json')} to enroll with another panel`);
-        }
+        if (credential && credential.server !== panelUrl(server!)) throw new UsageError(otherPanel(credential.server, stateDir));
         if (!credential) {
           if (!values.token) throw new UsageError('this host is not enrolled yet: give --token (from the panel: Fleet > Add a node)');
-          credential = await enroll(values.server!, { token: values.token, name: values.name ?? hostName().split('.')[0]!.slice(0, 63), hostname: hostName() });
-          saveCredential(stateDir, credential);
+          credential = await enrollNode(stateDir, panelUrl(server!), values.token, values.name);
           log(`enrolled as node ${credential.nodeId}; credential saved in ${stateDir.file('credential.json')}`);
         }
         link = new PanelLink({ credential, stateDir, dryRun: values['dry-run'], log });
         link.start();
         daemon = link.daemon;
       }
-      const metricsPort = values['metrics-port'] ? Number(values['metrics-port']) : undefined;
-      if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort > 0 && metricsPort < 65536)) {
-        throw new UsageError('--metrics-port must be a port number');
-      }
+      void daemon.firstConvergence.then(({ version, error }) =>
+        notifyReady(error ? `version ${version} refused, previous rules kept: ${error}` : `applied version ${version}`, log),
+      );
       const metrics = metricsPort ? serveMetrics(daemon, metricsPort, log) : undefined;
       await stopped;
       metrics?.close();
@@ -167,6 +224,21 @@ async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/** The panel's URL as enrollment records it (the credential file's `server`). */
+function panelUrl(server: string): string {
+  return server.replace(/\/+$/, '');
+}
+
+function otherPanel(enrolledWith: string, stateDir: StateDir): string {
+  return `this host is enrolled with ${enrolledWith}; remove ${stateDir.file('credential.json')} to enroll with another panel`;
+}
+
+async function enrollNode(stateDir: StateDir, server: string, token: string, name: string | undefined) {
+  const credential = await enroll(server, { token, name: name ?? hostName().split('.')[0]!.slice(0, 63), hostname: hostName() });
+  saveCredential(stateDir, credential);
+  return credential;
+}
 
 main(process.argv.slice(2)).then(
   (code) => {

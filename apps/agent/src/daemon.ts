@@ -35,6 +35,9 @@ export class Daemon {
   /** The state whose outcome was not reported yet. */
   private unreported: DesiredState | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
+  private settleFirst!: (outcome: { version: number; error?: string }) => void;
+  /** Settles when the first convergence ends, applied or refused (systemd readiness waits for it). */
+  readonly firstConvergence = new Promise<{ version: number; error?: string }>((resolve) => (this.settleFirst = resolve));
 
   constructor(private readonly options: DaemonOptions) {
     this.converger = new Converger({ stateDir: options.stateDir, dryRun: options.dryRun, log: options.log });
@@ -114,6 +117,7 @@ export class Daemon {
       }
     }
     this.writeStatus();
+    this.settleFirst({ version: state.version, ...(this.lastError ? { error: this.lastError } : {}) });
   }
 
   /** One convergence at a time; signals during one run it again afterwards. */

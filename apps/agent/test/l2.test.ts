@@ -2,11 +2,11 @@
 import type { DesiredStateInput } from '@tula/protocol';
 import { createLab, LAB, withoutFlowEntries, type Lab } from '@tula/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentHost, backendsSeen, curlFromClient, kernelTestsUnavailable, udpFlows } from './support.ts';
+import { AGENT_BIN, AgentHost, backendsSeen, curlFromClient, kernelTestsUnavailable, labPrefix, udpFlows } from './support.ts';
 
 const unavailable = await kernelTestsUnavailable();
 
-describe.skipIf(unavailable)(`L2 DSR${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
+describe.skipIf(unavailable)(`L2 DSR (${AGENT_BIN.split('/').pop()})${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   let lab: Lab;
   let lb: AgentHost;
   let backends: AgentHost[];
@@ -46,7 +46,7 @@ describe.skipIf(unavailable)(`L2 DSR${unavailable ? ` (skipped: ${unavailable})`
   });
 
   beforeAll(async () => {
-    lab = await createLab({ prefix: 'tl2' });
+    lab = await createLab({ prefix: labPrefix('tl2') });
     lb = new AgentHost(lab, lab.balancers[0]!);
     backends = lab.backends.map((b) => new AgentHost(lab, b));
     for (const b of backends) {

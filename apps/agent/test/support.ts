@@ -8,7 +8,10 @@ import type { DesiredStateInput } from '@tula/protocol';
 import type { Lab, LabHost } from '@tula/netlab';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-export const AGENT_BIN = `${repoRoot}node_modules/.bin/tula-agent`;
+/** The agent the kernel tests run: from source through tsx, or TULA_AGENT_BIN (the single executable). */
+export const AGENT_BIN = process.env.TULA_AGENT_BIN || `${repoRoot}node_modules/.bin/tula-agent`;
+/** A namespace prefix of its own for a run through TULA_AGENT_BIN, which may run beside the source run. */
+export const labPrefix = (prefix: string) => (process.env.TULA_AGENT_BIN ? `i${prefix.slice(1)}` : prefix);
 
 /** Why kernel tests cannot run here, or undefined when they can. */
 export async function kernelTestsUnavailable(): Promise<string | undefined> {

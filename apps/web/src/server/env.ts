@@ -7,6 +7,8 @@ export const PanelEnv = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   /** Where people and agents reach the panel; used in links and the agent command line. */
   TULA_PUBLIC_URL: z.string().url().optional(),
+  /** The agent's release files to serve under /download; unset: apps/agent/dist/release of this tree. */
+  TULA_AGENT_RELEASE_DIR: z.string().min(1).optional(),
   /** Signs session cookies; unset: generated once and kept in the database. */
   TULA_AUTH_SECRET: z.string().min(32, 'TULA_AUTH_SECRET must be at least 32 characters').optional(),
   /** Hours of per-second counter samples to keep (minute and hour rollups are kept). */

@@ -10,6 +10,8 @@ export interface PanelRuntime extends PanelServices {
   gateway: AgentGateway;
   /** Enrollment attempts per client address (brute-force limit). */
   enrollAttempts: KeyedLimiter;
+  /** The agent's release files served under /download (apps/agent/dist/release). */
+  agentReleaseDir: string;
   /** Whether /dev/outbox shows the mail that had no SMTP server to go to. */
   outboxVisible: boolean;
 }

@@ -3,6 +3,12 @@ import { CreateTokenInput } from '@tula/validators';
 import { change } from '../../change.ts';
 import { writeProcedure } from '../../trpc.ts';
 
+/** Whether hosts other than the panel's own could not reach this URL (localhost, 127.0.0.0/8, ::1). */
+export function isLoopbackUrl(url: string): boolean {
+  const host = URL.canParse(url) ? new URL(url).hostname : '';
+  return host === 'localhost' || host.endsWith('.localhost') || host.startsWith('127.') || host === '[::1]' || host === '0.0.0.0';
+}
+
 /** A new enrollment token. The token itself is returned only here; the database keeps its hash. */
 export const createToken = writeProcedure.input(CreateTokenInput).mutation(async ({ ctx, input }) => {
   const token = newSecret('tet');
@@ -27,6 +33,10 @@ export const createToken = writeProcedure.input(CreateTokenInput).mutation(async
     id: row.id,
     token,
     expiresAt,
-    command: `tula-agent run --server ${ctx.publicUrl} --token ${token} --name "$(hostname)"`,
+    maxUses: input.maxUses,
+    // One line to paste on the host: the panel serves the agent and its install script.
+    command: `curl -fsSL ${ctx.publicUrl}/install.sh | sudo sh -s -- --token ${token}`,
+    publicUrl: ctx.publicUrl,
+    publicUrlIsLoopback: isLoopbackUrl(ctx.publicUrl),
   };
 });

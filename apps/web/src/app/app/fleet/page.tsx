@@ -4,6 +4,7 @@ import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useEffect, useState } from 'react';
 import { AddNode } from '~/components/add-node';
+import { EnrollmentTokens } from '~/components/enrollment-tokens';
 import { useCanEdit } from '~/components/app-shell';
 import { FleetCounts } from '~/components/fleet-counts';
 import { Badge, Button, Card, EmptyState, ErrorNote, Field, Input, Select, Spinner, Table } from '~/components/ui';
@@ -61,6 +62,7 @@ export default function Fleet() {
           <AddNode />
         </Card>
       )}
+      <EnrollmentTokens canEdit={canEdit} />
       {counts && counts.nodes > 0 && <FleetCounts counts={counts} />}
       {(narrowed || (page && page.matching > 0)) && (
         <div className="grid gap-3 sm:grid-cols-[1fr_14rem]">
