@@ -9,6 +9,7 @@ import type { Daemon } from './daemon.ts';
 import { serveMetrics } from './metrics.ts';
 import { enroll, EnrollError, loadCredential, saveCredential } from './server/credential.ts';
 import { PanelLink } from './server/link.ts';
+import { panelUrlProblem } from './server/panel-url.ts';
 import { hostName } from './server/host-info.ts';
 import { statusReport } from './commands/status.ts';
 import { Converger, syntheticFacts } from './dataplane/converge.ts';
@@ -25,10 +26,11 @@ Usage:
   tula-agent apply --state FILE [--facts FILE]
                                    converge this host to FILE once; exit 0 only when the kernel holds it
   tula-agent run --state FILE      keep converging: reload FILE on change, run health checks
-  tula-agent run --server URL [--token TOKEN] [--name NAME]
+  tula-agent run --server URL [--token TOKEN] [--name NAME] [--insecure]
                                    take the desired state from a Tula panel; the token (used
                                    once, to enroll) is exchanged for a credential kept in the
-                                   state directory (mode 0600)
+                                   state directory (mode 0600). URL is https://, or http://
+                                   only to this host's loopback unless --insecure
   tula-agent status                print the applied version, backend health and counters as JSON
   tula-agent reset                 remove everything Tula installed on this host
   tula-agent --version | --help
@@ -40,6 +42,8 @@ Options:
   --facts FILE      (render, apply) use these host facts (interfaces, MACs) instead of
                     reading the host: for tests and troubleshooting
   --metrics-port N  (run) serve Prometheus metrics on this port
+  --insecure        (run) allow an http:// panel on another host: the credential and
+                    desired states then cross the network unencrypted
 `;
 
 const FactsFile = z.object({
@@ -71,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
       token: { type: 'string' },
       name: { type: 'string' },
       'metrics-port': { type: 'string' },
+      insecure: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -114,6 +119,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'run': {
       if (!values.state === !values.server) throw new UsageError('run needs --state FILE or --server URL');
+      const urlProblem = values.server === undefined ? undefined : panelUrlProblem(values.server, values.insecure);
+      if (urlProblem) throw new UsageError(urlProblem);
       const log = (m: string) => console.log(`${new Date().toISOString()} ${m}`);
       let stop!: () => void;
       const stopped = new Promise<void>((resolve) => (stop = resolve));

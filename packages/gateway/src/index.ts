@@ -1,4 +1,3 @@
 export { AgentGateway, type GatewayOptions, type GatewayStats } from './gateway.ts';
-export { enroll, enrollmentLimiter } from './enroll.ts';
+export { enroll, enrollmentLimiter, ENROLL_FAILED } from './enroll.ts';
 export { metricsText } from './metrics.ts';
-export type { KeyedLimiter } from './rate-limit.ts';

@@ -1,4 +1,5 @@
-import { newSecret, sha256 } from '@tula/control';
+import { limitKey, newSecret, sha256 } from '@tula/control';
+import type { Database } from '@tula/db';
 import { InviteInput } from '@tula/validators';
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
@@ -23,8 +24,24 @@ export const listTeam = orgProcedure.query(async ({ ctx }) => {
   return { members, invitations };
 });
 
-/** Invites someone by email with a role; the link in the mail is valid for a week. */
+/** Whether the user has confirmed their address (better-auth's emailVerified, set by the link mailed at sign-up). */
+async function hasVerifiedEmail(db: Database, userId: string) {
+  return (await db.prisma.user.findUnique({ where: { id: userId }, select: { emailVerified: true } }))?.emailVerified === true;
+}
+
+/**
+ * Invites someone by email with a role; the link in the mail is valid for a week.
+ * Only from a verified address, and limited per organisation and per client
+ * address (invitations are mail to strangers' inboxes).
+ */
 export const invite = writeProcedure.input(InviteInput).mutation(async ({ ctx, input }) => {
+  if (!(await hasVerifiedEmail(ctx.db, ctx.user.id))) {
+    throw new TRPCError({ code: 'FORBIDDEN', message: `Confirm your email address first: follow the link we mailed to ${ctx.user.email} when you signed up.` });
+  }
+  const limited = !(await ctx.inviteAttempts.take(`org:${ctx.org.id}`)) || (ctx.clientAddress !== undefined && !(await ctx.inviteAttempts.take(`addr:${limitKey(ctx.clientAddress)}`)));
+  if (limited) {
+    throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `At most ${ctx.inviteAttempts.max} invitations an hour; try again later.` });
+  }
   const token = newSecret('tinv');
   const row = await change(
     ctx,
@@ -51,6 +68,9 @@ export const acceptInvitation = orgProcedure.input(z.strictObject({ token: z.str
   }
   if (inv.email !== ctx.user.email.toLowerCase()) {
     throw new TRPCError({ code: 'FORBIDDEN', message: `This invitation is for ${inv.email}; sign in with that address to accept it.` });
+  }
+  if (!(await hasVerifiedEmail(ctx.db, ctx.user.id))) {
+    throw new TRPCError({ code: 'FORBIDDEN', message: `Confirm your email address first: follow the link we mailed to ${ctx.user.email} when you signed up, then open this invitation again.` });
   }
   await ctx.db.prisma.$transaction(async (tx) => {
     await tx.membership.upsert({
