@@ -230,7 +230,10 @@ describe('bad input on the agent socket', () => {
   });
 
   it('limits enrollment attempts per address: guessing tokens gets 429 with Retry-After', async () => {
-    const strict = await startPanel({ DATABASE_URL: db.url, TULA_AUTH_SECRET: 'x'.repeat(40), TULA_ENROLLMENTS_PER_MINUTE: '3' });
+    // A database of its own: attempts are counted in the database, and this file's
+    // earlier enrollments from 127.0.0.1 count against the same address there.
+    const strictDb = await createTestDatabase();
+    const strict = await startPanel({ DATABASE_URL: strictDb.url, TULA_AUTH_SECRET: 'x'.repeat(40), TULA_ENROLLMENTS_PER_MINUTE: '3' });
     try {
       const guess = () =>
         fetch(`${strict.url}/api/agent/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: `tet_guess${Math.random()}`, name: 'g', hostname: 'h' }) });
@@ -240,6 +243,7 @@ describe('bad input on the agent socket', () => {
       expect((await guess()).headers.get('retry-after')).toBe('60');
     } finally {
       await strict.stop();
+      await strictDb.drop();
     }
   });
 
