@@ -4,4 +4,3 @@ export { readDatabaseEnv, DatabaseEnv } from './env.ts';
 export { migrate, readMigrations, MigrationError, MIGRATIONS_DIR, type Migration, type MigrationReport } from './migrate.ts';
 export * from './generated/prisma/client.ts';
 export type { SampleValues } from './samples.ts';
-export { withTenant, type TenantTx } from './tenant.ts';

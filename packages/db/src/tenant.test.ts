@@ -27,7 +27,7 @@ for (const kind of ['server', 'embedded'] as const) {
         await db.prisma.node.create({ data: { organizationId: o.id, name: `${name}-node`, credentialHash: `${name}-${o.id}` } });
         await db.prisma.auditEvent.create({ data: { organizationId: o.id, actorLabel: 't', action: 'test', targetType: 'test' } });
       }
-    }, 120_000);
+    }, 300_000); // creating an embedded database takes tens of seconds on a busy machine
     afterAll(async () => {
       await db?.close();
       await testDb?.drop();
