@@ -18,7 +18,7 @@ let db: TestDatabase;
 let panel: PanelProcess;
 let a: Api;
 let b: Api;
-const A = { token: '', node: '', service: '', membership: '', invitation: '', liveNode: '', liveService: '' };
+const A = { apiToken: '', token: '', node: '', service: '', membership: '', invitation: '', liveNode: '', liveService: '' };
 /** A live (simulated) agent of A's, reporting counters while B's subscriptions are checked. */
 let liveAgentOfA: SimulatedFleet | undefined;
 let sql: pg.Client;
@@ -46,6 +46,7 @@ beforeAll(async () => {
   await a.nodes.setRole.mutate({ id: A.node, role: 'balancer' });
   A.service = (await a.services.create.mutate({ name: SECRET_NAME, vip: '10.77.0.1', ports: '80', protocol: 'tcp', mode: 'l2', balancerNodeIds: [A.node], backends: [{ address: '10.77.0.11' }] })).id;
   A.membership = (await a.team.list.query()).members[0]!.id;
+  A.apiToken = (await a.apiTokens.create.mutate({ name: 'a bot', role: 'admin' })).id;
   await a.team.invite.mutate({ email: 'someone@example.com', role: 'viewer' });
   A.invitation = /\/invite\/([A-Za-z0-9_-]+)/.exec((await latestMail(db.url, 'someone@example.com')).link)![1]!;
   secrets.push(A.invitation);
@@ -83,6 +84,9 @@ const checks: Record<string, Check> = {
   'tokens.create': { ownOrganisation: () => b.tokens.create.mutate({}) },
   'tokens.list': { showsNothingOfA: () => b.tokens.list.query() },
   'tokens.revoke': { refused: () => b.tokens.revoke.mutate({ id: A.token }) },
+  'apiTokens.create': { ownOrganisation: () => b.apiTokens.create.mutate({ name: 'b bot', role: 'viewer' }) },
+  'apiTokens.list': { showsNothingOfA: () => b.apiTokens.list.query() },
+  'apiTokens.revoke': { refused: () => b.apiTokens.revoke.mutate({ id: A.apiToken }) },
   'nodes.list': { showsNothingOfA: () => b.nodes.list.query() },
   'nodes.page': { showsNothingOfA: () => b.nodes.page.query({ search: 'a-node' }) },
   'nodes.get': { refused: () => b.nodes.get.query({ id: A.node }) },

@@ -7,6 +7,7 @@ import { recompileOrganization } from '@tula/control';
 import type { Db } from '@tula/db';
 import { withTenant } from '@tula/db/tenant';
 import type { ApiContext } from './context.ts';
+import type { Actor } from './trpc.ts';
 
 export type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
 
@@ -17,7 +18,7 @@ export interface AuditEntry {
   data?: Record<string, unknown>;
 }
 
-type OrgContext = ApiContext & { user: NonNullable<ApiContext['user']>; org: NonNullable<ApiContext['org']> };
+type OrgContext = ApiContext & { actor: Actor; org: NonNullable<ApiContext['org']> };
 
 export async function change<T>(ctx: OrgContext, audit: AuditEntry | ((result: T) => AuditEntry), fn: (tx: Tx) => Promise<T>): Promise<T> {
   const { result, changed } = await withTenant(ctx.db, ctx.org.id, async (tx) => {
@@ -28,8 +29,9 @@ export async function change<T>(ctx: OrgContext, audit: AuditEntry | ((result: T
     await tx.auditEvent.create({
       data: {
         organizationId: ctx.org.id,
-        actorUserId: ctx.user.id,
-        actorLabel: ctx.user.email,
+        actorUserId: ctx.actor.userId,
+        actorTokenId: ctx.actor.tokenId,
+        actorLabel: ctx.actor.label,
         action: entry.action,
         targetType: entry.targetType,
         targetId: entry.targetId ?? null,

@@ -4,7 +4,7 @@ import { InviteInput } from '@tula/validators';
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { change } from '../../change.ts';
-import { orgProcedure, writeProcedure } from '../../trpc.ts';
+import { orgProcedure, personProcedure, personWriteProcedure, writeProcedure } from '../../trpc.ts';
 
 const INVITATION_DAYS = 7;
 
@@ -34,7 +34,7 @@ async function hasVerifiedEmail(db: Database, userId: string) {
  * Only from a verified address, and limited per organisation and per client
  * address (invitations are mail to strangers' inboxes).
  */
-export const invite = writeProcedure.input(InviteInput).mutation(async ({ ctx, input }) => {
+export const invite = personWriteProcedure.input(InviteInput).mutation(async ({ ctx, input }) => {
   if (!(await hasVerifiedEmail(ctx.db, ctx.user.id))) {
     throw new TRPCError({ code: 'FORBIDDEN', message: `Confirm your email address first: follow the link we mailed to ${ctx.user.email} when you signed up.` });
   }
@@ -61,7 +61,7 @@ export const invite = writeProcedure.input(InviteInput).mutation(async ({ ctx, i
 });
 
 /** Accepts an invitation for the signed-in user: they join the organisation and switch to it. */
-export const acceptInvitation = orgProcedure.input(z.strictObject({ token: z.string().min(16).max(128) })).mutation(async ({ ctx, input }) => {
+export const acceptInvitation = personProcedure.input(z.strictObject({ token: z.string().min(16).max(128) })).mutation(async ({ ctx, input }) => {
   const inv = await ctx.db.prisma.invitation.findUnique({ where: { tokenHash: sha256(input.token) } });
   if (!inv || inv.status !== 'pending' || inv.expiresAt.getTime() < Date.now()) {
     throw new TRPCError({ code: 'NOT_FOUND', message: 'This invitation is unknown, used or expired; ask for a new one.' });

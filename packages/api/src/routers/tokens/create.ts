@@ -19,7 +19,7 @@ export const createToken = writeProcedure.input(CreateTokenInput).mutation(async
           description: input.description,
           maxUses: input.maxUses,
           expiresAt,
-          createdById: ctx.user.id,
+          createdById: ctx.user?.id ?? null,
         },
       }),
   );
