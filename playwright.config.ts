@@ -50,7 +50,6 @@ export default defineConfig({
         HOST: '0.0.0.0',
         PORT: String(port),
         TULA_PUBLIC_URL: `http://127.0.0.1:${port}`,
-        TULA_DEV_OUTBOX: '1',
         // Every test signs up from this one address.
         TULA_SIGNUPS_PER_MINUTE: '1000',
         DATABASE_URL: databaseUrl,

@@ -1,7 +1,7 @@
 // Forms refuse bad input; viewers cannot change anything; one organisation
 // never sees another's; a forgotten password can be reset by mail.
 import { expect, test } from '@playwright/test';
-import { latestMail, SCREENSHOTS, signUp, uniqueEmail } from './support/app.ts';
+import { latestMail, SCREENSHOTS, signUp, uniqueEmail, verifyEmail } from './support/app.ts';
 
 test('invalid service input shows errors as you type and saves nothing', async ({ page }) => {
   await signUp(page, uniqueEmail('form'));
@@ -44,17 +44,19 @@ test('a NAT service may send to another port, and reads as "not DSR" in the list
 test('a viewer can look but not change, and the API refuses their changes', async ({ page, browser }) => {
   const ownerEmail = uniqueEmail('owner');
   await signUp(page, ownerEmail);
+  await verifyEmail(page, ownerEmail);
   const viewerEmail = uniqueEmail('viewer');
   await page.goto('/app/team');
   await page.getByLabel('Email').fill(viewerEmail);
   await page.getByLabel('Role').selectOption('viewer');
   await page.getByRole('button', { name: 'Send invitation' }).click();
   await expect(page.getByText(`Invitation sent to ${viewerEmail}`)).toBeVisible();
-  const { link } = await latestMail(page, viewerEmail);
+  const { link } = await latestMail(viewerEmail, /invited you/);
 
   const viewerContext = await browser.newContext();
   const viewer = await viewerContext.newPage();
   await signUp(viewer, viewerEmail, 'Vera Viewer');
+  await verifyEmail(viewer, viewerEmail);
   await viewer.goto(new URL(link).pathname);
   await viewer.getByRole('button', { name: 'Accept the invitation' }).click();
   await expect(viewer).toHaveURL(/\/app$/);
@@ -104,7 +106,7 @@ test('a forgotten password is reset through the mailed link', async ({ page }) =
   await page.getByLabel('Email').fill(email);
   await page.getByRole('button', { name: 'Send me a reset link' }).click();
   await expect(page.getByRole('status')).toContainText('a link to set a new password is on its way');
-  const { link } = await latestMail(page, email);
+  const { link } = await latestMail(email, /Reset your Tula password/);
   await page.goto(link);
   await expect(page).toHaveURL(/\/reset-password\?token=/);
   await page.getByLabel('New password').fill('an entirely new password');

@@ -37,7 +37,7 @@ test.describe('the journey of a new user', () => {
     // The command names the panel's public URL; inside the lab the panel is reached over the management link.
     const server = `http://${await lab.connectToHost(host)}:${port}`;
     const stateDir = join(mkdtempSync(join(tmpdir(), `tula-e2e-${host.name}-`)), 'state');
-    const child = spawn('ip', ['netns', 'exec', host.ns, AGENT, 'run', '--server', server, '--token', token!, '--name', host.name, '--state-dir', stateDir], { stdio: 'ignore' });
+    const child = spawn('ip', ['netns', 'exec', host.ns, AGENT, 'run', '--server', server, '--insecure', '--token', token!, '--name', host.name, '--state-dir', stateDir], { stdio: 'ignore' });
     agents.push(child);
   }
 

@@ -20,7 +20,7 @@ const agents: AgentProcess[] = [];
 beforeAll(async () => {
   db = await createTestDatabase();
   // Every agent here enrolls from 127.0.0.1; the brute-force limit has its own test below.
-  const env = { DATABASE_URL: db.url, TULA_AUTH_SECRET: 'x'.repeat(40), TULA_TRIAL_MAX_NODES: '100', TULA_ENROLLMENTS_PER_MINUTE: '1000' };
+  const env = { DATABASE_URL: db.url, TULA_AUTH_SECRET: 'x'.repeat(40), TULA_TRIAL_MAX_NODES: '100', TULA_ENROLLMENTS_PER_MINUTE: '1000', TULA_METRICS_TOKEN: 'm'.repeat(32) };
   panelA = await startPanel(env);
   panelB = await startPanel(env);
   api = apiClient(panelA.url, await signUp(panelA.url, `cp-${Date.now()}@example.com`));
@@ -111,9 +111,9 @@ describe('agents and the panel', () => {
   });
 
   it('serves Prometheus metrics on the panel and on the agent', async () => {
-    const text = await (await fetch(`${panelA.url}/metrics`)).text();
-    expect(text).toMatch(/^tula_nodes \d+$/m);
+    const text = await (await fetch(`${panelA.url}/metrics`, { headers: { authorization: `Bearer ${'m'.repeat(32)}` } })).text();
     expect(text).toMatch(/^tula_gateway_connections \d+$/m);
+    expect(text).toMatch(/^tula_gateway_acks_total \d+$/m);
     const { token } = await api.tokens.create.mutate({});
     const port = 19000 + Math.floor(Math.random() * 1000);
     const agent = startAgent({ server: panelA.url, token, name: 'edge-metrics', extra: ['--metrics-port', String(port)] });
@@ -230,7 +230,10 @@ describe('bad input on the agent socket', () => {
   });
 
   it('limits enrollment attempts per address: guessing tokens gets 429 with Retry-After', async () => {
-    const strict = await startPanel({ DATABASE_URL: db.url, TULA_AUTH_SECRET: 'x'.repeat(40), TULA_ENROLLMENTS_PER_MINUTE: '3' });
+    // A database of its own: attempts are counted in the database, and this file's
+    // earlier enrollments from 127.0.0.1 count against the same address there.
+    const strictDb = await createTestDatabase();
+    const strict = await startPanel({ DATABASE_URL: strictDb.url, TULA_AUTH_SECRET: 'x'.repeat(40), TULA_ENROLLMENTS_PER_MINUTE: '3' });
     try {
       const guess = () =>
         fetch(`${strict.url}/api/agent/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: `tet_guess${Math.random()}`, name: 'g', hostname: 'h' }) });
@@ -240,6 +243,7 @@ describe('bad input on the agent socket', () => {
       expect((await guess()).headers.get('retry-after')).toBe('60');
     } finally {
       await strict.stop();
+      await strictDb.drop();
     }
   });
 

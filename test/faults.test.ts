@@ -98,7 +98,7 @@ describe.skipIf(unavailable)(`faults (${unavailable ?? 'real panel, agents, kern
     const old = agents.get('lb1')!;
     await old.stop('SIGKILL');
     await pause(3000);
-    agents.set('lb1', startAgent({ server: servers.get('lb1')!, name: 'lb1', netns: lab.balancers[0]!.ns, dryRun: false, stateDir: old.stateDir }));
+    agents.set('lb1', startAgent({ server: servers.get('lb1')!, name: 'lb1', netns: lab.balancers[0]!.ns, dryRun: false, stateDir: old.stateDir, extra: ['--insecure'] }));
     await converged('after the agent restart');
   }, 120_000);
 

@@ -7,15 +7,21 @@
 import { appRouter } from '@tula/api';
 import { createTestDatabase, type TestDatabase } from '@tula/db/testing';
 import { TRPCClientError } from '@trpc/client';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiClient, signIn, signUp, waitFor, type Api } from './support/control.ts';
+import { apiClient, signIn, signUp, verifyEmail, waitFor, type Api } from './support/control.ts';
+import { latestMail } from './support/outbox.ts';
 import { startPanel, type PanelProcess } from './support/panel.ts';
+import { connectSimulatedAgents, insertSimulatedNodes, type SimulatedFleet } from './support/simulated-agents.ts';
 
 let db: TestDatabase;
 let panel: PanelProcess;
 let a: Api;
 let b: Api;
-const A = { token: '', node: '', service: '', membership: '', invitation: '' };
+const A = { apiToken: '', token: '', node: '', service: '', membership: '', invitation: '', liveNode: '', liveService: '' };
+/** A live (simulated) agent of A's, reporting counters while B's subscriptions are checked. */
+let liveAgentOfA: SimulatedFleet | undefined;
+let sql: pg.Client;
 const SECRET_NAME = 'a-private-service';
 /** The secret part of each cookie's value (before the signature). */
 const cookieSecrets = (cookie: string) => cookie.split('; ').map((kv) => decodeURIComponent(kv.split('=')[1]!).split('.')[0]!);
@@ -24,8 +30,10 @@ const secrets: string[] = ['t'.repeat(40), 'a long enough password'];
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  panel = await startPanel({ DATABASE_URL: db.url, TULA_AUTH_SECRET: 't'.repeat(40), TULA_DEV_OUTBOX: '1' });
+  panel = await startPanel({ DATABASE_URL: db.url, TULA_AUTH_SECRET: 't'.repeat(40) });
   const cookies = [await signUp(panel.url, 'tenant-a@example.com'), await signUp(panel.url, 'tenant-b@example.com')];
+  await verifyEmail(db.url, 'tenant-a@example.com');
+  await verifyEmail(db.url, 'tenant-b@example.com');
   secrets.push(...cookies.flatMap(cookieSecrets));
   a = apiClient(panel.url, cookies[0]!);
   b = apiClient(panel.url, cookies[1]!);
@@ -38,18 +46,37 @@ beforeAll(async () => {
   await a.nodes.setRole.mutate({ id: A.node, role: 'balancer' });
   A.service = (await a.services.create.mutate({ name: SECRET_NAME, vip: '10.77.0.1', ports: '80', protocol: 'tcp', mode: 'l2', balancerNodeIds: [A.node], backends: [{ address: '10.77.0.11' }] })).id;
   A.membership = (await a.team.list.query()).members[0]!.id;
+  A.apiToken = (await a.apiTokens.create.mutate({ name: 'a bot', role: 'admin' })).id;
   await a.team.invite.mutate({ email: 'someone@example.com', role: 'viewer' });
-  const outbox = await (await fetch(`${panel.url}/dev/outbox`)).text();
-  A.invitation = /\/invite\/([A-Za-z0-9_-]+)/.exec(outbox)![1]!;
+  A.invitation = /\/invite\/([A-Za-z0-9_-]+)/.exec((await latestMail(db.url, 'someone@example.com')).link)![1]!;
   secrets.push(A.invitation);
+  // A backend host of A's with a live agent: it receives A's documents and reports traffic.
+  sql = new pg.Client({ connectionString: db.url });
+  await sql.connect();
+  const orgOfA = (await sql.query<{ organizationId: string }>(`SELECT "organizationId" FROM "Node" WHERE id = $1`, [A.node])).rows[0]!.organizationId;
+  const [live] = await insertSimulatedNodes(sql, orgOfA, 1);
+  A.liveNode = live!.id;
+  A.liveService = (await a.services.create.mutate(liveService(live!.address, '10.77.0.2'))).id;
+  liveAgentOfA = await connectSimulatedAgents(panel.url, [live!], { reportEveryMs: 200 });
 }, 120_000);
 afterAll(async () => {
+  liveAgentOfA?.stop();
+  await sql?.end();
   await panel?.stop();
   await db?.drop();
 });
 
+/** A service of A's whose backend is A's live agent; a new VIP gives that agent a new document to ACK. */
+const liveService = (backend: string, vip: string) => ({ name: 'a-live-service', vip, ports: '80', protocol: 'tcp' as const, mode: 'l2' as const, balancerNodeIds: [A.node], backends: [{ address: backend }] });
 const validService = { name: 'x', vip: '10.78.0.1', ports: '80', protocol: 'tcp' as const, mode: 'l2' as const, backends: [{ address: '10.78.0.2' }] };
-type Check = { refused: () => Promise<unknown> } | { showsNothingOfA: () => Promise<unknown> } | { ownOrganisation: () => Promise<unknown> } | { notAboutTenants: string };
+type Subscribe = (api: Api, o: { onData: (d: unknown) => void }) => { unsubscribe(): void };
+type Check =
+  | { refused: () => Promise<unknown> }
+  | { showsNothingOfA: () => Promise<unknown> }
+  | { ownOrganisation: () => Promise<unknown> }
+  | { notAboutTenants: string }
+  /** A's own subscription must see `aLive` while A's agent reports and A's fleet changes; B's must not. */
+  | { liveOfA: Subscribe; aLive: (event: unknown) => boolean };
 
 /** Every procedure, as organisation B would misuse it against organisation A. */
 const checks: Record<string, Check> = {
@@ -57,6 +84,9 @@ const checks: Record<string, Check> = {
   'tokens.create': { ownOrganisation: () => b.tokens.create.mutate({}) },
   'tokens.list': { showsNothingOfA: () => b.tokens.list.query() },
   'tokens.revoke': { refused: () => b.tokens.revoke.mutate({ id: A.token }) },
+  'apiTokens.create': { ownOrganisation: () => b.apiTokens.create.mutate({ name: 'b bot', role: 'viewer' }) },
+  'apiTokens.list': { showsNothingOfA: () => b.apiTokens.list.query() },
+  'apiTokens.revoke': { refused: () => b.apiTokens.revoke.mutate({ id: A.apiToken }) },
   'nodes.list': { showsNothingOfA: () => b.nodes.list.query() },
   'nodes.page': { showsNothingOfA: () => b.nodes.page.query({ search: 'a-node' }) },
   'nodes.get': { refused: () => b.nodes.get.query({ id: A.node }) },
@@ -70,8 +100,8 @@ const checks: Record<string, Check> = {
   'services.update': { refused: () => b.services.update.mutate({ id: A.service, service: validService }) },
   'services.delete': { refused: () => b.services.delete.mutate({ id: A.service }) },
   'services.setBackendState': { refused: () => b.services.setBackendState.mutate({ serviceId: A.service, address: '10.77.0.11', state: 'disabled' }) },
-  'live.counters': { showsNothingOfA: () => firstEvents((o) => b.live.counters.subscribe(undefined, o)) },
-  'live.fleet': { showsNothingOfA: () => firstEvents((o) => b.live.fleet.subscribe(undefined, o)) },
+  'live.counters': { liveOfA: (api, o) => api.live.counters.subscribe(undefined, o), aLive: (e) => JSON.stringify(e).includes(A.liveNode) },
+  'live.fleet': { liveOfA: (api, o) => api.live.fleet.subscribe(undefined, o), aLive: (e) => (e as { changed?: boolean }).changed === true },
   'org.summary': { showsNothingOfA: () => b.org.summary.query() },
   'audit.list': { showsNothingOfA: () => b.audit.list.query({}) },
   'stats.series': { refused: () => b.stats.series.query({ range: 'live', serviceId: A.service }) },
@@ -85,16 +115,29 @@ const checks: Record<string, Check> = {
   'lab.setBackendServing': { refused: () => b.lab.setBackendServing.mutate({ backend: 'b1', serving: false }) },
 };
 
-/** What a subscription delivers in its first 1.5 s while A's fleet changes. */
-async function firstEvents(subscribe: (o: { onData: (d: unknown) => void }) => { unsubscribe(): void }): Promise<unknown[]> {
-  const got: unknown[] = [];
-  const sub = subscribe({ onData: (d) => got.push(d) });
-  await new Promise((r) => setTimeout(r, 300));
-  await a.nodes.setRole.mutate({ id: A.node, role: 'both' });
-  await a.nodes.setRole.mutate({ id: A.node, role: 'balancer' });
-  await new Promise((r) => setTimeout(r, 1200));
-  sub.unsubscribe();
-  return got;
+/**
+ * What A's and B's subscriptions deliver while A's agent reports and A's fleet
+ * changes, until A's own has seen `aLive` (so there was something to leak).
+ */
+async function liveEvents(subscribe: Subscribe, aLive: (e: unknown) => boolean): Promise<{ ofA: unknown[]; ofB: unknown[] }> {
+  const ofA: unknown[] = [];
+  const ofB: unknown[] = [];
+  const subs = [subscribe(a, { onData: (d) => ofA.push(d) }), subscribe(b, { onData: (d) => ofB.push(d) })];
+  try {
+    let round = 0;
+    await waitFor("A's subscription to see A's live data", async () => {
+      // A's live agent gets a new document (a moved VIP) and ACKs it, while it reports traffic.
+      const { backends } = await a.services.get.query({ id: A.liveService });
+      await a.services.update.mutate({ id: A.liveService, service: liveService(backends[0]!.address, round++ % 2 ? '10.77.0.2' : '10.77.0.3') });
+      await new Promise((r) => setTimeout(r, 500));
+      return ofA.some(aLive);
+    });
+    // B's stream is served by the same process from the same signals: what A just got, B would have too.
+    await new Promise((r) => setTimeout(r, 1000));
+  } finally {
+    for (const sub of subs) sub.unsubscribe();
+  }
+  return { ofA, ofB };
 }
 
 describe('tenant isolation', () => {
@@ -103,8 +146,15 @@ describe('tenant isolation', () => {
   });
 
   for (const [name, check] of Object.entries(checks)) {
-    it(`${name}: ${'refused' in check ? "refuses A's ids" : 'showsNothingOfA' in check ? 'shows nothing of A' : 'ownOrganisation' in check ? "acts on B's own organisation only" : check.notAboutTenants}`, async () => {
-      if ('refused' in check) {
+    const what = 'refused' in check ? "refuses A's ids" : 'showsNothingOfA' in check ? 'shows nothing of A' : 'ownOrganisation' in check ? "acts on B's own organisation only" : 'liveOfA' in check ? "streams nothing of A's live agents and changes" : check.notAboutTenants;
+    it(`${name}: ${what}`, async () => {
+      if ('liveOfA' in check) {
+        const { ofA, ofB } = await liveEvents(check.liveOfA, check.aLive);
+        expect(ofA.some(check.aLive)).toBe(true);
+        expect(ofB.filter(check.aLive), `B received A's live data: ${JSON.stringify(ofB).slice(0, 300)}`).toEqual([]);
+        const text = JSON.stringify(ofB);
+        for (const secret of [A.node, A.liveNode, A.service, A.liveService, '10.77.0.1', '10.77.0.2', '10.77.0.3']) expect(text).not.toContain(secret);
+      } else if ('refused' in check) {
         const err = await check.refused().then(() => undefined, (e: unknown) => e);
         expect(err, `${name} succeeded for another organisation`).toBeInstanceOf(TRPCClientError);
         expect(['NOT_FOUND', 'FORBIDDEN']).toContain((err as { data?: { code?: string } }).data?.code);
@@ -130,7 +180,7 @@ describe('tenant isolation', () => {
     expect(signOut.status, await signOut.clone().text()).toBe(200);
     const after = await apiClient(panel.url, first).nodes.list.query().then(() => 'allowed', (e: { data?: { code?: string } }) => e.data?.code);
     expect(after).toBe('UNAUTHORIZED');
-    expect((await apiClient(panel.url, second).nodes.list.query()).length).toBe(1);
+    expect((await apiClient(panel.url, second).nodes.list.query()).length).toBe(2);
   });
 
   it('sign-in is limited per address: guessing passwords ends in 429, and then even the right password waits', async () => {

@@ -1,9 +1,9 @@
 // The control-panel process: one HTTP server for the UI, the API and the agent
 // gateway (WebSocket, /agent). Start it with `npm start` from the repository root.
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { authSecret, createAuth, createMailer } from '@tula/api';
-import { LocalBus, PostgresBus, type Bus } from '@tula/control';
+import { clientAddress, LocalBus, PostgresBus, SharedLimiter, sha256, TrustedProxies, type Bus } from '@tula/control';
 import { openDatabase } from '@tula/db';
 import { AgentGateway, enrollmentLimiter } from '@tula/gateway';
 import type { LabState } from '@tula/api';
@@ -25,6 +25,13 @@ const env = (() => {
   }
 })();
 const dev = env.NODE_ENV !== 'production';
+const trustedProxies = (() => {
+  try {
+    return new TrustedProxies(env.TULA_TRUSTED_PROXIES);
+  } catch (err) {
+    fail(err);
+  }
+})();
 const publicUrl = (env.TULA_PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/$/, '');
 
 const db = await openDatabase({ migrate: true }).catch(fail);
@@ -36,11 +43,12 @@ console.log(
 // Replicas share a server database and hear each other through it; the embedded one serves one process.
 const bus: Bus = db.kind === 'server' ? await PostgresBus.start(db.pool, (m) => console.error(m)).catch(fail) : new LocalBus();
 const mailer = createMailer(db, env.TULA_SMTP_URL, env.TULA_MAIL_FROM);
-if (mailer.kind === 'outbox') console.log('mail: no TULA_SMTP_URL, so mail (password resets, invitations) is kept in the outbox (/dev/outbox in development)');
+if (mailer.kind === 'outbox') console.log(`mail: no TULA_SMTP_URL, so mail (password resets, invitations) is kept in the database's outbox${dev ? ' (/dev/outbox, from this machine)' : ''}`);
 const auth = createAuth({
   db,
   mailer,
   rateLimits: { signUpPerMinute: env.TULA_SIGNUPS_PER_MINUTE, signInPerMinute: env.TULA_SIGNINS_PER_MINUTE },
+  clientAddressHeader: CLIENT_ADDRESS_HEADER,
   baseURL: publicUrl,
   secret: await authSecret(db, env.TULA_AUTH_SECRET),
   secureCookies: publicUrl.startsWith('https:'),
@@ -52,12 +60,14 @@ const runtime = {
   auth,
   mailer,
   gateway,
-  enrollAttempts: enrollmentLimiter(env.TULA_ENROLLMENTS_PER_MINUTE),
+  enrollAttempts: enrollmentLimiter(db, env.TULA_ENROLLMENTS_PER_MINUTE),
+  inviteAttempts: new SharedLimiter(db, 'invite', env.TULA_INVITATIONS_PER_HOUR, 3600),
   startedAt: new Date(),
   publicUrl,
   agentReleaseDir: env.TULA_AGENT_RELEASE_DIR ?? fileURLToPath(new URL('../agent/dist/release', import.meta.url)),
   limits: { nodes: env.TULA_TRIAL_MAX_NODES, services: env.TULA_TRIAL_MAX_SERVICES },
-  outboxVisible: mailer.kind === 'outbox' && (dev || env.TULA_DEV_OUTBOX === '1'),
+  outboxVisible: mailer.kind === 'outbox' && dev,
+  metricsTokenHash: env.TULA_METRICS_TOKEN ? sha256(env.TULA_METRICS_TOKEN) : undefined,
   // 'starting' from the first request on, so no health check reads 'off' before the lab has begun.
   labState: (env.TULA_LAB === '1'
     ? { state: 'starting', detail: 'checking for root and nftables' }
@@ -71,12 +81,14 @@ await app.prepare();
 const handle = app.getRequestHandler();
 const upgradeNext = app.getUpgradeHandler();
 
+// The one client address every limit counts (sign-up, sign-in, reset, enrollment, invitations, agents).
+const clientOf = (req: IncomingMessage) => clientAddress(req.socket.remoteAddress, req.headers, trustedProxies);
 const server = createServer((req, res) => {
-  req.headers[CLIENT_ADDRESS_HEADER] = req.socket.remoteAddress ?? '';
+  req.headers[CLIENT_ADDRESS_HEADER] = clientOf(req);
   void handle(req, res);
 });
 server.on('upgrade', (req, socket, head) => {
-  if (req.url?.split('?')[0] === '/agent') void gateway.handleUpgrade(req, socket, head);
+  if (req.url?.split('?')[0] === '/agent') void gateway.handleUpgrade(req, socket, head, clientOf(req));
   else void upgradeNext(req, socket, head);
 });
 

@@ -1,5 +1,7 @@
-// Browser-test helpers: accounts, the development outbox, screenshots.
+// Browser-test helpers: accounts, mail (read from the test database's outbox
+// table: the panel shows the outbox to nobody in a production build), screenshots.
 import { expect, type Page } from '@playwright/test';
+import { latestMail as outboxMail } from '../../test/support/outbox.ts';
 
 export const SCREENSHOTS = 'test-results/screenshots';
 
@@ -16,13 +18,16 @@ export async function signUp(page: Page, email: string, name = 'Ada Operator', p
   await expect(page).toHaveURL(/\/app\/onboarding/);
 }
 
-/** The newest mail to `to` in the development outbox, and the first link in it. */
-export async function latestMail(page: Page, to: string): Promise<{ text: string; link: string }> {
-  await page.goto('/dev/outbox');
-  const mail = page.getByTestId('outbox-mail').filter({ hasText: to }).first();
-  await expect(mail).toBeVisible();
-  const text = (await mail.textContent()) ?? '';
-  const link = /https?:\/\/\S+/.exec(text)?.[0];
-  if (!link) throw new Error(`no link in the mail to ${to}: ${text}`);
-  return { text, link };
+/** The newest mail to `to` (optionally with a matching subject), and the first link in it. */
+export async function latestMail(to: string, subject?: RegExp): Promise<{ text: string; link: string }> {
+  const databaseUrl = process.env.E2E_DATABASE_URL;
+  if (!databaseUrl) throw new Error('E2E_DATABASE_URL is not set');
+  return outboxMail(databaseUrl, to, subject);
+}
+
+/** Confirms the signed-up address by following the link mailed at sign-up (needed to invite or accept). */
+export async function verifyEmail(page: Page, email: string) {
+  const { link } = await latestMail(email, /Confirm your email/);
+  await page.goto(link);
+  await expect(page).toHaveURL(/\/app/);
 }

@@ -10,6 +10,7 @@ import { LAB, type Lab } from '@tula/netlab';
 import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from '@trpc/client';
 import { EventSource } from 'eventsource';
 import superjson from 'superjson';
+import { latestMail } from './outbox.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const AGENT_BIN = `${repoRoot}node_modules/.bin/tula-agent`;
@@ -32,6 +33,13 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 /** Signs up a new account (which gets its own organisation) and returns its session cookie. */
 export async function signUp(panelUrl: string, email: string, password = 'a long enough password'): Promise<string> {
   return sessionCookie(panelUrl, 'sign-up', { email, password, name: email.split('@')[0]! });
+}
+
+/** Follows the address-confirmation link the panel mailed at sign-up (read from the outbox table). */
+export async function verifyEmail(databaseUrl: string, email: string): Promise<void> {
+  const { link } = await latestMail(databaseUrl, email, /Confirm your email/);
+  const res = await fetch(link, { redirect: 'manual' });
+  if (res.status >= 400) throw new Error(`confirming ${email} failed: ${res.status} ${await res.text()}`);
 }
 
 /** Signs in to an existing account and returns its session cookie. */
@@ -116,7 +124,8 @@ export async function enrollLab(api: Api, lab: Lab, panelPort: number) {
   for (const host of [...lab.balancers, ...lab.backends]) {
     servers.set(host.name, `http://${await lab.connectToHost(host)}:${panelPort}`);
     const { token } = await api.tokens.create.mutate({});
-    agents.set(host.name, startAgent({ server: servers.get(host.name)!, token, name: host.name, netns: host.ns, dryRun: false }));
+    // --insecure: plain http over the management link, a veth pair inside this machine.
+    agents.set(host.name, startAgent({ server: servers.get(host.name)!, token, name: host.name, netns: host.ns, dryRun: false, extra: ['--insecure'] }));
   }
   for (const name of agents.keys()) {
     const node = await waitFor(`node ${name} online`, async () => (await api.nodes.list.query()).find((n) => n.name === name && n.online && n.inSync), 40_000);

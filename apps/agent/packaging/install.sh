@@ -7,6 +7,8 @@
 #   --token TOKEN   enrollment token (Fleet > Add a node); not needed to upgrade
 #   --name NAME     node name in the panel (default: the short host name)
 #   --server URL    another panel than the one that served this script
+#   --insecure      the panel is plain http:// on another host (an isolated lab
+#                   network): the agent's credential crosses it unencrypted
 #   --no-systemd    do not use systemd: run the unit's commands directly, in the
 #                   background (also chosen when systemd is not running)
 # Environment:
@@ -18,6 +20,7 @@ server='@TULA_PUBLIC_URL@'
 token=''
 name=''
 use_systemd=auto
+insecure=0
 root="${TULA_INSTALL_ROOT:-}"
 root="${root%/}"
 
@@ -29,8 +32,9 @@ while [ $# -gt 0 ]; do
     --token) [ $# -ge 2 ] || die "--token needs a value"; token="$2"; shift 2 ;;
     --name) [ $# -ge 2 ] || die "--name needs a value"; name="$2"; shift 2 ;;
     --server) [ $# -ge 2 ] || die "--server needs a value"; server="${2%/}"; shift 2 ;;
+    --insecure) insecure=1; shift ;;
     --no-systemd) use_systemd=no; shift ;;
-    *) die "unknown option $1 (options: --token TOKEN, --name NAME, --server URL, --no-systemd)" ;;
+    *) die "unknown option $1 (options: --token TOKEN, --name NAME, --server URL, --insecure, --no-systemd)" ;;
   esac
 done
 
@@ -94,6 +98,7 @@ case "$server" in http://* | https://*) ;; *) die "the panel URL must start with
 # It goes into sed and the environment file: letters, digits and . _ ~ : / % @ [ ] - only.
 case "$server" in *[!]A-Za-z0-9._~:/%@[-]*) die "the panel URL has characters this script does not take: $server" ;; esac
 set_default TULA_SERVER "$server"
+set_default TULA_AGENT_INSECURE "$insecure"
 [ -z "$root" ] || set_default TULA_AGENT_STATE_DIR "$root/var/lib/tula-agent"
 
 # The unit's environment, for the commands run here.

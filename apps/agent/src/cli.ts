@@ -12,6 +12,7 @@ import { notifyReady } from './systemd.ts';
 import { run as runProgram } from './exec.ts';
 import { enroll, EnrollError, loadCredential, saveCredential } from './server/credential.ts';
 import { PanelLink } from './server/link.ts';
+import { panelUrlProblem } from './server/panel-url.ts';
 import { hostName } from './server/host-info.ts';
 import { statusReport } from './commands/status.ts';
 import { Converger, syntheticFacts } from './dataplane/converge.ts';
@@ -28,11 +29,12 @@ Usage:
   tula-agent apply --state FILE [--facts FILE]
                                    converge this host to FILE once; exit 0 only when the kernel holds it
   tula-agent run --state FILE      keep converging: reload FILE on change, run health checks
-  tula-agent run --server URL [--token TOKEN] [--name NAME]
+  tula-agent run --server URL [--token TOKEN] [--name NAME] [--insecure]
                                    take the desired state from a Tula panel; the token (used
                                    once, to enroll) is exchanged for a credential kept in the
-                                   state directory (mode 0600)
-  tula-agent enroll --server URL --token TOKEN [--name NAME]
+                                   state directory (mode 0600). URL is https://, or http://
+                                   only to this host's loopback unless --insecure
+  tula-agent enroll --server URL --token TOKEN [--name NAME] [--insecure]
                                    exchange the token for this node's credential, then exit
                                    (already enrolled with URL: nothing to do)
   tula-agent check                 check the service's settings (server, credential, log format,
@@ -48,12 +50,15 @@ Options:
   --facts FILE      (render, apply) use these host facts (interfaces, MACs) instead of
                     reading the host: for tests and troubleshooting
   --metrics-port N  (run) serve Prometheus metrics on this port
+  --insecure        (run, enroll, check) allow an http:// panel on another host: the credential and
+                    desired states then cross the network unencrypted
 
 Environment (tula-agent.service reads it from /etc/default/tula-agent):
   TULA_SERVER              --server when not given
   TULA_AGENT_STATE_DIR     --state-dir when not given
   TULA_AGENT_METRICS_PORT  --metrics-port when not given
   TULA_AGENT_LOG_FORMAT    text (default) or json: one JSON object per log line
+  TULA_AGENT_INSECURE      1: as --insecure
 `;
 
 const FactsFile = z.object({
@@ -85,11 +90,13 @@ async function main(argv: string[]): Promise<number> {
       token: { type: 'string' },
       name: { type: 'string' },
       'metrics-port': { type: 'string' },
+      insecure: { type: 'boolean', default: false },
     },
     strict: true,
   });
   const stateDir = new StateDir(values['state-dir'] ?? (process.env.TULA_AGENT_STATE_DIR || DEFAULT_STATE_DIR));
   const server = values.server ?? (values.state ? undefined : process.env.TULA_SERVER || undefined);
+  const insecure = values.insecure || process.env.TULA_AGENT_INSECURE === '1';
   const metricsPortText = values['metrics-port'] ?? (process.env.TULA_AGENT_METRICS_PORT || undefined);
   const metricsPort = metricsPortText === undefined ? undefined : Number(metricsPortText);
   if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort > 0 && metricsPort < 65536)) {
@@ -141,6 +148,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'enroll': {
       if (!server || !values.token) throw new UsageError('enroll needs --server URL and --token TOKEN');
+      const urlProblem = panelUrlProblem(server, insecure);
+      if (urlProblem) throw new UsageError(urlProblem);
       const log = (m: string) => process.stderr.write(`${m}\n`);
       const enrolled = loadCredential(stateDir, log);
       if (enrolled) {
@@ -156,8 +165,8 @@ async function main(argv: string[]): Promise<number> {
       const problems: string[] = [];
       if (!server) problems.push('TULA_SERVER (or --server) is not set: the URL of the Tula panel');
       else {
-        const url = URL.canParse(server) ? new URL(server) : undefined;
-        if (!url || !['http:', 'https:'].includes(url.protocol)) problems.push(`TULA_SERVER is not an http(s) URL: ${JSON.stringify(server)}`);
+        const urlProblem = panelUrlProblem(server, insecure);
+        if (urlProblem) problems.push(urlProblem);
         else {
           const credential = loadCredential(stateDir, (m) => problems.push(m));
           if (!credential) problems.push(`not enrolled: no ${stateDir.file('credential.json')} (run: tula-agent enroll --server ${server} --token TOKEN)`);
@@ -175,6 +184,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'run': {
       if (!values.state === !server) throw new UsageError('run needs --state FILE or --server URL (or TULA_SERVER)');
+      const urlProblem = server === undefined ? undefined : panelUrlProblem(server, insecure);
+      if (urlProblem) throw new UsageError(urlProblem);
       const log = (m: string) => console.log(logLine(logFormat, m));
       let stop!: () => void;
       const stopped = new Promise<void>((resolve) => (stop = resolve));

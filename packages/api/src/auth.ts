@@ -1,12 +1,14 @@
-// Accounts and sessions: better-auth with its Prisma adapter and organization
-// plugin. Passwords are hashed with argon2id. Signing up creates the user's
-// organisation (a 14-day trial, set by the database) with the user as owner.
+// Accounts and sessions: better-auth with its Prisma adapter. Passwords are
+// hashed with argon2id. Signing up creates the user's organisation (a 14-day
+// trial, set by the database) with the user as owner. better-auth's organization
+// plugin is deliberately not loaded: its routes would change organisations,
+// memberships and invitations beside our API (no audit event, no read-only
+// check, a fresh trial per organisation); the team router does all of that.
 import { randomBytes } from 'node:crypto';
 import { hash, verify } from '@node-rs/argon2';
 import type { Database } from '@tula/db';
 import { betterAuth } from 'better-auth';
 import { prismaAdapter } from 'better-auth/adapters/prisma';
-import { organization } from 'better-auth/plugins';
 import type { Mailer } from './mailer.ts';
 
 export interface AuthOptions {
@@ -20,6 +22,8 @@ export interface AuthOptions {
   mailer: Mailer;
   /** Attempts per minute from one client: sign-ups, and sign-ins (also password-reset requests). */
   rateLimits: { signUpPerMinute: number; signInPerMinute: number };
+  /** The request header the panel's server sets to the client address (the only one the limits read). */
+  clientAddressHeader: string;
 }
 
 const ARGON2ID = 2;
@@ -64,7 +68,28 @@ export function createAuth(options: AuthOptions & { secret: string }) {
       },
       revokeSessionsOnPasswordReset: true,
     },
-    session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
+    // A verified address (emailVerified, set by following this link) is needed to
+    // invite someone or to accept an invitation; signing in does not need it.
+    emailVerification: {
+      sendOnSignUp: true,
+      autoSignInAfterVerification: true,
+      expiresIn: 60 * 60 * 24 * 3,
+      sendVerificationEmail: async ({ user, url }) => {
+        const link = new URL(url);
+        link.searchParams.set('callbackURL', '/app');
+        await options.mailer.send({
+          to: user.email,
+          subject: 'Confirm your email address for Tula',
+          text: `Confirm that ${user.email} is yours to invite teammates and to accept invitations on Tula (valid for 3 days): ${link}\n\nIf you did not sign up for Tula, ignore this message.`,
+        });
+      },
+    },
+    session: {
+      expiresIn: 60 * 60 * 24 * 7,
+      updateAge: 60 * 60 * 24,
+      // The organisation the session works in; only our team router sets it.
+      additionalFields: { activeOrganizationId: { type: 'string', required: false, input: false } },
+    },
     rateLimit: {
       enabled: true,
       storage: 'database',
@@ -77,15 +102,10 @@ export function createAuth(options: AuthOptions & { secret: string }) {
       },
     },
     advanced: {
+      ipAddress: { ipAddressHeaders: [options.clientAddressHeader] },
       useSecureCookies: options.secureCookies,
       defaultCookieAttributes: { httpOnly: true, sameSite: 'lax' },
     },
-    plugins: [
-      organization({
-        creatorRole: 'owner',
-        schema: { member: { modelName: 'membership' } },
-      }),
-    ],
     databaseHooks: {
       user: {
         create: {

@@ -1,9 +1,13 @@
 // Every change to an organisation's configuration goes through here: one
 // transaction that writes the rows, records who did what, and recompiles the
-// nodes' documents; then the panels are told which nodes to push to.
+// nodes' documents; then the panels are told which nodes to push to. The
+// transaction is the tenant client's: PostgreSQL's row-level security keeps it
+// to the caller's organisation even where a query forgot to say so.
 import { recompileOrganization } from '@tula/control';
 import type { Db } from '@tula/db';
+import { withTenant } from '@tula/db/tenant';
 import type { ApiContext } from './context.ts';
+import type { Actor } from './trpc.ts';
 
 export type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
 
@@ -14,10 +18,10 @@ export interface AuditEntry {
   data?: Record<string, unknown>;
 }
 
-type OrgContext = ApiContext & { user: NonNullable<ApiContext['user']>; org: NonNullable<ApiContext['org']> };
+type OrgContext = ApiContext & { actor: Actor; org: NonNullable<ApiContext['org']> };
 
 export async function change<T>(ctx: OrgContext, audit: AuditEntry | ((result: T) => AuditEntry), fn: (tx: Tx) => Promise<T>): Promise<T> {
-  const { result, changed } = await ctx.db.prisma.$transaction(async (tx) => {
+  const { result, changed } = await withTenant(ctx.db, ctx.org.id, async (tx) => {
     // One change at a time per organisation, so versions are bumped in order.
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${ctx.org.id}))`;
     const result = await fn(tx);
@@ -25,8 +29,9 @@ export async function change<T>(ctx: OrgContext, audit: AuditEntry | ((result: T
     await tx.auditEvent.create({
       data: {
         organizationId: ctx.org.id,
-        actorUserId: ctx.user.id,
-        actorLabel: ctx.user.email,
+        actorUserId: ctx.actor.userId,
+        actorTokenId: ctx.actor.tokenId,
+        actorLabel: ctx.actor.label,
         action: entry.action,
         targetType: entry.targetType,
         targetId: entry.targetId ?? null,

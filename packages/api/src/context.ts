@@ -1,5 +1,6 @@
-import type { Bus, TrialLimits } from '@tula/control';
+import type { Bus, SharedLimiter, TrialLimits } from '@tula/control';
 import type { Database } from '@tula/db';
+import { authenticateApiToken, bearerApiToken } from './api-token.ts';
 import type { Auth } from './auth.ts';
 import type { Mailer } from './mailer.ts';
 
@@ -27,6 +28,8 @@ export interface PanelServices {
   auth: Auth;
   mailer: Mailer;
   limits: TrialLimits;
+  /** Invitations per organisation and per client address (shared by every replica). */
+  inviteAttempts: SharedLimiter;
   lab?: LabControl;
   labState?: LabState;
   startedAt: Date;
@@ -36,16 +39,28 @@ export interface PanelServices {
 
 export type Role = 'owner' | 'admin' | 'viewer';
 
-/** Per request: the services, and who is asking (if signed in). */
+/** Per request: the services, and who is asking (a signed-in person or an API token). */
 export interface ApiContext extends PanelServices {
   user: { id: string; email: string; name: string } | null;
-  /** The organisation the session is working in, and the user's role there. */
+  /** The API token the request carried (Authorization: Bearer tula_...), when valid. */
+  apiToken?: { id: string; name: string; prefix: string } | null;
+  /** Why the request's API token was refused (a bad token never falls back to the session). */
+  credentialProblem?: string;
+  /** The organisation the session (or token) is working in, and the role there. */
   org: { id: string; role: Role; trialEndsAt: Date } | null;
+  /** The request's client address (the panel server's one definition); absent for in-process callers. */
+  clientAddress?: string;
 }
 
-export async function createContext(services: PanelServices, headers: Headers): Promise<ApiContext> {
+export async function createContext(services: PanelServices, headers: Headers, clientAddress?: string): Promise<ApiContext> {
+  const bearer = bearerApiToken(headers);
+  if (bearer) {
+    const id = await authenticateApiToken(services.db, bearer);
+    if ('problem' in id) return { ...services, user: null, org: null, credentialProblem: id.problem, clientAddress };
+    return { ...services, user: null, apiToken: id.token, org: id.org, clientAddress };
+  }
   const session = await services.auth.api.getSession({ headers }).catch(() => null);
-  if (!session) return { ...services, user: null, org: null };
+  if (!session) return { ...services, user: null, org: null, clientAddress };
   const user = { id: session.user.id, email: session.user.email, name: session.user.name };
   // The session's active organisation, else the user's first (a new account's own).
   const active = (session.session as { activeOrganizationId?: string | null }).activeOrganizationId;
@@ -54,5 +69,5 @@ export async function createContext(services: PanelServices, headers: Headers): 
     orderBy: { createdAt: 'asc' },
     include: { organization: { select: { trialEndsAt: true } } },
   });
-  return { ...services, user, org: m ? { id: m.organizationId, role: m.role, trialEndsAt: m.organization.trialEndsAt } : null };
+  return { ...services, user, org: m ? { id: m.organizationId, role: m.role, trialEndsAt: m.organization.trialEndsAt } : null, clientAddress };
 }

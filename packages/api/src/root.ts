@@ -1,3 +1,4 @@
+import { apiTokensRouter } from './routers/apiTokens/index.ts';
 import { auditRouter } from './routers/audit/index.ts';
 import { healthRouter } from './routers/health/index.ts';
 import { labRouter } from './routers/lab/index.ts';
@@ -13,6 +14,7 @@ import { createCallerFactory, router } from './trpc.ts';
 export const appRouter = router({
   health: healthRouter,
   tokens: tokensRouter,
+  apiTokens: apiTokensRouter,
   nodes: nodesRouter,
   services: servicesRouter,
   live: liveRouter,

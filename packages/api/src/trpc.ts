@@ -1,3 +1,4 @@
+import { withTenant, type TenantTx } from '@tula/db/tenant';
 import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
 import { ZodError } from 'zod';
@@ -21,18 +22,51 @@ export const router = t.router;
 export const publicProcedure = t.procedure;
 export const createCallerFactory = t.createCallerFactory;
 
-/** Signed in, with an active organisation: every query below is scoped to ctx.org.id. */
+/** Who an audit event names: a person, or an API token (never the person who made it). */
+export interface Actor {
+  userId: string | null;
+  tokenId: string | null;
+  label: string;
+}
+
+/**
+ * Signed in (or an API token), with an active organisation: every query below is
+ * scoped to ctx.org.id. `ctx.tenant(fn)` runs fn in one transaction under
+ * row-level security for that organisation (the guard behind the filters).
+ */
 export const orgProcedure = t.procedure.use(({ ctx, next }) => {
-  if (!ctx.user) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in to continue.' });
+  if (ctx.credentialProblem) throw new TRPCError({ code: 'UNAUTHORIZED', message: ctx.credentialProblem });
+  if (!ctx.user && !ctx.apiToken) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in to continue.' });
   if (!ctx.org) throw new TRPCError({ code: 'FORBIDDEN', message: 'You are not a member of an organisation.' });
-  return next({ ctx: { ...ctx, user: ctx.user, org: ctx.org } });
+  const org = ctx.org;
+  const actor: Actor = ctx.apiToken
+    ? { userId: null, tokenId: ctx.apiToken.id, label: `API token "${ctx.apiToken.name}" (${ctx.apiToken.prefix}…)` }
+    : { userId: ctx.user!.id, tokenId: null, label: ctx.user!.email };
+  const tenant = <T>(fn: (tx: TenantTx) => Promise<T>) => withTenant(ctx.db, org.id, fn);
+  return next({ ctx: { ...ctx, org, actor, tenant } });
+});
+
+/** A person only (team membership and invitations are not for API tokens). */
+export const personProcedure = orgProcedure.use(({ ctx, next }) => {
+  if (!ctx.user) throw new TRPCError({ code: 'FORBIDDEN', message: 'API tokens cannot do this; sign in to the panel as a member.' });
+  return next({ ctx: { ...ctx, user: ctx.user } });
 });
 
 /** Changes: owners and admins only, and not after the trial ended (the panel turns read-only; agents keep their state). */
-export const writeProcedure = orgProcedure.use(({ ctx, next }) => {
-  if (ctx.org.role === 'viewer') throw new TRPCError({ code: 'FORBIDDEN', message: 'Viewers cannot change anything; ask an admin of this organisation.' });
+const writable = <C extends { org: { role: string; trialEndsAt: Date }; apiToken?: unknown }>(ctx: C) => {
+  if (ctx.org.role === 'viewer') {
+    throw new TRPCError({ code: 'FORBIDDEN', message: ctx.apiToken ? 'This API token has the viewer role and cannot change anything; use an admin token.' : 'Viewers cannot change anything; ask an admin of this organisation.' });
+  }
   if (ctx.org.trialEndsAt.getTime() < Date.now()) {
     throw new TRPCError({ code: 'FORBIDDEN', message: 'The free trial has ended: the panel is read-only. Your balancers keep forwarding with their last state.' });
   }
+};
+export const writeProcedure = orgProcedure.use(({ ctx, next }) => {
+  writable(ctx);
+  return next();
+});
+/** Changes by a person only. */
+export const personWriteProcedure = personProcedure.use(({ ctx, next }) => {
+  writable(ctx);
   return next();
 });

@@ -3,3 +3,5 @@ export { recompileOrganization } from './recompile.ts';
 export { LocalBus, PostgresBus, type Bus, type BusEvent } from './bus.ts';
 export { newSecret, sha256, sameHash } from './secrets.ts';
 export { DEFAULT_TRIAL_LIMITS, type TrialLimits } from './limits.ts';
+export { SharedLimiter } from './shared-limit.ts';
+export { clientAddress, limitKey, TrustedProxies } from './client-address.ts';

@@ -39,6 +39,8 @@ export class CounterWriter {
   private readonly timer: NodeJS.Timeout;
   private readonly cleanup: NodeJS.Timeout;
   private flushing: Promise<void> | undefined;
+  /** Bytes and packets this process has stored, by series kind (for /metrics, without reading tables). */
+  readonly totals = new Map<SeriesKind, { bytes: number; packets: number }>();
 
   constructor(
     private readonly db: Database,
@@ -163,6 +165,12 @@ export class CounterWriter {
           ON CONFLICT ("nodeId") DO UPDATE SET "boot" = EXCLUDED."boot", "seq" = EXCLUDED."seq"`;
       }
     }, { timeout: 30_000 });
+    for (const sample of nonZero) {
+      const total = this.totals.get(sample.kind) ?? { bytes: 0, packets: 0 };
+      total.bytes += sample.bytes;
+      total.packets += sample.packets;
+      this.totals.set(sample.kind, total);
+    }
     for (const p of accepted) p.done(true);
     for (const p of repeats) p.done(true);
     const orgs = new Set(accepted.map((p) => p.organizationId));

@@ -1,22 +1,33 @@
 // POST /api/agent/enroll: an enrollment token in, a node credential out.
-import { newSecret, recompileOrganization, sha256, type Bus, type TrialLimits } from '@tula/control';
+import { limitKey, newSecret, recompileOrganization, sha256, SharedLimiter, type Bus, type TrialLimits } from '@tula/control';
 import type { Database } from '@tula/db';
 import { EnrollRequest, type EnrollResponse } from '@tula/protocol';
-import { KeyedLimiter } from './rate-limit.ts';
 
 /**
- * Enrollment attempts allowed per client address and minute. The default (10)
- * lets a fleet behind one NAT enroll in waves and is far too few to guess tokens.
+ * Enrollment attempts allowed per client address and minute, counted in the
+ * database for every replica. The default (10) lets a fleet behind one NAT
+ * enroll in waves and is far too few to guess tokens.
  */
-export function enrollmentLimiter(perMinute = 10): KeyedLimiter {
-  return new KeyedLimiter(perMinute / 60, perMinute);
+export function enrollmentLimiter(db: Database, perMinute = 10): SharedLimiter {
+  return new SharedLimiter(db, 'enroll', perMinute, 60);
 }
+
+/** What a client sees when enrollment fails inside the panel; the detail goes to the log. */
+export const ENROLL_FAILED = 'Enrollment failed inside the panel; retry in a minute, and if it keeps failing ask the panel operator to check its log.';
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   Response.json(body, { status, headers: { 'cache-control': 'no-store', ...headers } });
 
-export async function enroll(deps: { db: Database; bus: Bus; limits: TrialLimits; enrollAttempts: KeyedLimiter }, request: Request, clientAddress: string): Promise<Response> {
-  if (!deps.enrollAttempts.take(clientAddress)) return json(429, { error: 'Too many enrollment attempts from this address; wait a minute.' }, { 'retry-after': '60' });
+export interface EnrollDeps {
+  db: Database;
+  bus: Bus;
+  limits: TrialLimits;
+  enrollAttempts: SharedLimiter;
+  log?: (message: string) => void;
+}
+
+export async function enroll(deps: EnrollDeps, request: Request, clientAddress: string): Promise<Response> {
+  if (!(await deps.enrollAttempts.take(limitKey(clientAddress)))) return json(429, { error: 'Too many enrollment attempts from this address; wait a minute.' }, { 'retry-after': '60' });
   let body: unknown;
   try {
     body = await request.json();
@@ -63,6 +74,7 @@ export async function enroll(deps: { db: Database; bus: Bus; limits: TrialLimits
     const response: EnrollResponse = { nodeId: result.node.id, credential };
     return json(201, response);
   } catch (err) {
-    return json(500, { error: `Enrollment failed: ${(err as Error).message}` });
+    (deps.log ?? console.error)(`enroll: request from ${clientAddress} failed: ${(err as Error).message}`);
+    return json(500, { error: ENROLL_FAILED });
   }
 }

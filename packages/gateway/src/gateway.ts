@@ -4,7 +4,7 @@
 // any panel replica through the bus (re-reading the database on each signal).
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { newSecret, recompileOrganization, sha256, type Bus, type BusEvent } from '@tula/control';
+import { limitKey, newSecret, recompileOrganization, sha256, type Bus, type BusEvent } from '@tula/control';
 import type { Database } from '@tula/db';
 import { lockNodesInOrder } from '@tula/db/locks';
 import { AgentMessage, CloseCode, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, type PanelMessage } from '@tula/protocol';
@@ -40,6 +40,8 @@ export interface GatewayStats {
   messages: number;
   rejectedHandshakes: number;
   closedForBadMessages: number;
+  acks: number;
+  nacks: number;
 }
 
 export class AgentGateway {
@@ -48,7 +50,8 @@ export class AgentGateway {
   private readonly counters: CounterWriter;
   private readonly unsubscribe: () => void;
   private readonly timers: NodeJS.Timeout[] = [];
-  // Reconnect storms: at most 200 handshakes a second per replica, 20 per client address.
+  // Reconnect storms: at most 200 handshakes a second per replica, 20 per client address
+  // (load shedding for this process, so kept in memory; the credential check is the guard).
   private readonly handshakes = new TokenBucket(200, 400);
   private readonly perAddress = new KeyedLimiter(20, 40);
   private readonly log: (m: string) => void;
@@ -59,7 +62,7 @@ export class AgentGateway {
   private fleetChanged = new Set<string>();
   /** Organisations to recompile because nodes reported new addresses (coalesced: a fleet reconnecting recompiles once). */
   private toRecompile = new Set<string>();
-  readonly stats: GatewayStats = { connected: 0, messages: 0, rejectedHandshakes: 0, closedForBadMessages: 0 };
+  readonly stats: GatewayStats = { connected: 0, messages: 0, rejectedHandshakes: 0, closedForBadMessages: 0, acks: 0, nacks: 0 };
 
   constructor(
     private readonly db: Database,
@@ -78,14 +81,21 @@ export class AgentGateway {
   }
   private readonly helloTimeoutMs: number;
 
-  /** Handles an HTTP upgrade on /agent: authenticates before accepting the WebSocket. */
-  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  /** Bytes and packets this process has stored, by series kind. */
+  get trafficTotals(): ReadonlyMap<string, { bytes: number; packets: number }> {
+    return this.counters.totals;
+  }
+
+  /**
+   * Handles an HTTP upgrade on /agent: authenticates before accepting the WebSocket.
+   * `clientAddress`: the connection's client address (client-address.ts); the socket's peer by default.
+   */
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, clientAddress = req.socket.remoteAddress ?? 'unknown'): Promise<void> {
     const refuse = (status: number, reason: string, extra = '') => {
       this.stats.rejectedHandshakes++;
       socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n${extra}\r\n${reason}\n`);
     };
-    const address = req.socket.remoteAddress ?? 'unknown';
-    if (!this.handshakes.take() || !this.perAddress.take(address)) return refuse(503, 'Too many agent connections right now; retry later', 'Retry-After: 5\r\n');
+    if (!this.handshakes.take() || !this.perAddress.take(limitKey(clientAddress))) return refuse(503, 'Too many agent connections right now; retry later', 'Retry-After: 5\r\n');
     const credential = /^Bearer (\S{16,256})$/.exec(req.headers.authorization ?? '')?.[1];
     if (!credential) return refuse(401, 'Unauthorized: no node credential');
     const hash = sha256(credential);
@@ -183,9 +193,11 @@ export class AgentGateway {
         // The fleet signal follows once it is written (flushOutcomes): a browser that
         // re-reads on the signal must find it.
         this.outcomes.set(conn.nodeId, { organizationId: conn.organizationId, ack: true, version: msg.version, hash: msg.hash });
+        this.stats.acks++;
         return;
       case 'nack':
         this.outcomes.set(conn.nodeId, { organizationId: conn.organizationId, ack: false, version: msg.version, error: `version ${msg.version}: ${msg.error}` });
+        this.stats.nacks++;
         return;
       case 'counters': {
         this.counters.push({

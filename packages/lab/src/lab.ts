@@ -101,7 +101,8 @@ export async function startLocalLab(
     // An agent stays with the panel it enrolled with; a lab panel on another port starts its agents afresh.
     if (enrolledWith(stateDir) !== server) rmSync(stateDir, { recursive: true, force: true });
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    const args = ['run', '--server', server, '--name', host.name, '--state-dir', stateDir];
+    // --insecure: plain http over the management link, a veth pair inside this machine.
+    const args = ['run', '--server', server, '--insecure', '--name', host.name, '--state-dir', stateDir];
     if (!existsSync(join(stateDir, 'credential.json'))) {
       // A node of that name from an earlier lab whose state is gone: replace it.
       const old = await db.prisma.node.findUnique({ where: { organizationId_name: { organizationId: org.id, name: host.name } } });

@@ -41,6 +41,12 @@ export function AddNode({ disabled }: { disabled?: boolean }) {
             (for example https://tula.example.com) and restart the panel, then add the node again.
           </p>
         )}
+        {created.publicUrlIsPlainHttp && (
+          <p role="alert" data-testid="plain-http-warning" className="rounded-md border border-amber-300 bg-amber-50 p-2 text-sm text-amber-900">
+            This panel is plain http://, so the line below passes --insecure: the node&apos;s credential and desired states cross the network
+            unencrypted. Outside an isolated lab network, put TLS in front of the panel and set TULA_PUBLIC_URL to its https:// address.
+          </p>
+        )}
         <pre data-testid="agent-command" className="overflow-x-auto whitespace-pre-wrap break-all rounded-md bg-slate-900 p-3 text-xs text-slate-100">
           {created.command}
         </pre>

@@ -16,8 +16,6 @@ export const PanelEnv = z.object({
   /** smtp://user:pass@host:port (or smtps://): outgoing mail. Unset: mail goes to the outbox. */
   TULA_SMTP_URL: z.string().regex(/^smtps?:\/\//, 'TULA_SMTP_URL must start with smtp:// or smtps://').optional(),
   TULA_MAIL_FROM: z.string().min(3).default('Tula <tula@localhost>'),
-  /** Show the outbox at /dev/outbox in production too (it is always shown in development). */
-  TULA_DEV_OUTBOX: z.enum(['0', '1']).default('0'),
   /** What an organisation on the free trial may have. */
   TULA_TRIAL_MAX_NODES: z.coerce.number().int().min(1).default(10),
   TULA_TRIAL_MAX_SERVICES: z.coerce.number().int().min(1).default(25),
@@ -27,6 +25,15 @@ export const PanelEnv = z.object({
   TULA_SIGNUPS_PER_MINUTE: z.coerce.number().int().min(1).default(5),
   TULA_SIGNINS_PER_MINUTE: z.coerce.number().int().min(1).default(10),
   TULA_ENROLLMENTS_PER_MINUTE: z.coerce.number().int().min(1).default(10),
+  /** Invitations per organisation and hour, and per client address and hour. */
+  TULA_INVITATIONS_PER_HOUR: z.coerce.number().int().min(1).default(20),
+  /**
+   * Reverse proxies (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For or
+   * Forwarded header names the client. Unset: the socket's peer is the client, headers are ignored.
+   */
+  TULA_TRUSTED_PROXIES: z.string().optional(),
+  /** Bearer token Prometheus sends to scrape /metrics. Unset: /metrics answers 404. */
+  TULA_METRICS_TOKEN: z.string().min(24, 'TULA_METRICS_TOKEN must be at least 24 characters').optional(),
 });
 export type PanelEnv = z.infer<typeof PanelEnv>;
 

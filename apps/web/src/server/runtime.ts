@@ -1,5 +1,6 @@
 import type { PanelServices } from '@tula/api';
-import type { AgentGateway, KeyedLimiter } from '@tula/gateway';
+import type { SharedLimiter } from '@tula/control';
+import type { AgentGateway } from '@tula/gateway';
 
 /**
  * The long-lived parts of the panel process (database, bus, auth, agent
@@ -9,11 +10,13 @@ import type { AgentGateway, KeyedLimiter } from '@tula/gateway';
 export interface PanelRuntime extends PanelServices {
   gateway: AgentGateway;
   /** Enrollment attempts per client address (brute-force limit). */
-  enrollAttempts: KeyedLimiter;
+  enrollAttempts: SharedLimiter;
   /** The agent's release files served under /download (apps/agent/dist/release). */
   agentReleaseDir: string;
-  /** Whether /dev/outbox shows the mail that had no SMTP server to go to. */
+  /** Whether /dev/outbox may show the mail that had no SMTP server to go to (development, outbox mailer). */
   outboxVisible: boolean;
+  /** sha256 of the bearer token /metrics wants; unset: /metrics is off. */
+  metricsTokenHash: string | undefined;
 }
 
 const KEY = Symbol.for('tula.panel.runtime');
@@ -31,5 +34,8 @@ export function panelRuntime(): PanelRuntime {
   return runtime;
 }
 
-/** Set by server.ts on every request from the socket's address; a client cannot supply it. */
+/**
+ * Set by server.ts on every request to the client address (the socket's peer, or
+ * the client a trusted proxy names); whatever a client sends under this name is overwritten.
+ */
 export const CLIENT_ADDRESS_HEADER = 'x-tula-client-address';

@@ -1,9 +1,10 @@
-import { newSecret, sha256 } from '@tula/control';
+import { limitKey, newSecret, sha256 } from '@tula/control';
+import type { Database } from '@tula/db';
 import { InviteInput } from '@tula/validators';
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { change } from '../../change.ts';
-import { orgProcedure, writeProcedure } from '../../trpc.ts';
+import { orgProcedure, personProcedure, personWriteProcedure, writeProcedure } from '../../trpc.ts';
 
 const INVITATION_DAYS = 7;
 
@@ -23,8 +24,24 @@ export const listTeam = orgProcedure.query(async ({ ctx }) => {
   return { members, invitations };
 });
 
-/** Invites someone by email with a role; the link in the mail is valid for a week. */
-export const invite = writeProcedure.input(InviteInput).mutation(async ({ ctx, input }) => {
+/** Whether the user has confirmed their address (better-auth's emailVerified, set by the link mailed at sign-up). */
+async function hasVerifiedEmail(db: Database, userId: string) {
+  return (await db.prisma.user.findUnique({ where: { id: userId }, select: { emailVerified: true } }))?.emailVerified === true;
+}
+
+/**
+ * Invites someone by email with a role; the link in the mail is valid for a week.
+ * Only from a verified address, and limited per organisation and per client
+ * address (invitations are mail to strangers' inboxes).
+ */
+export const invite = personWriteProcedure.input(InviteInput).mutation(async ({ ctx, input }) => {
+  if (!(await hasVerifiedEmail(ctx.db, ctx.user.id))) {
+    throw new TRPCError({ code: 'FORBIDDEN', message: `Confirm your email address first: follow the link we mailed to ${ctx.user.email} when you signed up.` });
+  }
+  const limited = !(await ctx.inviteAttempts.take(`org:${ctx.org.id}`)) || (ctx.clientAddress !== undefined && !(await ctx.inviteAttempts.take(`addr:${limitKey(ctx.clientAddress)}`)));
+  if (limited) {
+    throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `At most ${ctx.inviteAttempts.max} invitations an hour; try again later.` });
+  }
   const token = newSecret('tinv');
   const row = await change(
     ctx,
@@ -44,13 +61,16 @@ export const invite = writeProcedure.input(InviteInput).mutation(async ({ ctx, i
 });
 
 /** Accepts an invitation for the signed-in user: they join the organisation and switch to it. */
-export const acceptInvitation = orgProcedure.input(z.strictObject({ token: z.string().min(16).max(128) })).mutation(async ({ ctx, input }) => {
+export const acceptInvitation = personProcedure.input(z.strictObject({ token: z.string().min(16).max(128) })).mutation(async ({ ctx, input }) => {
   const inv = await ctx.db.prisma.invitation.findUnique({ where: { tokenHash: sha256(input.token) } });
   if (!inv || inv.status !== 'pending' || inv.expiresAt.getTime() < Date.now()) {
     throw new TRPCError({ code: 'NOT_FOUND', message: 'This invitation is unknown, used or expired; ask for a new one.' });
   }
   if (inv.email !== ctx.user.email.toLowerCase()) {
     throw new TRPCError({ code: 'FORBIDDEN', message: `This invitation is for ${inv.email}; sign in with that address to accept it.` });
+  }
+  if (!(await hasVerifiedEmail(ctx.db, ctx.user.id))) {
+    throw new TRPCError({ code: 'FORBIDDEN', message: `Confirm your email address first: follow the link we mailed to ${ctx.user.email} when you signed up, then open this invitation again.` });
   }
   await ctx.db.prisma.$transaction(async (tx) => {
     await tx.membership.upsert({

@@ -25,7 +25,7 @@ export const createToken = writeProcedure.input(CreateTokenInput).mutation(async
           description: input.description,
           maxUses: input.maxUses,
           expiresAt,
-          createdById: ctx.user.id,
+          createdById: ctx.user?.id ?? null,
         },
       }),
   );
@@ -35,8 +35,16 @@ export const createToken = writeProcedure.input(CreateTokenInput).mutation(async
     expiresAt,
     maxUses: input.maxUses,
     // One line to paste on the host: the panel serves the agent and its install script.
-    command: `curl -fsSL ${ctx.publicUrl}/install.sh | sudo sh -s -- --token ${token}`,
+    // A plain http:// panel needs the agent's --insecure (it refuses to send its credential
+    // unencrypted otherwise); the dialog warns about it.
+    command: `curl -fsSL ${ctx.publicUrl}/install.sh | sudo sh -s -- --token ${token}${publicUrlIsPlainHttp(ctx.publicUrl) ? ' --insecure' : ''}`,
     publicUrl: ctx.publicUrl,
     publicUrlIsLoopback: isLoopbackUrl(ctx.publicUrl),
+    publicUrlIsPlainHttp: publicUrlIsPlainHttp(ctx.publicUrl),
   };
 });
+
+/** http:// to another host: the agent's credential would cross the network unencrypted. */
+function publicUrlIsPlainHttp(url: string): boolean {
+  return url.startsWith('http://') && !isLoopbackUrl(url);
+}

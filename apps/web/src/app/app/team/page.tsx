@@ -3,6 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { InviteInput } from '@tula/validators';
 import { useState, type FormEvent } from 'react';
+import { ApiTokens } from '~/components/api-tokens';
 import { useCanEdit } from '~/components/app-shell';
 import { Badge, Button, Card, ErrorNote, Field, Input, Select, Spinner, Table } from '~/components/ui';
 import { errorMessage, useTRPC } from '~/trpc/client';
@@ -64,7 +65,7 @@ export default function Team() {
                   {m.user.name} <span className="text-slate-500">{m.user.email}</span>
                 </td>
                 <td className="px-3 py-2">
-                  {isOwner && m.user.id !== summary.data?.user.id ? (
+                  {isOwner && m.user.id !== summary.data?.user?.id ? (
                     <Select aria-label={`Role of ${m.user.email}`} value={m.role} onChange={(e) => setRole.mutate({ membershipId: m.id, role: e.target.value as 'owner' | 'admin' | 'viewer' })} className="max-w-32">
                       <option value="owner">owner</option>
                       <option value="admin">admin</option>
@@ -75,7 +76,7 @@ export default function Team() {
                   )}
                 </td>
                 <td className="px-3 py-2">
-                  {isOwner && m.user.id !== summary.data?.user.id && (
+                  {isOwner && m.user.id !== summary.data?.user?.id && (
                     <Button variant="ghost" onClick={() => remove.mutate({ membershipId: m.id })}>
                       Remove
                     </Button>
@@ -97,6 +98,7 @@ export default function Team() {
           )}
         </>
       )}
+      <ApiTokens canEdit={canEdit} />
     </div>
   );
 }

@@ -1,13 +1,22 @@
+import { isIP } from 'node:net';
+import { headers } from 'next/headers';
 import { notFound } from 'next/navigation';
-import { panelRuntime } from '~/server/runtime';
+import { CLIENT_ADDRESS_HEADER, panelRuntime } from '~/server/runtime';
 
 export const dynamic = 'force-dynamic';
 export const metadata = { title: 'Development outbox' };
 
-/** Mail that had no SMTP server to go to (development only, or TULA_DEV_OUTBOX=1). */
+const isLoopback = (address: string) => (isIP(address) === 4 && address.startsWith('127.')) || address === '::1';
+
+/**
+ * Mail that had no SMTP server to go to: every tenant's, reset links included, so
+ * only in development (a production build compiles this check to "not found") and
+ * only to a browser on this machine.
+ */
 export default async function Outbox() {
+  if (process.env.NODE_ENV === 'production') notFound();
   const runtime = panelRuntime();
-  if (!runtime.outboxVisible) notFound();
+  if (!runtime.outboxVisible || !isLoopback((await headers()).get(CLIENT_ADDRESS_HEADER) ?? '')) notFound();
   const mails = await runtime.db.prisma.outboxMessage.findMany({ orderBy: { createdAt: 'desc' }, take: 50 });
   return (
     <main className="mx-auto max-w-3xl px-4 py-8">

@@ -1,6 +1,6 @@
 import { appRouter, createContext } from '@tula/api';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
-import { panelRuntime } from '~/server/runtime';
+import { CLIENT_ADDRESS_HEADER, panelRuntime } from '~/server/runtime';
 
 export const dynamic = 'force-dynamic';
 
@@ -14,7 +14,7 @@ function handler(req: Request) {
     endpoint: '/api/trpc',
     req,
     router: appRouter,
-    createContext: () => createContext(panelRuntime(), req.headers),
+    createContext: () => createContext(panelRuntime(), req.headers, req.headers.get(CLIENT_ADDRESS_HEADER) ?? undefined),
     onError: ({ path, error }) => {
       if (error.code === 'INTERNAL_SERVER_ERROR') console.error(`trpc ${path ?? '?'}: ${error.message}`);
     },

@@ -1,0 +1,60 @@
+// Row-level security on tenant tables, on a PostgreSQL server and on the
+// embedded database: through the tenant client, a deliberately unscoped query
+// sees and changes only its own organisation's rows.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from './client.ts';
+import { readDatabaseEnv } from './env.ts';
+import { withTenant } from './tenant.ts';
+import { createTestDatabase, type TestDatabase } from './testing.ts';
+
+const embeddedDir = mkdtempSync(join(tmpdir(), 'tula-sec-rls-'));
+
+for (const kind of ['server', 'embedded'] as const) {
+  describe(`row-level security (${kind} database)`, () => {
+    let testDb: TestDatabase | undefined;
+    let db: Database;
+    const org = { a: '', b: '' };
+
+    beforeAll(async () => {
+      if (kind === 'server') testDb = await createTestDatabase();
+      db = await openDatabase({ env: readDatabaseEnv(kind === 'server' ? { DATABASE_URL: testDb!.url } : { TULA_DATA_DIR: embeddedDir }), migrate: true });
+      for (const name of ['a', 'b'] as const) {
+        const o = await db.prisma.organization.create({ data: { name, slug: `${name}-${Date.now()}` } });
+        org[name] = o.id;
+        await db.prisma.node.create({ data: { organizationId: o.id, name: `${name}-node`, credentialHash: `${name}-${o.id}` } });
+        await db.prisma.auditEvent.create({ data: { organizationId: o.id, actorLabel: 't', action: 'test', targetType: 'test' } });
+      }
+    }, 300_000); // creating an embedded database takes tens of seconds on a busy machine
+    afterAll(async () => {
+      await db?.close();
+      await testDb?.drop();
+      if (kind === 'embedded') rmSync(embeddedDir, { recursive: true, force: true });
+    });
+
+    it('an unscoped read sees only its own organisation', async () => {
+      const seen = await withTenant(db, org.a, async (tx) => ({
+        nodes: (await tx.node.findMany()).map((n) => n.name),
+        audit: (await tx.auditEvent.findMany()).map((e) => e.organizationId),
+        orgs: (await tx.organization.findMany()).map((o) => o.id),
+        raw: (await tx.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM "Node"`)[0]!.n,
+      }));
+      expect(seen).toEqual({ nodes: ['a-node'], audit: [org.a], orgs: [org.a], raw: 1 });
+    });
+
+    it("an unscoped write cannot touch or create another organisation's rows", async () => {
+      const updated = await withTenant(db, org.a, (tx) => tx.node.updateMany({ data: { hostname: 'changed' } }));
+      expect(updated.count).toBe(1);
+      expect((await db.prisma.node.findFirstOrThrow({ where: { organizationId: org.b } })).hostname).toBeNull();
+      await expect(withTenant(db, org.a, (tx) => tx.node.create({ data: { organizationId: org.b, name: 'planted', credentialHash: `planted-${org.b}` } }))).rejects.toThrow(/row-level security/);
+      expect(await db.prisma.node.count({ where: { name: 'planted' } })).toBe(0);
+    });
+
+    it('outside the tenant client the connection keeps its full view (the setting and role end with the transaction)', async () => {
+      await withTenant(db, org.a, (tx) => tx.node.count());
+      expect(await db.prisma.node.count()).toBe(2);
+    });
+  });
+}
