@@ -3,3 +3,4 @@ export { recompileOrganization } from './recompile.ts';
 export { LocalBus, PostgresBus, type Bus, type BusEvent } from './bus.ts';
 export { newSecret, sha256, sameHash } from './secrets.ts';
 export { DEFAULT_TRIAL_LIMITS, type TrialLimits } from './limits.ts';
+export { ONLINE_WINDOW_MS, isOnline, onlineWhere } from './presence.ts';

@@ -1,8 +1,7 @@
 // Prometheus exposition of fleet state for GET /metrics on the panel.
+import { onlineWhere } from '@tula/control';
 import type { Database } from '@tula/db';
 import type { AgentGateway } from './gateway.ts';
-
-const ONLINE_WINDOW_MS = 30_000;
 
 function line(name: string, value: number, labels: Record<string, string> = {}): string {
   const l = Object.entries(labels)
@@ -12,10 +11,9 @@ function line(name: string, value: number, labels: Record<string, string> = {}):
 }
 
 export async function metricsText(db: Database, gateway: AgentGateway): Promise<string> {
-  const since = new Date(Date.now() - ONLINE_WINDOW_MS);
   const [nodes, online, drift, errors, services, orgs] = await Promise.all([
     db.prisma.node.count({ where: { revokedAt: null } }),
-    db.prisma.node.count({ where: { revokedAt: null, lastSeenAt: { gte: since } } }),
+    db.prisma.node.count({ where: onlineWhere() }),
     db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "Node" WHERE "revokedAt" IS NULL AND "appliedHash" IS DISTINCT FROM "desiredHash"`),
     db.prisma.node.count({ where: { revokedAt: null, lastError: { not: null } } }),
     db.prisma.service.count(),
