@@ -140,7 +140,11 @@ describe('agent warnings', () => {
         return x.warnings.length ? x : undefined;
       });
       expect(n.warnings).toEqual([{ service: 'warned', message: warning }]);
-      const svc = await api.services.get.query({ id });
+      // Once the node's ACK of its document is recorded, it vouches for the backend.
+      const svc = await waitFor('the backend to show failing', async () => {
+        const x = await api.services.get.query({ id });
+        return x.backends[0]!.health.checks[0]?.state === 'failing' ? x : undefined;
+      });
       expect(svc.health.warnings).toEqual([{ nodeId: sim!.id, node: sim!.id, message: warning }]);
       expect(svc.backends[0]!.health.checks[0]).toMatchObject({ state: 'failing', error: 'no MAC known' });
       expect(svc.health.state).toBe('down');
@@ -152,5 +156,23 @@ describe('agent warnings', () => {
     } finally {
       ws.terminate();
     }
+  });
+});
+
+describe('no silent nonsense', () => {
+  it('a service needs a balancer and a backend, or is a draft that no node carries', async () => {
+    const { node } = await enrolledAgent('drafter');
+    const base = { vip: '10.60.0.30', ports: '80', protocol: 'tcp' as const, mode: 'l2' as const };
+    await expect(api.services.create.mutate({ ...base, name: 'empty', balancerNodeIds: [node.id], backends: [] })).rejects.toMatchObject({
+      data: { code: 'BAD_REQUEST' },
+      message: expect.stringContaining('add at least one backend, or save it as a draft'),
+    });
+    const { id } = await api.services.create.mutate({ ...base, name: 'drafty', balancerNodeIds: [node.id], backends: [{ address: '10.60.0.31' }], draft: true });
+    const svc = await api.services.get.query({ id });
+    expect(svc.health.state).toBe('draft');
+    expect(JSON.stringify((await api.nodes.get.query({ id: node.id })).desiredState)).not.toContain('drafty');
+    // Out of draft: the node carries it.
+    await api.services.update.mutate({ id, service: { ...base, name: 'drafty', balancerNodeIds: [node.id], backends: [{ address: '10.60.0.31' }], draft: false } });
+    await waitFor('the node to carry the service', async () => JSON.stringify((await api.nodes.get.query({ id: node.id })).desiredState).includes('drafty'));
   });
 });

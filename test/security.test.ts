@@ -48,7 +48,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const validService = { name: 'x', vip: '10.78.0.1', ports: '80', protocol: 'tcp' as const, mode: 'l2' as const, backends: [{ address: '10.78.0.2' }] };
+const validService = { name: 'x', vip: '10.78.0.1', ports: '80', protocol: 'tcp' as const, mode: 'l2' as const, backends: [{ address: '10.78.0.2' }], draft: true };
 type Check = { refused: () => Promise<unknown> } | { showsNothingOfA: () => Promise<unknown> } | { ownOrganisation: () => Promise<unknown> } | { notAboutTenants: string };
 
 /** Every procedure, as organisation B would misuse it against organisation A. */

@@ -30,11 +30,12 @@ export function agentWarning(message: string): { service: string | null; message
 }
 
 export function nodeStatus<T extends { connected: boolean; lastSeenAt: Date | null; desiredHash: string | null; appliedHash: string | null; revokedAt: Date | null; warnings: string[] }>(n: T) {
+  const { warnings, ...rest } = n;
   return {
-    ...n,
+    ...rest,
     online: isOnline(n),
     inSync: n.desiredHash !== null && n.appliedHash === n.desiredHash,
-    warnings: n.warnings.map(agentWarning),
+    warnings: warnings.map(agentWarning),
   };
 }
 

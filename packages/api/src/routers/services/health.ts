@@ -34,8 +34,8 @@ export interface BackendCheck {
 
 /** `partial`: failing on some balancers only. */
 export type BackendHealthState = 'healthy' | 'failing' | 'partial' | 'unchecked' | 'unknown' | 'disabled';
-/** `incomplete`: no balancer or no backend, so nothing is served. */
-export type ServiceHealthState = 'healthy' | 'degraded' | 'down' | 'unknown' | 'incomplete';
+/** `draft`: saved to finish later, carried by no node. `incomplete`: no balancer or no backend, so nothing is served. */
+export type ServiceHealthState = 'healthy' | 'degraded' | 'down' | 'unknown' | 'incomplete' | 'draft';
 
 const Failing = z.array(FailingBackend).catch([]);
 
@@ -44,7 +44,7 @@ function failingOf(n: BalancerNode): Map<string, z.infer<typeof FailingBackend>>
 }
 
 export function serviceHealth(
-  s: { name: string; hcType: string; mode: string; backends: { address: string; state: string }[] },
+  s: { name: string; hcType: string; draft: boolean; backends: { address: string; state: string }[] },
   balancers: BalancerNode[],
   now = Date.now(),
 ) {
@@ -79,8 +79,9 @@ export function serviceHealth(
   });
   const warnings = views.flatMap(({ n }) => n.warnings.map(agentWarning).filter((w) => w.service === s.name).map((w) => ({ nodeId: n.id, node: n.name, message: w.message })));
   const serving = backends.filter((b) => b.health.state !== 'disabled');
-  const state: ServiceHealthState =
-    balancers.length === 0 || s.backends.length === 0
+  const state: ServiceHealthState = s.draft
+    ? 'draft'
+    : balancers.length === 0 || s.backends.length === 0
       ? 'incomplete'
       : serving.every((b) => b.health.state === 'failing')
         ? 'down'
