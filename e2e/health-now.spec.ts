@@ -75,4 +75,38 @@ test.describe('health now, in the local lab', () => {
       await expect(page.getByText('Desired state (v1 document)')).toBeVisible();
     });
   }
+
+  test("a backend whose MAC the balancer cannot learn shows the agent's warning on the service, its node and the overview", async ({ page }) => {
+    await signInToLab(page);
+    await page.goto('/app/services');
+    await page.getByRole('link', { name: 'lab-web' }).click();
+    await expect(page).toHaveURL(/\/app\/services\/[^/]+$/);
+    const servicePage = page.url();
+    await page.getByRole('link', { name: 'Edit' }).click();
+    // On the lab's L2 segment, but no host answers ARP for it.
+    await page.getByRole('button', { name: 'Add a backend' }).click();
+    await page.getByLabel('Backend 4 address').fill('10.99.0.99');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await expect(page).toHaveURL(servicePage);
+    try {
+      const warning = 'no MAC known for backend 10.99.0.99';
+      await expect(page.getByTestId('warnings')).toContainText(warning, SHOWS_WITHIN);
+      await expect(page.getByTestId('backend-10.99.0.99')).toContainText('failing: no MAC known');
+      await expect(page.getByTestId('rollout-badge')).toContainText('applied with 1 warning');
+      await page.getByRole('link', { name: 'Fleet' }).first().click();
+      await expect(page.getByRole('row').filter({ hasText: warning })).toHaveCount(1);
+      await page.getByRole('row').filter({ hasText: warning }).getByRole('link').click();
+      await expect(page.getByTestId('warnings')).toContainText(warning);
+      await page.getByRole('link', { name: 'Overview' }).first().click();
+      await expect(page.getByTestId('fleet-counts')).toContainText('1 with warnings');
+      await expect(page.getByTestId('overview-service-lab-web')).toContainText('1 warning');
+    } finally {
+      await page.goto(servicePage);
+      await page.getByRole('link', { name: 'Edit' }).click();
+      await page.getByRole('button', { name: 'Remove backend 4' }).click();
+      await page.getByRole('button', { name: 'Save changes' }).click();
+      await expect(page).toHaveURL(servicePage);
+    }
+    await expect(page.getByTestId('warnings')).toHaveCount(0, SHOWS_WITHIN);
+  });
 });

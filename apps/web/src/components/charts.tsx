@@ -5,6 +5,7 @@ import { useSubscription } from '@trpc/tanstack-react-query';
 import { useEffect, useMemo, useRef, useState } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { chartSteps, type ChartPoint as Point } from '~/lib/chart-points';
 import { bitsPerSecond, count } from '~/lib/format';
 import { useTRPC } from '~/trpc/client';
 import { Spinner } from './ui';
@@ -18,13 +19,6 @@ const RANGES: { value: Range; label: string }[] = [
 ];
 const LIVE_WINDOW_S = 300;
 
-/** One step of the chart; null where no counters were reported for it (drawn as a gap, not a zero). */
-interface Point {
-  t: number;
-  inbound: number | null;
-  returnPath: number | null;
-  newFlowsPerSecond: number | null;
-}
 
 /** Ticks for counts of whole things (flows): 1, 2, 5, 10, ... never 0.5 of a flow. */
 const WHOLE_TICKS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
@@ -164,17 +158,12 @@ export function DsrCharts({ serviceId, vip, title }: { serviceId?: string; vip?:
     return () => clearInterval(t);
   }, [range]);
 
-  // Every step of the window gets a point. Steps with no counters stored are gaps,
-  // not zeros (agents store no sample for a quiet second, and a late one arrives
-  // later). The step still in progress is left out: half a bucket is not a dip.
   const points: Point[] = useMemo(() => {
     const stepMs = (range === 'live' ? 1 : (history.data?.stepSeconds ?? 60)) * 1000;
     const known: Map<number, Point> = range === 'live' ? live : new Map((history.data?.points ?? []).map((p) => [p.t, p]));
-    const end = Math.floor(Date.now() / stepMs) * stepMs - stepMs;
-    const start = range === 'live' ? end - LIVE_WINDOW_S * 1000 : Math.floor((history.data?.since ?? end) / stepMs) * stepMs;
-    const out: Point[] = [];
-    for (let t = start; t <= end; t += stepMs) out.push(known.get(t) ?? { t, inbound: null, returnPath: null, newFlowsPerSecond: null });
-    return out;
+    const now = Date.now();
+    const start = range === 'live' ? now - LIVE_WINDOW_S * 1000 : (history.data?.since ?? now);
+    return chartSteps(known, stepMs, start, now);
     // tick re-evaluates the sliding window.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [range, live, history.data, tick]);
