@@ -382,6 +382,7 @@ export class AgentGateway {
 
   private async markDisconnected(conn: Connection) {
     try {
+      // A newer connection of the node on another replica marks it connected again at its next heartbeat (2 s).
       await this.db.prisma.node.update({ where: { id: conn.nodeId }, data: { connected: false, lastSeenAt: new Date(conn.heardAt) } });
       this.fleetChanged.add(conn.organizationId);
     } catch (err) {
