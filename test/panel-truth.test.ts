@@ -176,3 +176,21 @@ describe('no silent nonsense', () => {
     await waitFor('the node to carry the service', async () => JSON.stringify((await api.nodes.get.query({ id: node.id })).desiredState).includes('drafty'));
   });
 });
+
+describe('health history', () => {
+  it('starts the range with the state each balancer saw before it, not "no report"', async () => {
+    const svc = (await api.services.list.query()).find((s) => s.name === 'half')!;
+    const backend = svc.backends.find((b) => b.address === '127.0.0.3')!;
+    const nodeId = svc.balancers[0]!.node.id;
+    const sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    const org = await api.org.summary.query();
+    // Down since two hours ago, before the one-hour range.
+    await sql.query(`INSERT INTO "HealthTransition" ("organizationId", "nodeId", "backendId", healthy, at) VALUES ($1, $2, $3, false, now() - interval '2 hours')`, [org.id, nodeId, backend.id]);
+    await sql.end();
+    const timeline = await api.stats.health.query({ serviceId: svc.id, range: '1h' });
+    const own = timeline.transitions.filter((t) => t.backendId === backend.id);
+    expect(own[0]).toMatchObject({ healthy: false, nodeId });
+    expect(new Date(own[0]!.at).getTime()).toBe(timeline.since);
+  });
+});

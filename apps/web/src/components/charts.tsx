@@ -20,6 +20,14 @@ const RANGES: { value: Range; label: string }[] = [
 const LIVE_WINDOW_S = 300;
 
 
+/** Indices of values with no value on either side. */
+const isolatedPoints: uPlot.Series.Points.Filter = (u, seriesIdx) => {
+  const ys = u.data[seriesIdx]!;
+  const out: number[] = [];
+  for (let i = 0; i < ys.length; i++) if (ys[i] != null && ys[i - 1] == null && ys[i + 1] == null) out.push(i);
+  return out;
+};
+
 /** Ticks for counts of whole things (flows): 1, 2, 5, 10, ... never 0.5 of a flow. */
 const WHOLE_TICKS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
 
@@ -58,7 +66,19 @@ function LineChart({
     const opts: uPlot.Options = {
       width: node.clientWidth,
       height: 220,
-      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, fill: `${s.stroke}22`, scale: s.right ? 'y2' : 'y', spanGaps: false }))],
+      series: [
+        {},
+        ...series.map((s) => ({
+          label: s.label,
+          stroke: s.stroke,
+          width: 2,
+          fill: `${s.stroke}22`,
+          scale: s.right ? 'y2' : 'y',
+          spanGaps: false,
+          // A value between two gaps has no line to sit on: it is drawn as a dot.
+          points: { show: true, size: 5, fill: s.stroke, filter: isolatedPoints },
+        })),
+      ],
       axes: [
         // Room for the first time label, which would otherwise sit under the y axis.
         { space: 70 },
@@ -258,7 +278,8 @@ export function HealthTimeline({ serviceId }: { serviceId: string }) {
               {segments.map((s, i) => (
                 <div
                   key={i}
-                  title={s.healthy === null ? 'no report' : s.healthy ? 'up' : 'down'}
+                  title={`${s.healthy === null ? 'no report' : s.healthy ? 'up' : 'down'} ${new Date(s.from).toLocaleTimeString()}–${new Date(s.to).toLocaleTimeString()}`}
+                  data-state={s.healthy === null ? 'no report' : s.healthy ? 'up' : 'down'}
                   style={{ width: `${((s.to - s.from) / span) * 100}%` }}
                   className={s.healthy === null ? 'bg-slate-200' : s.healthy ? 'bg-emerald-500' : 'bg-red-500'}
                 />
