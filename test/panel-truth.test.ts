@@ -50,16 +50,20 @@ async function enrolledAgent(name: string) {
 describe('presence', () => {
   it('an agent that stops is offline within 10 s', async () => {
     const { agent, node } = await enrolledAgent('stops');
+    const stoppedAt = Date.now();
     await agent.stop();
     await waitFor('the stopped agent to show offline', async () => !(await api.nodes.get.query({ id: node.id })).online, OFFLINE_WITHIN_MS);
+    console.log(`presence: a stopped agent showed offline ${Date.now() - stoppedAt} ms after SIGTERM`);
   });
 
   it('an agent that stops answering (no close, as on a lost link) is offline within 10 s', async () => {
     const { agent, node } = await enrolledAgent('hangs');
     // A stopped process keeps its socket open and silent, like a host whose link went away.
+    const stoppedAt = Date.now();
     agent.child.kill('SIGSTOP');
     try {
       await waitFor('the silent agent to show offline', async () => !(await api.nodes.get.query({ id: node.id })).online, OFFLINE_WITHIN_MS);
+      console.log(`presence: a silent agent showed offline ${Date.now() - stoppedAt} ms after SIGSTOP`);
     } finally {
       agent.child.kill('SIGCONT');
     }

@@ -354,9 +354,9 @@ export class AgentGateway {
   }
 
   /**
-   * Pings every agent, disconnects the silent ones (a lost link sends no close),
-   * and records when each live one was last heard from: a node is online while
-   * that is recent (see nodes/list.ts), so a stopped agent shows offline within seconds.
+   * Pings every agent, disconnects the silent ones (a lost link sends no close;
+   * the close marks the node offline), and records when each live one was last
+   * heard from (see @tula/control presence.ts).
    */
   private async heartbeat() {
     const now = Date.now();
