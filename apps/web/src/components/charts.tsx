@@ -111,7 +111,8 @@ function LineChart({
   if (at === null) for (let i = times.length - 1; i >= 0 && at === null; i--) if (series.some((_, k) => data[k + 1]![i] != null)) at = i;
   return (
     <div>
-      <div ref={el} role="img" aria-label={label} className="w-full" />
+      {/* Grid items may not shrink below their content: without min-w-0 above and this overflow, a chart drawn wide keeps the page wide. */}
+      <div ref={el} role="img" aria-label={label} className="w-full overflow-hidden" />
       <dl className="mt-1 flex flex-wrap gap-x-4 gap-y-1 text-xs" data-testid="chart-legend">
         {series.map((s, k) => {
           const v = at === null ? null : (data[k + 1]![at] ?? null);
@@ -227,7 +228,7 @@ export function DsrCharts({ serviceId, vip, title }: { serviceId?: string; vip?:
         <Spinner label="Loading counters…" />
       ) : (
         <div className="grid gap-4 lg:grid-cols-3">
-          <div className="lg:col-span-2" data-testid="traffic-chart" data-points={counted} data-inbound={totals.inbound} data-return-path={totals.ret}>
+          <div className="min-w-0 lg:col-span-2" data-testid="traffic-chart" data-points={counted} data-inbound={totals.inbound} data-return-path={totals.ret}>
             <LineChart
               window={windowS}
               label="Throughput over time: balancer inbound and backend return path"
@@ -240,7 +241,7 @@ export function DsrCharts({ serviceId, vip, title }: { serviceId?: string; vip?:
               ]}
             />
           </div>
-          <div>
+          <div className="min-w-0">
             <LineChart window={windowS} label="New flows per second" data={flows} format={(v) => `${count(v)}/s`} series={[{ label: 'New flows', stroke: '#2563eb' }]} wholeNumbers />
           </div>
         </div>
