@@ -24,6 +24,8 @@ async function run(n: number) {
   const org = (await sql.query<{ id: string }>('SELECT id FROM "Organization" LIMIT 1')).rows[0]!.id;
 
   const nodes = await insertSimulatedNodes(sql, org, n);
+  // A service needs a balancer: the first node balances too.
+  await sql.query(`UPDATE "Node" SET role = 'both' WHERE id = $1`, [nodes[0]!.id]);
   const before = await settledMemory(inspectorUrl);
   const acked = new Map<string, number>();
   let watch: { version: number; since: number } | undefined;
@@ -44,7 +46,7 @@ async function run(n: number) {
 
   // The change: one service whose backends are every node; it gives every node a new document.
   const service = {
-    name: 'everywhere', vip: '10.99.99.99', ports: '443', protocol: 'tcp' as const, mode: 'l3' as const, tunnel: 'vxlan' as const,
+    name: 'everywhere', vip: '10.99.99.99', ports: '443', protocol: 'tcp' as const, mode: 'l3' as const, tunnel: 'vxlan' as const, balancerNodeIds: [nodes[0]!.id],
     mss: 1400, backends: nodes.map((x) => ({ address: x.address })), healthCheck: { type: 'none' as const },
   };
   watch = { version: 2, since: Date.now() };

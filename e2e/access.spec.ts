@@ -33,6 +33,10 @@ test('a NAT service may send to another port, and reads as "not DSR" in the list
   await page.getByLabel('Mode').selectOption('nat');
   await page.getByLabel('Backend 1 address').fill('10.40.0.11');
   await page.getByLabel('Backend 1 port').fill('8080');
+  // No node is enrolled in this organisation: without a balancer it can only be a draft.
+  await page.getByRole('button', { name: 'Create service' }).click();
+  await expect(page.getByText('choose at least one balancer node, or save it as a draft')).toBeVisible();
+  await page.getByLabel('Save as a draft').check();
   await page.getByRole('button', { name: 'Create service' }).click();
   await expect(page).toHaveURL(/\/app\/services\/(?!new$)[^/]+$/);
   await expect(page.getByText('NAT (not DSR)')).toBeVisible();
@@ -79,6 +83,7 @@ test('organisation A cannot see organisation B, not in lists and not by direct U
   await page.getByLabel('Name').fill('secret-service');
   await page.getByLabel('Virtual IP (VIP)').fill('192.0.2.10');
   await page.getByLabel('Backend 1 address').fill('192.0.2.11');
+  await page.getByLabel('Save as a draft').check();
   await page.getByRole('button', { name: 'Create service' }).click();
   await expect(page).toHaveURL(/\/app\/services\/(?!new$)[^/]+$/);
   const serviceUrl = new URL(page.url()).pathname;

@@ -4,7 +4,7 @@
 // picture, both series move, and the lab controls take a backend out.
 import { expect, test } from '@playwright/test';
 import { labPort } from '../playwright.config.ts';
-import { SCREENSHOTS } from './support/app.ts';
+import { SCREENSHOTS, signInToLab } from './support/app.ts';
 
 const needsRoot = process.getuid?.() !== 0 ? 'needs root to build the local lab (CI runs as root)' : undefined;
 const labUrl = `http://127.0.0.1:${labPort}`;
@@ -19,14 +19,7 @@ test.describe('the local lab', () => {
       .poll(async () => ((await (await request.get(`${labUrl}/api/health`)).json()) as { lab?: { state: string; detail: string } }).lab, { timeout: 150_000, intervals: [2000] })
       .toMatchObject({ state: 'ready' });
 
-    await page.goto('/login');
-    const hint = page.getByTestId('lab-login');
-    await expect(hint).toContainText('demo@example.com');
-    const password = /password (\S+) to watch/.exec((await hint.textContent()) ?? '')?.[1];
-    await page.getByLabel('Email').fill('demo@example.com');
-    await page.getByLabel('Password').fill(password!);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect(page).toHaveURL(/\/app$/);
+    await signInToLab(page);
 
     const chart = page.getByTestId('traffic-chart');
     const totals = async () => ({ inbound: Number(await chart.getAttribute('data-inbound')), returnPath: Number(await chart.getAttribute('data-return-path')) });
@@ -51,7 +44,7 @@ test.describe('the local lab', () => {
     await page.getByRole('link', { name: 'lab-web' }).click();
     await expect(page).toHaveURL(/\/app\/services\/[^/]+$/);
     const health = page.getByLabel('Backend health over the last hour');
-    await expect(health.locator('div', { hasText: '10.99.0.12' }).locator('[title="down"]')).toHaveCount(1, { timeout: 30_000 });
+    await expect(health.locator('div', { hasText: '10.99.0.12' }).locator('[data-state="down"]')).toHaveCount(1, { timeout: 30_000 });
     await page.screenshot({ path: `${SCREENSHOTS}/lab-backend-down.png`, fullPage: true });
     await page.goto('/app');
     await row('b2').getByRole('button', { name: 'Start its server' }).click();
@@ -70,7 +63,7 @@ test.describe('the local lab', () => {
     await expect.poll(async () => (await totals()).returnPath, { timeout: 30_000 }).toBeGreaterThan(beforeSwitch * 1.1);
     await controls.getByRole('button', { name: 'Switch to L2' }).click();
     await expect(controls.getByText('L2 (MAC rewrite)')).toBeVisible();
-    await expect(page.getByText('4/4 applied')).toHaveCount(2);
+    await expect(page.getByText('4/4 nodes applied')).toHaveCount(2);
     // For the README: by now the live chart holds half a minute of lab traffic.
     await page.screenshot({ path: `${SCREENSHOTS}/lab.png`, fullPage: true });
   });

@@ -22,13 +22,17 @@ beforeAll(async () => {
   await sql.connect();
   const org = (await sql.query<{ id: string }>('SELECT id FROM "Organization" LIMIT 1')).rows[0]!.id;
   await insertSimulatedNodes(sql, org, NODES);
-  // A mix of every state, by the node's number i: seen now, an hour ago or never;
-  // applied its document, another one or none; failing; revoked.
+  // A mix of every state, by the node's number i: connected and seen now, seen an
+  // hour ago or never; applied its document, another one or none; failing; with
+  // warnings; revoked. "Now" is dated a minute ahead so those nodes stay within
+  // the online window however long the test takes.
   await sql.query(`
     UPDATE "Node" SET
       hostname = 'host-' || id,
       addresses = ARRAY['10.200.0.' || i],
-      "lastSeenAt" = CASE WHEN i % 10 = 0 THEN NULL WHEN i % 2 = 0 THEN now() ELSE now() - interval '1 hour' END,
+      "lastSeenAt" = CASE WHEN i % 10 = 0 THEN NULL WHEN i % 2 = 0 THEN now() + interval '1 minute' ELSE now() - interval '1 hour' END,
+      connected = i % 2 = 0 AND i % 10 <> 0,
+      warnings = CASE WHEN i % 5 = 0 THEN ARRAY['service web: no MAC known for backend 10.0.0.1 on e0'] ELSE ARRAY[]::text[] END,
       "desiredHash" = CASE WHEN i % 17 = 0 THEN NULL ELSE 'h1' END,
       "appliedHash" = CASE WHEN i % 7 = 0 THEN NULL WHEN i % 3 = 0 THEN 'h0' ELSE 'h1' END,
       "lastError" = CASE WHEN i % 11 = 0 THEN 'nft: syntax error' END,
@@ -53,6 +57,7 @@ describe('nodes.page', () => {
       offline: live.filter((n) => !n.online).length,
       'out-of-sync': live.filter((n) => !n.inSync).length,
       errors: live.filter((n) => n.lastError).length,
+      warnings: live.filter((n) => n.warnings.length > 0).length,
       revoked: all.length - live.length,
     };
     // Every filter selects something and leaves something out, so each comparison can fail.
@@ -63,7 +68,7 @@ describe('nodes.page', () => {
       expect(page.items).toHaveLength(expected[filter]);
     }
     const { counts } = await api.org.summary.query();
-    expect(counts).toMatchObject({ nodes: live.length, online: expected.online, outOfSync: expected['out-of-sync'], withErrors: expected.errors });
+    expect(counts).toMatchObject({ nodes: live.length, online: expected.online, outOfSync: expected['out-of-sync'], withErrors: expected.errors, nodesWithWarnings: expected.warnings });
   });
 
   it('walks the fleet page by page in name order, and a page past the end is the last page', async () => {

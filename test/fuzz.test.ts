@@ -21,7 +21,7 @@ beforeAll(async () => {
   panel = await startPanel({ DATABASE_URL: db.url, TULA_AUTH_SECRET: 'z'.repeat(40), TULA_ENROLLMENTS_PER_MINUTE: '1000' });
   cookie = await signUp(panel.url, 'fuzz@example.com');
   api = apiClient(panel.url, cookie);
-  await api.services.create.mutate({ name: 'keep', vip: '10.60.0.1', ports: '80', protocol: 'tcp', mode: 'l2', backends: [{ address: '10.60.0.2' }] });
+  await api.services.create.mutate({ name: 'keep', vip: '10.60.0.1', ports: '80', protocol: 'tcp', mode: 'l2', backends: [{ address: '10.60.0.2' }], draft: true });
 }, 120_000);
 afterAll(async () => {
   await panel?.stop();

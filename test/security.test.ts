@@ -68,7 +68,7 @@ afterAll(async () => {
 
 /** A service of A's whose backend is A's live agent; a new VIP gives that agent a new document to ACK. */
 const liveService = (backend: string, vip: string) => ({ name: 'a-live-service', vip, ports: '80', protocol: 'tcp' as const, mode: 'l2' as const, balancerNodeIds: [A.node], backends: [{ address: backend }] });
-const validService = { name: 'x', vip: '10.78.0.1', ports: '80', protocol: 'tcp' as const, mode: 'l2' as const, backends: [{ address: '10.78.0.2' }] };
+const validService = { name: 'x', vip: '10.78.0.1', ports: '80', protocol: 'tcp' as const, mode: 'l2' as const, backends: [{ address: '10.78.0.2' }], draft: true };
 type Subscribe = (api: Api, o: { onData: (d: unknown) => void }) => { unsubscribe(): void };
 type Check =
   | { refused: () => Promise<unknown> }

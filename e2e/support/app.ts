@@ -31,3 +31,15 @@ export async function verifyEmail(page: Page, email: string) {
   await page.goto(link);
   await expect(page).toHaveURL(/\/app/);
 }
+
+/** Signs in to the local lab's panel as its demo user, with the password its login page shows. */
+export async function signInToLab(page: Page) {
+  await page.goto('/login');
+  const hint = page.getByTestId('lab-login');
+  await expect(hint).toContainText('demo@example.com');
+  const password = /password (\S+) to watch/.exec((await hint.textContent()) ?? '')?.[1];
+  await page.getByLabel('Email').fill('demo@example.com');
+  await page.getByLabel('Password').fill(password!);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/app$/);
+}

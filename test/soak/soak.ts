@@ -29,10 +29,12 @@ try {
   await sql.connect();
   const org = (await sql.query<{ id: string }>('SELECT id FROM "Organization" LIMIT 1')).rows[0]!.id;
   const nodes = await insertSimulatedNodes(sql, org, AGENTS);
+  // A service needs a balancer: the first node balances too.
+  await sql.query(`UPDATE "Node" SET role = 'both' WHERE id = $1`, [nodes[0]!.id]);
   await sql.end();
   // One service over every node: each node's document gets a VIP, whose return path it reports.
   await api.services.create.mutate({
-    name: 'soak', vip: '10.99.99.99', ports: '443', protocol: 'tcp', mode: 'l3', tunnel: 'vxlan',
+    name: 'soak', vip: '10.99.99.99', ports: '443', protocol: 'tcp', mode: 'l3', tunnel: 'vxlan', balancerNodeIds: [nodes[0]!.id],
     backends: nodes.map((x) => ({ address: x.address })), healthCheck: { type: 'none' },
   });
   console.log(`soak: connecting ${AGENTS} agents`);

@@ -2,7 +2,7 @@
 // converged to it (on change, on health changes, and every few seconds), runs
 // health checks and publishes its status. File mode and server mode both feed
 // it desired states; there is one convergence path.
-import type { DesiredState } from '@tula/protocol';
+import type { DesiredState, FailingBackend } from '@tula/protocol';
 import { Converger, type ConvergeResult } from './dataplane/converge.ts';
 import { readSnapshot, type CounterSnapshot } from './dataplane/counters.ts';
 import { HealthMonitor, type BackendHealth } from './health/checker.ts';
@@ -28,6 +28,8 @@ export class Daemon {
   private lastError: string | undefined;
   private appliedAt: string | undefined;
   private warnings: string[] = [];
+  /** `${service}|${address}` -> since when the backend's MAC is unknown (ms). */
+  private unresolvedSince = new Map<string, number>();
   private pending = false;
   private running: Promise<void> | undefined;
   /** Services whose backends changed health since the last convergence, or 'all'. */
@@ -80,6 +82,26 @@ export class Daemon {
     return this.health.snapshot();
   }
 
+  /** Backends that take no new flows because they fail their checks or cannot be reached; the panel shows them. */
+  failingBackends(): FailingBackend[] {
+    const out = new Map<string, FailingBackend>();
+    for (const [key, since] of this.unresolvedSince) {
+      const [service, address] = key.split('|') as [string, string];
+      out.set(key, { service, address, since, error: 'no MAC known (the neighbour does not answer ARP/NDP)' });
+    }
+    for (const [key, h] of Object.entries(this.health.snapshot())) {
+      if (h.healthy || out.has(key)) continue;
+      const [service, address] = key.split('|') as [string, string];
+      out.set(key, { service, address, since: h.since, error: h.lastError ?? null });
+    }
+    return [...out.values()];
+  }
+
+  /** Warnings of the last convergence that applied. */
+  currentWarnings(): string[] {
+    return this.warnings;
+  }
+
   async counters(): Promise<CounterSnapshot | undefined> {
     const model = this.converger.model;
     if (!model || this.options.dryRun) return undefined;
@@ -102,6 +124,11 @@ export class Daemon {
       this.lastError = undefined;
       this.appliedAt = new Date().toISOString();
       this.warnings = r.warnings;
+      this.unresolvedSince = new Map(
+        r.model.backends
+          .filter((b) => b.condition === 'unresolved')
+          .map((b) => [`${b.service}|${b.address}`, this.unresolvedSince.get(`${b.service}|${b.address}`) ?? Date.now()]),
+      );
       if (report) {
         // A newer state may have arrived meanwhile; it is still to be answered for.
         if (this.unreported === state) this.unreported = undefined;

@@ -5,3 +5,4 @@ export { newSecret, sha256, sameHash } from './secrets.ts';
 export { DEFAULT_TRIAL_LIMITS, type TrialLimits } from './limits.ts';
 export { SharedLimiter } from './shared-limit.ts';
 export { clientAddress, limitKey, TrustedProxies } from './client-address.ts';
+export { ONLINE_WINDOW_MS, isOnline, onlineWhere } from './presence.ts';

@@ -15,7 +15,8 @@ export async function recompileOrganization(db: Db | Tx, organizationId: string)
       orderBy: { id: 'asc' },
     }),
     db.service.findMany({
-      where: { organizationId },
+      // A draft is carried by no node.
+      where: { organizationId, draft: false },
       include: { backends: true, balancers: { select: { nodeId: true } } },
     }),
   ]);

@@ -12,9 +12,15 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { CounterWriter } from './counters.ts';
 import { KeyedLimiter, TokenBucket } from './rate-limit.ts';
 
+/** Heartbeats: how often each agent is pinged, and how long one may stay silent before its socket is closed. */
+export const PING_MS = 2_000;
+export const SILENT_LIMIT_MS = 7_000;
+
 export interface GatewayOptions {
-  /** How often sockets are pinged; one that did not answer the last ping is terminated. */
+  /** How often sockets are pinged (and connected nodes marked seen). */
   pingMs?: number;
+  /** An agent silent for this long (no pong, no message) is disconnected. */
+  silentLimitMs?: number;
   /** How often connected nodes are compared with the database (the fallback to the bus). */
   reconcileMs?: number;
   /** Time an agent has to say hello after connecting. */
@@ -30,7 +36,8 @@ interface Connection {
   /** Authenticated with the pending (rotated) credential rather than the current one. */
   usedPending: boolean;
   hello: boolean;
-  alive: boolean;
+  /** When anything last arrived from the agent (a pong or a message). */
+  heardAt: number;
   sentVersion: number;
   rotating: boolean;
 }
@@ -72,7 +79,8 @@ export class AgentGateway {
     this.log = options.log ?? ((m) => console.log(`gateway: ${m}`));
     this.counters = new CounterWriter(db, bus, { retentionHours: options.counterRetentionHours ?? 24, log: this.log });
     this.unsubscribe = bus.subscribe((e) => void this.onBus(e));
-    this.timers.push(setInterval(() => this.ping(), options.pingMs ?? 15_000));
+    this.silentLimitMs = options.silentLimitMs ?? SILENT_LIMIT_MS;
+    this.timers.push(setInterval(() => void this.heartbeat(), options.pingMs ?? PING_MS));
     this.timers.push(setInterval(() => void this.reconcile(), options.reconcileMs ?? 10_000));
     this.timers.push(setInterval(() => void this.flushOutcomes(), 250));
     this.timers.push(setInterval(() => void this.signalFleet(), 1000));
@@ -80,6 +88,7 @@ export class AgentGateway {
     this.helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
   }
   private readonly helloTimeoutMs: number;
+  private readonly silentLimitMs: number;
 
   /** Bytes and packets this process has stored, by series kind. */
   get trafficTotals(): ReadonlyMap<string, { bytes: number; packets: number }> {
@@ -112,20 +121,25 @@ export class AgentGateway {
   private accept(ws: WebSocket, nodeId: string, organizationId: string, usedPending: boolean) {
     const previous = this.connections.get(nodeId);
     if (previous) previous.ws.close(CloseCode.replaced, 'another connection of this node took over');
-    const conn: Connection = { ws, nodeId, organizationId, usedPending, hello: false, alive: true, sentVersion: -1, rotating: false };
+    const conn: Connection = { ws, nodeId, organizationId, usedPending, hello: false, heardAt: Date.now(), sentVersion: -1, rotating: false };
     this.connections.set(nodeId, conn);
     this.stats.connected = this.connections.size;
     const helloTimer = setTimeout(() => {
       if (!conn.hello) this.badMessage(conn, 'no hello within the time allowed');
     }, this.helloTimeoutMs);
-    ws.on('pong', () => (conn.alive = true));
+    ws.on('pong', () => (conn.heardAt = Date.now()));
     ws.on('message', (data, isBinary) => {
       this.stats.messages++;
+      conn.heardAt = Date.now();
       void this.onMessage(conn, data, isBinary).catch((err: Error) => this.log(`node ${nodeId}: ${err.message}`));
     });
     ws.on('close', () => {
       clearTimeout(helloTimer);
-      if (this.connections.get(nodeId) === conn) this.connections.delete(nodeId);
+      if (this.connections.get(nodeId) === conn) {
+        this.connections.delete(nodeId);
+        // Offline at once, not when lastSeenAt ages out; a connection that took over marks it connected again.
+        if (conn.hello) void this.markDisconnected(conn);
+      }
       this.stats.connected = this.connections.size;
       this.fleetChanged.add(organizationId);
     });
@@ -178,6 +192,7 @@ export class AgentGateway {
             addresses: msg.addresses,
             capabilities: msg.capabilities,
             lastSeenAt: new Date(),
+            connected: true,
             ...(msg.appliedVersion !== null ? { appliedVersion: msg.appliedVersion, appliedHash: msg.appliedHash } : {}),
           },
         });
@@ -208,6 +223,14 @@ export class AgentGateway {
             if (stored) this.send(conn, { type: 'counters-ack', boot: msg.boot, seq: msg.seq });
           },
         });
+        return;
+      }
+      case 'status': {
+        await db.node.update({
+          where: { id: conn.nodeId },
+          data: { failingBackends: msg.failing, warnings: msg.warnings, statusAt: new Date() },
+        });
+        this.fleetChanged.add(conn.organizationId);
         return;
       }
       case 'rotated': {
@@ -342,18 +365,44 @@ export class AgentGateway {
     }
   }
 
-  private ping() {
+  /**
+   * Pings every agent, disconnects the silent ones (a lost link sends no close;
+   * the close marks the node offline), and records when each live one was last
+   * heard from (see @tula/control presence.ts).
+   */
+  private async heartbeat() {
+    const now = Date.now();
+    const heard: Connection[] = [];
     for (const conn of this.connections.values()) {
-      if (!conn.alive) {
+      if (now - conn.heardAt > this.silentLimitMs) {
         conn.ws.terminate();
         continue;
       }
-      conn.alive = false;
       conn.ws.ping();
+      if (conn.hello) heard.push(conn);
+    }
+    if (heard.length === 0) return;
+    try {
+      await this.db.prisma.$executeRaw`${lockNodesInOrder(heard.map((c) => c.nodeId))}
+        UPDATE "Node" AS n SET "lastSeenAt" = u.t, "connected" = true
+        FROM unnest(${heard.map((c) => c.nodeId)}::text[], ${heard.map((c) => new Date(c.heardAt))}::timestamptz[]) AS u(id, t), locked
+        WHERE n.id = u.id AND locked.id = n.id`;
+    } catch (err) {
+      this.log(`recording heartbeats: ${(err as Error).message}`);
     }
   }
 
-  /** The fallback to the bus: compare every local connection with the database, and mark them seen. */
+  private async markDisconnected(conn: Connection) {
+    try {
+      // A newer connection of the node on another replica marks it connected again at its next heartbeat (2 s).
+      await this.db.prisma.node.update({ where: { id: conn.nodeId }, data: { connected: false, lastSeenAt: new Date(conn.heardAt) } });
+      this.fleetChanged.add(conn.organizationId);
+    } catch (err) {
+      this.log(`node ${conn.nodeId}: recording the disconnect: ${(err as Error).message}`);
+    }
+  }
+
+  /** The fallback to the bus: compare every local connection with the database. */
   private async reconcile() {
     const ids = [...this.connections.keys()];
     if (ids.length === 0) return;
@@ -364,8 +413,6 @@ export class AgentGateway {
         return conn && (row.revokedAt || row.desiredVersion !== conn.sentVersion || row.rotationRequestedAt) ? [conn] : [];
       });
       await this.refreshMany(stale);
-      const seen = ids.filter((id) => this.connections.get(id)?.hello);
-      await this.db.prisma.$executeRaw`${lockNodesInOrder(seen)} UPDATE "Node" AS n SET "lastSeenAt" = now() FROM locked WHERE locked.id = n.id`;
     } catch (err) {
       this.log(`reconcile: ${(err as Error).message}`);
     }

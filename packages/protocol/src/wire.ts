@@ -69,7 +69,30 @@ export type CountersReport = z.infer<typeof CountersReport>;
 /** The agent saved a rotated credential; the panel may switch to it. */
 export const Rotated = z.strictObject({ type: z.literal('rotated') });
 
-export const AgentMessage = z.discriminatedUnion('type', [Hello, Ack, Nack, CountersReport, Rotated]);
+/** A backend this balancer does not send new flows to, and why. */
+export const FailingBackend = z.strictObject({
+  service: z.string().min(1).max(63),
+  address: z.string().max(64),
+  /** When it stopped taking traffic (ms since epoch, agent clock). */
+  since: z.int().min(0),
+  /** The last check's error ("connection refused", "HTTP 503, expected 200") or why it cannot be reached ("no MAC known"). */
+  error: z.string().max(512).nullable(),
+});
+export type FailingBackend = z.infer<typeof FailingBackend>;
+
+/**
+ * What is wrong on this host now, sent after hello and whenever it changes.
+ * Backends that are not listed pass their checks.
+ */
+export const StatusReport = z.strictObject({
+  type: z.literal('status'),
+  failing: z.array(FailingBackend).max(8192),
+  /** What the agent could not do or worked around; forwarding runs regardless. Service-specific ones start "service <name>:". */
+  warnings: z.array(z.string().min(1).max(1024)).max(1000),
+});
+export type StatusReport = z.infer<typeof StatusReport>;
+
+export const AgentMessage = z.discriminatedUnion('type', [Hello, Ack, Nack, CountersReport, Rotated, StatusReport]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 
 // ---- panel -> agent --------------------------------------------------------

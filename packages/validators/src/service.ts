@@ -1,8 +1,20 @@
 // What a person submits for a service: checked as they type in the browser and
 // again by the API. The rules the agent applies (packages/protocol) are checked
 // here too, so a service that saves always compiles.
-import { BalancerService, canonicalIp, ipFamily, Port, PortRange } from '@tula/protocol';
+import { BalancerService, canonicalIp, IpAddress, ipFamily } from '@tula/protocol';
 import { z } from 'zod';
+
+/** A port, with a message that says what is allowed. */
+const Port = z.int('port 1-65535').min(1, 'port 1-65535').max(65535, 'port 1-65535');
+
+/** "80" or "8000-8100", each problem said the way a person fixes it. */
+const Ports = z.string().superRefine((v, ctx) => {
+  const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(v);
+  if (!m) return void ctx.addIssue({ code: 'custom', message: 'a port (1-65535) or a range like 8000-8100' });
+  const [lo, hi] = [Number(m[1]), Number(m[2] ?? m[1])];
+  if (lo < 1 || lo > 65535 || hi < 1 || hi > 65535) ctx.addIssue({ code: 'custom', message: 'port 1-65535' });
+  else if (lo > hi) ctx.addIssue({ code: 'custom', message: 'first port must not exceed the last' });
+});
 
 export const HealthCheckInput = z.strictObject({
   type: z.enum(['none', 'tcp', 'http', 'https', 'udp']),
@@ -35,7 +47,7 @@ export const ServiceInput = z.strictObject({
   name: BalancerService.shape.name,
   vip: BalancerService.shape.vip,
   /** "80" or "8000-8100". */
-  ports: z.union([z.string().regex(/^\d{1,5}$/, 'must be a port (1-65535) or a range like 8000-8100'), PortRange]),
+  ports: Ports,
   protocol: z.enum(['tcp', 'udp']),
   mode: z.enum(['l2', 'l3', 'nat']),
   tunnel: z.enum(['ipip', 'gre', 'vxlan']).default('ipip'),
@@ -45,28 +57,39 @@ export const ServiceInput = z.strictObject({
   healthCheck: HealthCheckInput.default({ type: 'tcp', port: null, path: null, expectStatus: null, payload: null, expect: null, intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 }),
   balancerNodeIds: z.array(z.string().min(1).max(64)).max(64).default([]),
   backends: z.array(BackendInput).max(8192).default([]),
+  /** Saved but carried by no node: may lack balancers and backends. */
+  draft: z.boolean().default(false),
 }).superRefine((s, ctx) => {
-  const [lo, hi] = portBounds(s.ports);
-  if (!(lo >= 1 && hi <= 65535)) ctx.addIssue({ code: 'custom', path: ['ports'], message: 'ports must be from 1 to 65535' });
-  if (s.mode === 'l3' && s.tunnel === 'ipip' && ipFamily(s.vip) === 6) {
+  // Runs even when some fields failed (`when` below), so every problem shows at once:
+  // each check looks only at fields that are valid.
+  const ip = (a: unknown): a is string => IpAddress.safeParse(a).success;
+  const [lo, hi] = typeof s.ports === 'string' ? portBounds(s.ports) : [NaN, NaN];
+  if (!s.draft && Array.isArray(s.balancerNodeIds) && s.balancerNodeIds.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['balancerNodeIds'], message: 'choose at least one balancer node, or save it as a draft' });
+  }
+  if (!s.draft && Array.isArray(s.backends) && s.backends.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['backends'], message: 'add at least one backend, or save it as a draft' });
+  }
+  if (s.mode === 'l3' && s.tunnel === 'ipip' && ip(s.vip) && ipFamily(s.vip) === 6) {
     ctx.addIssue({ code: 'custom', path: ['tunnel'], message: 'ipip carries IPv4 only; use gre or vxlan for an IPv6 VIP' });
   }
-  if (s.healthCheck.timeoutMs > s.healthCheck.intervalMs) ctx.addIssue({ code: 'custom', path: ['healthCheck', 'timeoutMs'], message: 'must not exceed the interval' });
+  if (s.healthCheck?.timeoutMs > s.healthCheck?.intervalMs) ctx.addIssue({ code: 'custom', path: ['healthCheck', 'timeoutMs'], message: 'must not exceed the interval' });
   const seen = new Set<string>();
-  s.backends.forEach((b, i) => {
+  (Array.isArray(s.backends) ? s.backends : []).forEach((b, i) => {
+    if (!ip(b?.address)) return;
     const a = canonicalIp(b.address);
     if (seen.has(a)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'address'], message: 'this backend is listed twice' });
     seen.add(a);
-    if (s.mode !== 'nat' && b.port !== null && b.port !== lo) {
+    if (s.mode !== 'nat' && typeof b.port === 'number' && !Number.isNaN(lo) && b.port !== lo) {
       ctx.addIssue({ code: 'custom', path: ['backends', i, 'port'], message: 'DSR cannot change the port; leave it empty or use NAT mode' });
     }
     if (s.mode === 'nat' && b.port !== null && lo !== hi) {
       ctx.addIssue({ code: 'custom', path: ['backends', i, 'port'], message: 'a port range keeps each port; leave the backend port empty' });
     }
     if (s.mode === 'l3' && ipFamily(b.address) !== 4) ctx.addIssue({ code: 'custom', path: ['backends', i, 'address'], message: "L3 tunnels need the backend's IPv4 address" });
-    if (s.mode === 'nat' && ipFamily(b.address) !== ipFamily(s.vip)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'address'], message: "NAT needs a backend of the VIP's address family" });
+    if (s.mode === 'nat' && ip(s.vip) && ipFamily(b.address) !== ipFamily(s.vip)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'address'], message: "NAT needs a backend of the VIP's address family" });
   });
-});
+}, { when: () => true });
 export type ServiceInput = z.infer<typeof ServiceInput>;
 
 
@@ -92,6 +115,7 @@ export interface ServiceColumns {
   hcTimeoutMs: number;
   hcRise: number;
   hcFall: number;
+  draft: boolean;
 }
 
 export interface StoredBackend {
@@ -133,6 +157,7 @@ export function serviceColumns(s: ServiceInput): ServiceColumns {
     hcTimeoutMs: hc.timeoutMs,
     hcRise: hc.rise,
     hcFall: hc.fall,
+    draft: s.draft,
   };
 }
 
@@ -161,6 +186,7 @@ export function toServiceInput(s: StoredService): z.input<typeof ServiceInput> {
       fall: s.hcFall,
     },
     balancerNodeIds: s.balancerNodeIds,
+    draft: s.draft,
     backends: s.backends.map(({ address, port, weight, state, nodeId }) => ({ address, port, weight, state, nodeId })),
   };
 }

@@ -9,6 +9,20 @@ import { canonicalIp, servicePorts, type DesiredState, type HealthCheck } from '
 
 export type ProbeResult = { ok: true } | { ok: false; error: string };
 
+/** Words a person reads in the panel, for the socket errors a check meets most. */
+const SOCKET_ERRORS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'timed out',
+  EPIPE: 'connection closed',
+};
+
+function probeError(e: NodeJS.ErrnoException): string {
+  return (e.code && SOCKET_ERRORS[e.code]) ?? e.message;
+}
+
 function withTimeout(ms: number, start: (done: (r: ProbeResult) => void) => () => void): Promise<ProbeResult> {
   return new Promise((resolve) => {
     let finished = false;
@@ -31,7 +45,7 @@ export function probe(address: string, port: number, check: HealthCheck): Promis
       return withTimeout(check.timeoutMs, (done) => {
         const s = connect({ host: address, port });
         s.once('connect', () => done({ ok: true }));
-        s.once('error', (e) => done({ ok: false, error: e.message }));
+        s.once('error', (e) => done({ ok: false, error: probeError(e) }));
         return () => s.destroy();
       });
     case 'http':
@@ -49,14 +63,14 @@ export function probe(address: string, port: number, check: HealthCheck): Promis
             );
           },
         );
-        req.once('error', (e) => done({ ok: false, error: e.message }));
+        req.once('error', (e) => done({ ok: false, error: probeError(e) }));
         req.end();
         return () => req.destroy();
       });
     case 'udp':
       return withTimeout(check.timeoutMs, (done) => {
         const sock = createSocket(address.includes(':') ? 'udp6' : 'udp4');
-        sock.once('error', (e) => done({ ok: false, error: e.message }));
+        sock.once('error', (e) => done({ ok: false, error: probeError(e) }));
         sock.on('message', (msg) => {
           if (check.expect === undefined || msg.toString().includes(check.expect)) done({ ok: true });
           else done({ ok: false, error: `reply did not contain ${JSON.stringify(check.expect)}` });

@@ -5,7 +5,7 @@
 // kept on disk and reapplied at boot, so a node that cannot reach the panel
 // keeps forwarding.
 import { TULA_VERSION } from '@tula/protocol';
-import { CloseCode, Desired, MAX_PANEL_FRAME_BYTES, PanelMessage, PROTOCOL_VERSION, type AgentMessage } from '@tula/protocol';
+import { CloseCode, Desired, MAX_PANEL_FRAME_BYTES, PanelMessage, PROTOCOL_VERSION, type AgentMessage, type StatusReport } from '@tula/protocol';
 import { WebSocket } from 'ws';
 import { Daemon } from '../daemon.ts';
 import type { StateDir } from '../state-dir.ts';
@@ -39,6 +39,10 @@ export class PanelLink {
   private applied: { version: number; hash: string } | null = null;
   private credential: Credential;
   private inflightSentOn: WebSocket | undefined;
+  /** The connection whose hello went out: nothing else may go before it. */
+  private helloSentOn: WebSocket | undefined;
+  /** The status last sent, and on which connection: a new connection gets it again. */
+  private statusSent: { ws: WebSocket; text: string } | undefined;
 
   constructor(private readonly options: LinkOptions) {
     this.credential = options.credential;
@@ -66,7 +70,10 @@ export class PanelLink {
       this.applied = { version: lastGood.version, hash: lastGood.hash };
       this.daemon.setDesired(lastGood.state);
     }
-    this.countersTimer = setInterval(() => void this.reportCounters(), 1000);
+    this.countersTimer = setInterval(() => {
+      this.reportStatus();
+      void this.reportCounters();
+    }, 1000);
   }
 
   start() {
@@ -122,7 +129,8 @@ export class PanelLink {
   }
 
   private async hello() {
-    this.send({
+    const ws = this.ws;
+    const message: AgentMessage = {
       type: 'hello',
       protocol: PROTOCOL_VERSION,
       nodeId: this.credential.nodeId,
@@ -132,7 +140,10 @@ export class PanelLink {
       appliedVersion: this.applied?.version ?? null,
       appliedHash: this.applied?.hash ?? null,
       capabilities: await capabilities(this.options.dryRun),
-    });
+    };
+    if (ws !== this.ws) return;
+    this.send(message);
+    this.helloSentOn = ws;
   }
 
   private onMessage(text: string) {
@@ -163,6 +174,17 @@ export class PanelLink {
         this.send({ type: 'rotated' });
         return;
     }
+  }
+
+  /** Sends what is wrong on this host when it changed since the last report on this connection. */
+  private reportStatus() {
+    const ws = this.ws;
+    if (ws?.readyState !== WebSocket.OPEN || this.helloSentOn !== ws) return;
+    const status: StatusReport = { type: 'status', failing: this.daemon.failingBackends().slice(0, 8192), warnings: this.daemon.currentWarnings().slice(0, 1000).map((w) => w.slice(0, 1024)) };
+    const text = JSON.stringify(status);
+    if (this.statusSent?.ws === ws && this.statusSent.text === text) return;
+    ws.send(text);
+    this.statusSent = { ws, text };
   }
 
   private async reportCounters() {

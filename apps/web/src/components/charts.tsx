@@ -5,6 +5,7 @@ import { useSubscription } from '@trpc/tanstack-react-query';
 import { useEffect, useMemo, useRef, useState } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { chartSteps, type ChartPoint as Point } from '~/lib/chart-points';
 import { bitsPerSecond, count } from '~/lib/format';
 import { useTRPC } from '~/trpc/client';
 import { Spinner } from './ui';
@@ -18,20 +19,30 @@ const RANGES: { value: Range; label: string }[] = [
 ];
 const LIVE_WINDOW_S = 300;
 
-interface Point {
-  t: number;
-  inbound: number;
-  returnPath: number;
-  newFlowsPerSecond: number;
-}
 
-/** A canvas line chart (uPlot: smooth with many points and series). */
+/** Indices of values with no value on either side. */
+const isolatedPoints: uPlot.Series.Points.Filter = (u, seriesIdx) => {
+  const ys = u.data[seriesIdx]!;
+  const out: number[] = [];
+  for (let i = 0; i < ys.length; i++) if (ys[i] != null && ys[i - 1] == null && ys[i + 1] == null) out.push(i);
+  return out;
+};
+
+/** Ticks for counts of whole things (flows): 1, 2, 5, 10, ... never 0.5 of a flow. */
+const WHOLE_TICKS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
+
+/**
+ * A canvas line chart (uPlot: smooth with many points and series). Its legend is
+ * ours: each series' latest value, or the value under the pointer, in fixed-width
+ * cells so nothing moves as the numbers change.
+ */
 function LineChart({
   data,
   series,
   format,
   label,
   window: span,
+  wholeNumbers = false,
 }: {
   data: uPlot.AlignedData;
   /** `right`: on its own scale, with its axis on the right in its colour. */
@@ -40,33 +51,49 @@ function LineChart({
   label: string;
   /** The time range shown, in seconds since the epoch, whatever the data covers. */
   window: [number, number];
+  wholeNumbers?: boolean;
 }) {
   const el = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const spanRef = useRef(span);
   spanRef.current = span;
+  const [hover, setHover] = useState<number | null>(null);
   useEffect(() => {
-    if (!el.current) return;
+    const node = el.current;
+    if (!node) return;
     const right = series.find((s) => s.right);
-    const fromZero: uPlot.Scale['range'] = (_u, _min, max) => [0, Math.max(1, max) * 1.1];
+    const fromZero: uPlot.Scale['range'] = (_u, _min, max) => [0, Math.max(1, max ?? 0) * 1.1];
     const opts: uPlot.Options = {
-      width: el.current.clientWidth,
+      width: node.clientWidth,
       height: 220,
       series: [
         {},
-        ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, fill: `${s.stroke}22`, scale: s.right ? 'y2' : 'y', value: (_u: uPlot, v: number | null) => (v == null ? '-' : format(v)) })),
+        ...series.map((s) => ({
+          label: s.label,
+          stroke: s.stroke,
+          width: 2,
+          fill: `${s.stroke}22`,
+          scale: s.right ? 'y2' : 'y',
+          spanGaps: false,
+          // A value between two gaps has no line to sit on: it is drawn as a dot.
+          points: { show: true, size: 5, fill: s.stroke, filter: isolatedPoints },
+        })),
       ],
       axes: [
-        {},
-        { scale: 'y', values: (_u, ticks) => ticks.map(format), size: 96 },
+        // Room for the first time label, which would otherwise sit under the y axis.
+        { space: 70 },
+        { scale: 'y', values: (_u, ticks) => ticks.map(format), size: 96, ...(wholeNumbers && { incrs: WHOLE_TICKS }) },
         ...(right ? [{ scale: 'y2', side: 1, stroke: right.stroke, grid: { show: false }, values: (_u: uPlot, ticks: number[]) => ticks.map(format), size: 96 }] : []),
       ],
       scales: { x: { time: true, range: () => spanRef.current }, y: { range: fromZero }, y2: { range: fromZero } },
-      legend: { live: true },
+      legend: { show: false },
+      hooks: { setCursor: [(u) => setHover(u.cursor.idx ?? null)] },
     };
-    plot.current = new uPlot(opts, data, el.current);
-    const resize = new ResizeObserver(() => plot.current?.setSize({ width: el.current!.clientWidth, height: 220 }));
-    resize.observe(el.current);
+    plot.current = new uPlot(opts, data, node);
+    // The element is captured: React clears the ref before this effect's cleanup runs,
+    // and the observer may fire in between.
+    const resize = new ResizeObserver(() => plot.current?.setSize({ width: node.clientWidth, height: 220 }));
+    resize.observe(node);
     return () => {
       resize.disconnect();
       plot.current?.destroy();
@@ -78,7 +105,29 @@ function LineChart({
   useEffect(() => {
     plot.current?.setData(data);
   }, [data, span]);
-  return <div ref={el} role="img" aria-label={label} className="w-full" />;
+  // The latest step with any value, unless the pointer is over the chart.
+  const times = data[0] as number[];
+  let at = hover;
+  if (at === null) for (let i = times.length - 1; i >= 0 && at === null; i--) if (series.some((_, k) => data[k + 1]![i] != null)) at = i;
+  return (
+    <div>
+      {/* Grid items may not shrink below their content: without min-w-0 above and this overflow, a chart drawn wide keeps the page wide. */}
+      <div ref={el} role="img" aria-label={label} className="w-full overflow-hidden" />
+      <dl className="mt-1 flex flex-wrap gap-x-4 gap-y-1 text-xs" data-testid="chart-legend">
+        {series.map((s, k) => {
+          const v = at === null ? null : (data[k + 1]![at] ?? null);
+          return (
+            <div key={s.label} className="flex items-center gap-1.5">
+              <span aria-hidden="true" className="inline-block h-2 w-3 rounded-sm" style={{ background: s.stroke }} />
+              <dt className="text-slate-600">{s.label}</dt>
+              <dd className="inline-block min-w-[6.5rem] font-medium tabular-nums">{v === null ? 'no data' : format(v)}</dd>
+            </div>
+          );
+        })}
+        <div className="min-w-[7rem] text-slate-500 tabular-nums">{at === null ? '' : hover === null ? `latest, ${new Date(times[at]! * 1000).toLocaleTimeString()}` : new Date(times[at]! * 1000).toLocaleTimeString()}</div>
+      </dl>
+    </div>
+  );
 }
 
 /**
@@ -109,9 +158,9 @@ export function DsrCharts({ serviceId, vip, title }: { serviceId?: string; vip?:
             const t = Math.floor(new Date(s.at).getTime() / 1000) * 1000;
             const p = next.get(t) ?? { t, inbound: 0, returnPath: 0, newFlowsPerSecond: 0 };
             if (inService) {
-              p.inbound += s.bytes;
-              p.newFlowsPerSecond += s.newFlows;
-            } else p.returnPath += s.bytes;
+              p.inbound = (p.inbound ?? 0) + s.bytes;
+              p.newFlowsPerSecond = (p.newFlowsPerSecond ?? 0) + s.newFlows;
+            } else p.returnPath = (p.returnPath ?? 0) + s.bytes;
             next.set(t, { ...p });
           }
           const cutoff = Date.now() - LIVE_WINDOW_S * 1000;
@@ -130,15 +179,12 @@ export function DsrCharts({ serviceId, vip, title }: { serviceId?: string; vip?:
     return () => clearInterval(t);
   }, [range]);
 
-  // Every step of the window gets a point: quiet seconds show as zero, not as a line across.
   const points: Point[] = useMemo(() => {
     const stepMs = (range === 'live' ? 1 : (history.data?.stepSeconds ?? 60)) * 1000;
-    const known = range === 'live' ? live : new Map((history.data?.points ?? []).map((p) => [p.t, p]));
-    const end = Math.floor(Date.now() / stepMs) * stepMs;
-    const start = range === 'live' ? end - LIVE_WINDOW_S * 1000 : Math.floor((history.data?.since ?? end) / stepMs) * stepMs;
-    const out: Point[] = [];
-    for (let t = start; t <= end; t += stepMs) out.push(known.get(t) ?? { t, inbound: 0, returnPath: 0, newFlowsPerSecond: 0 });
-    return out;
+    const known: Map<number, Point> = range === 'live' ? live : new Map((history.data?.points ?? []).map((p) => [p.t, p]));
+    const now = Date.now();
+    const start = range === 'live' ? now - LIVE_WINDOW_S * 1000 : (history.data?.since ?? now);
+    return chartSteps(known, stepMs, start, now);
     // tick re-evaluates the sliding window.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [range, live, history.data, tick]);
@@ -147,8 +193,8 @@ export function DsrCharts({ serviceId, vip, title }: { serviceId?: string; vip?:
   const windowS: [number, number] = range === 'live' ? [nowS - LIVE_WINDOW_S, nowS] : [(history.data?.since ?? Date.now()) / 1000, nowS];
   const traffic: uPlot.AlignedData = [points.map((p) => p.t / 1000), points.map((p) => p.inbound), points.map((p) => p.returnPath)];
   const flows: uPlot.AlignedData = [points.map((p) => p.t / 1000), points.map((p) => p.newFlowsPerSecond)];
-  const counted = points.filter((p) => p.inbound > 0 || p.returnPath > 0).length;
-  const totals = points.reduce((a, p) => ({ inbound: a.inbound + p.inbound, ret: a.ret + p.returnPath }), { inbound: 0, ret: 0 });
+  const counted = points.filter((p) => (p.inbound ?? 0) > 0 || (p.returnPath ?? 0) > 0).length;
+  const totals = points.reduce((a, p) => ({ inbound: a.inbound + (p.inbound ?? 0), ret: a.ret + (p.returnPath ?? 0) }), { inbound: 0, ret: 0 });
   const ratio = totals.inbound > 0 ? totals.ret / totals.inbound : null;
 
   return (
@@ -159,7 +205,9 @@ export function DsrCharts({ serviceId, vip, title }: { serviceId?: string; vip?:
             {title ?? 'Traffic'}: balancer inbound vs backend return path
           </h2>
           <p className="text-sm text-slate-600" data-testid="dsr-ratio">
-            {ratio === null ? 'No traffic counted in this range yet.' : `The backends sent ${ratio.toFixed(1)}× what the balancers received: that return path never crossed a balancer.`}
+            {ratio === null
+              ? 'No traffic counted in this range yet.'
+              : `The backends sent ${ratio.toFixed(1)}× what the balancers received: that return path never crossed a balancer. The two lines have their own scales (inbound on the right axis).`}
           </p>
         </div>
         <div role="radiogroup" aria-label="Time range" className="flex rounded-md border border-slate-300 p-0.5">
@@ -180,7 +228,7 @@ export function DsrCharts({ serviceId, vip, title }: { serviceId?: string; vip?:
         <Spinner label="Loading counters…" />
       ) : (
         <div className="grid gap-4 lg:grid-cols-3">
-          <div className="lg:col-span-2" data-testid="traffic-chart" data-points={counted} data-inbound={totals.inbound} data-return-path={totals.ret}>
+          <div className="min-w-0 lg:col-span-2" data-testid="traffic-chart" data-points={counted} data-inbound={totals.inbound} data-return-path={totals.ret}>
             <LineChart
               window={windowS}
               label="Throughput over time: balancer inbound and backend return path"
@@ -189,12 +237,12 @@ export function DsrCharts({ serviceId, vip, title }: { serviceId?: string; vip?:
               // Inbound is a few hundredths of the return path under DSR: on one scale it would lie flat on zero.
               series={[
                 { label: 'Balancer inbound (right axis)', stroke: '#0c7564', right: true },
-                { label: 'Backend return path', stroke: '#d97706' },
+                { label: 'Backend return path (left axis)', stroke: '#d97706' },
               ]}
             />
           </div>
-          <div>
-            <LineChart window={windowS} label="New flows per second" data={flows} format={(v) => `${count(v)}/s`} series={[{ label: 'New flows', stroke: '#2563eb' }]} />
+          <div className="min-w-0">
+            <LineChart window={windowS} label="New flows per second" data={flows} format={(v) => `${count(v)}/s`} series={[{ label: 'New flows', stroke: '#2563eb' }]} wholeNumbers />
           </div>
         </div>
       )}
@@ -231,7 +279,8 @@ export function HealthTimeline({ serviceId }: { serviceId: string }) {
               {segments.map((s, i) => (
                 <div
                   key={i}
-                  title={s.healthy === null ? 'no report' : s.healthy ? 'up' : 'down'}
+                  title={`${s.healthy === null ? 'no report' : s.healthy ? 'up' : 'down'} ${new Date(s.from).toLocaleTimeString()}–${new Date(s.to).toLocaleTimeString()}`}
+                  data-state={s.healthy === null ? 'no report' : s.healthy ? 'up' : 'down'}
                   style={{ width: `${((s.to - s.from) / span) * 100}%` }}
                   className={s.healthy === null ? 'bg-slate-200' : s.healthy ? 'bg-emerald-500' : 'bg-red-500'}
                 />

@@ -24,6 +24,7 @@ export const EMPTY_SERVICE: Form = {
   healthCheck: { type: 'tcp', port: null, path: '/', expectStatus: 200, payload: null, expect: null, intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 },
   balancerNodeIds: [],
   backends: [{ address: '', port: null, weight: 1, state: 'active', nodeId: null }],
+  draft: false,
 };
 
 const MODES = {
@@ -209,6 +210,7 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
             </li>
           ))}
         </ul>
+        {errorFor('backends') && <p className="mt-1 text-xs font-medium text-red-700">{errorFor('backends')}</p>}
         <Button type="button" variant="secondary" className="mt-3" onClick={() => set({ backends: [...backends, { address: '', port: null, weight: 1, state: 'active', nodeId: null }] })}>
           Add a backend
         </Button>
@@ -256,6 +258,14 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
           </>
         )}
       </fieldset>
+
+      <label className="flex items-start gap-2 text-sm">
+        <input type="checkbox" className="mt-1" checked={form.draft ?? false} onChange={(e) => set({ draft: e.target.checked })} />
+        <span>
+          Save as a draft
+          <span className="block text-xs text-slate-500">No node carries a draft, so it may lack balancers and backends; untick to put it in service.</span>
+        </span>
+      </label>
 
       <div className="flex flex-wrap gap-3">
         <Button type="submit" busy={save.isPending}>

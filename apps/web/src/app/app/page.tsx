@@ -4,14 +4,17 @@ import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { DsrCharts } from '~/components/charts';
 import { FleetCounts } from '~/components/fleet-counts';
+import { RolloutBadge, ServiceHealthBadge } from '~/components/health';
 import { LabControls } from '~/components/lab-controls';
-import { Badge, Card, LinkButton, Spinner } from '~/components/ui';
+import { Card, LinkButton, Spinner } from '~/components/ui';
 import { useTRPC } from '~/trpc/client';
+
+const HEALTH_ORDER = ['down', 'degraded', 'unknown', 'incomplete', 'healthy', 'draft'];
 
 export default function Overview() {
   const trpc = useTRPC();
-  const summary = useQuery(trpc.org.summary.queryOptions());
-  const services = useQuery(trpc.services.list.queryOptions());
+  const summary = useQuery({ ...trpc.org.summary.queryOptions(), refetchInterval: 5000 });
+  const services = useQuery({ ...trpc.services.list.queryOptions(), refetchInterval: 5000 });
   const s = summary.data;
   const onboarding = s?.onboarding;
   const done = onboarding && onboarding.nodeOnline && onboarding.serviceCreated && onboarding.trafficSeen;
@@ -32,16 +35,21 @@ export default function Overview() {
         </Card>
         <Card title="Services" actions={<Link href="/app/services" className="text-sm text-brand-700 underline">All services</Link>}>
           <ul className="flex flex-col gap-1 text-sm">
-            {services.data?.slice(0, 6).map((svc) => (
-              <li key={svc.id} className="flex items-center justify-between gap-2">
-                <Link className="underline" href={`/app/services/${svc.id}`}>
-                  {svc.name}
-                </Link>
-                <Badge tone={svc.rollout.errors.length ? 'red' : svc.rollout.applied === svc.rollout.nodes ? 'green' : 'amber'}>
-                  {svc.rollout.applied}/{svc.rollout.nodes} applied
-                </Badge>
-              </li>
-            ))}
+            {/* What needs attention first. */}
+            {services.data
+              ?.toSorted((a, b) => HEALTH_ORDER.indexOf(a.health.state) - HEALTH_ORDER.indexOf(b.health.state))
+              .slice(0, 6)
+              .map((svc) => (
+                <li key={svc.id} className="flex flex-wrap items-center justify-between gap-2" data-testid={`overview-service-${svc.name}`}>
+                  <Link className="underline" href={`/app/services/${svc.id}`}>
+                    {svc.name}
+                  </Link>
+                  <span className="flex flex-wrap gap-1">
+                    <ServiceHealthBadge health={svc.health} />
+                    <RolloutBadge service={svc} />
+                  </span>
+                </li>
+              ))}
             {services.data?.length === 0 && <li className="text-slate-600">No services yet.</li>}
           </ul>
         </Card>

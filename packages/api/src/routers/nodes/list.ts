@@ -1,7 +1,5 @@
+import { isOnline } from '@tula/control';
 import { orgProcedure } from '../../trpc.ts';
-
-/** A node counts as online while its agent reported within this window. */
-export const ONLINE_WINDOW_MS = 30_000;
 
 export const nodeSelect = {
   id: true,
@@ -12,6 +10,9 @@ export const nodeSelect = {
   agentVersion: true,
   capabilities: true,
   lastSeenAt: true,
+  connected: true,
+  warnings: true,
+  statusAt: true,
   desiredVersion: true,
   desiredHash: true,
   appliedVersion: true,
@@ -23,11 +24,18 @@ export const nodeSelect = {
   createdAt: true,
 } as const;
 
-export function nodeStatus<T extends { lastSeenAt: Date | null; desiredHash: string | null; appliedHash: string | null; revokedAt: Date | null }>(n: T) {
+/** An agent's warning, with the service it concerns (the agent starts those with "service <name>:"). */
+export function agentWarning(message: string): { service: string | null; message: string } {
+  return { service: /^service ([^:\s]+):/.exec(message)?.[1] ?? null, message };
+}
+
+export function nodeStatus<T extends { connected: boolean; lastSeenAt: Date | null; desiredHash: string | null; appliedHash: string | null; revokedAt: Date | null; warnings: string[] }>(n: T) {
+  const { warnings, ...rest } = n;
   return {
-    ...n,
-    online: !n.revokedAt && n.lastSeenAt !== null && Date.now() - n.lastSeenAt.getTime() < ONLINE_WINDOW_MS,
+    ...rest,
+    online: isOnline(n),
     inSync: n.desiredHash !== null && n.appliedHash === n.desiredHash,
+    warnings: warnings.map(agentWarning),
   };
 }
 

@@ -1,9 +1,10 @@
 import type { Db, Prisma } from '@tula/db';
 import { z } from 'zod';
 import { orgProcedure } from '../../trpc.ts';
-import { nodeSelect, nodeStatus, ONLINE_WINDOW_MS } from './list.ts';
+import { ONLINE_WINDOW_MS, onlineWhere } from '@tula/control';
+import { nodeSelect, nodeStatus } from './list.ts';
 
-export const NODE_FILTERS = ['all', 'online', 'offline', 'out-of-sync', 'errors', 'revoked'] as const;
+export const NODE_FILTERS = ['all', 'online', 'offline', 'out-of-sync', 'errors', 'warnings', 'revoked'] as const;
 export type NodeFilter = (typeof NODE_FILTERS)[number];
 
 /** The rows each filter selects; the same rules as `nodeStatus` (online, inSync), in SQL. */
@@ -14,14 +15,16 @@ function filterWhere(db: Db, filter: NodeFilter, now: Date): Prisma.NodeWhereInp
     case 'all':
       return {};
     case 'online':
-      return { ...live, lastSeenAt: { gte: seenSince } };
+      return onlineWhere(now.getTime());
     case 'offline':
-      return { ...live, OR: [{ lastSeenAt: null }, { lastSeenAt: { lt: seenSince } }] };
+      return { ...live, OR: [{ connected: false }, { lastSeenAt: null }, { lastSeenAt: { lt: seenSince } }] };
     case 'out-of-sync':
       // Not applied what it should: no document yet, none applied, or another one applied.
       return { ...live, OR: [{ desiredHash: null }, { appliedHash: null }, { appliedHash: { not: { equals: db.node.fields.desiredHash } } }] };
     case 'errors':
       return { ...live, lastError: { not: null } };
+    case 'warnings':
+      return { ...live, NOT: { warnings: { isEmpty: true } } };
     case 'revoked':
       return { revokedAt: { not: null } };
   }
@@ -30,13 +33,14 @@ function filterWhere(db: Db, filter: NodeFilter, now: Date): Prisma.NodeWhereInp
 /** How many of the organisation's (unrevoked) nodes are online, out of sync and failing: the fleet at a glance. */
 export async function fleetCounts(db: Db, organizationId: string, now = new Date()) {
   const count = (filter: NodeFilter) => db.node.count({ where: { organizationId, ...filterWhere(db, filter, now) } });
-  const [nodes, online, outOfSync, withErrors] = await Promise.all([
+  const [nodes, online, outOfSync, withErrors, nodesWithWarnings] = await Promise.all([
     db.node.count({ where: { organizationId, revokedAt: null } }),
     count('online'),
     count('out-of-sync'),
     count('errors'),
+    count('warnings'),
   ]);
-  return { nodes, online, outOfSync, withErrors };
+  return { nodes, online, outOfSync, withErrors, nodesWithWarnings };
 }
 
 const pageInput = z

@@ -1,5 +1,6 @@
 import { orgProcedure } from '../../trpc.ts';
 import { fleetCounts } from '../nodes/page.ts';
+import { servicesWithHealth } from '../services/list.ts';
 
 /** The organisation, its trial, its limits and how far onboarding got. */
 export const orgSummary = orgProcedure.query(async ({ ctx }) => {
@@ -7,7 +8,7 @@ export const orgSummary = orgProcedure.query(async ({ ctx }) => {
   const org = await db.organization.findUniqueOrThrow({ where: { id: ctx.org.id } });
   const [fleet, services, tokens, traffic] = await Promise.all([
     fleetCounts(db, org.id),
-    db.service.count({ where: { organizationId: org.id } }),
+    servicesWithHealth(ctx, org.id),
     db.enrollmentToken.count({ where: { organizationId: org.id } }),
     db.counterRollup.findFirst({ where: { organizationId: org.id, bytes: { gt: 0 } }, select: { bucket: true } }),
   ]);
@@ -20,7 +21,12 @@ export const orgSummary = orgProcedure.query(async ({ ctx }) => {
     trial: { startsAt: org.trialStartsAt, endsAt: org.trialEndsAt, daysLeft: Math.max(0, Math.ceil(msLeft / 86_400_000)), ended: msLeft <= 0 },
     readOnly: msLeft <= 0 || ctx.org.role === 'viewer',
     limits: ctx.limits,
-    counts: { ...fleet, services },
-    onboarding: { tokenCreated: tokens > 0, nodeEnrolled: fleet.nodes > 0, nodeOnline: fleet.online > 0, serviceCreated: services > 0, trafficSeen: traffic !== null },
+    counts: {
+      ...fleet,
+      services: services.length,
+      /** Services with a failing backend or a warning (degraded), or none serving (down). */
+      degradedServices: services.filter((s) => s.health.state === 'degraded' || s.health.state === 'down').length,
+    },
+    onboarding: { tokenCreated: tokens > 0, nodeEnrolled: fleet.nodes > 0, nodeOnline: fleet.online > 0, serviceCreated: services.length > 0, trafficSeen: traffic !== null },
   };
 });

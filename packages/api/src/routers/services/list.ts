@@ -2,10 +2,17 @@ import { canonicalIp } from '@tula/protocol';
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { orgProcedure } from '../../trpc.ts';
+import { serviceHealth } from './health.ts';
 
 const include = {
   backends: { orderBy: { address: 'asc' as const } },
-  balancers: { select: { node: { select: { id: true, name: true, desiredHash: true, appliedHash: true, lastError: true, lastSeenAt: true } } } },
+  balancers: {
+    select: {
+      node: {
+        select: { id: true, name: true, desiredHash: true, appliedHash: true, lastError: true, lastSeenAt: true, connected: true, revokedAt: true, statusAt: true, failingBackends: true, warnings: true },
+      },
+    },
+  },
 };
 
 type Row = Awaited<ReturnType<typeof loadServices>>[number];
@@ -38,11 +45,23 @@ async function withRollout(ctx: { db: { prisma: import('@tula/db').Db } }, organ
       const n = b.nodeId ? byId.get(b.nodeId) : byAddress.get(b.address);
       if (n && s.mode !== 'nat') backendNodes.set(n.id, n);
     }
-    return { ...s, rollout: rollout(s, [...backendNodes.values()].filter((n) => !s.balancers.some((b) => b.node.id === n.id))) };
+    const { backends, ...health } = serviceHealth(s, s.balancers.map((b) => b.node));
+    return {
+      ...s,
+      balancers: s.balancers.map(({ node: { failingBackends: _f, warnings: _w, ...node } }) => ({ node })),
+      backends: s.backends.map((b, i) => ({ ...b, health: backends[i]!.health })),
+      health,
+      rollout: rollout(s, [...backendNodes.values()].filter((n) => !s.balancers.some((b) => b.node.id === n.id))),
+    };
   });
 }
 
-export const listServices = orgProcedure.query(async ({ ctx }) => withRollout(ctx, ctx.org.id, await loadServices(ctx, ctx.org.id)));
+/** Every service of the organisation with its rollout and current health. */
+export async function servicesWithHealth(ctx: { db: { prisma: import('@tula/db').Db } }, organizationId: string) {
+  return withRollout(ctx, organizationId, await loadServices(ctx, organizationId));
+}
+
+export const listServices = orgProcedure.query(async ({ ctx }) => servicesWithHealth(ctx, ctx.org.id));
 
 export const getService = orgProcedure.input(z.strictObject({ id: z.string().min(1).max(64) })).query(async ({ ctx, input }) => {
   const [s] = await withRollout(ctx, ctx.org.id, await loadServices(ctx, ctx.org.id, input.id));

@@ -73,10 +73,19 @@ export const healthTimeline = orgProcedure
     });
     if (!s) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such service in this organisation.' });
     const since = new Date(Date.now() - SOURCES[input.range].windowS * 1000);
-    const transitions = await ctx.db.prisma.healthTransition.findMany({
-      where: { organizationId: ctx.org.id, backendId: { in: s.backends.map((b) => b.id) }, at: { gte: since } },
-      orderBy: { at: 'asc' },
-      select: { backendId: true, healthy: true, at: true, nodeId: true },
-    });
-    return { since: since.getTime(), backends: s.backends, transitions };
+    const ids = s.backends.map((b) => b.id);
+    const [earlier, transitions] = await Promise.all([
+      // The state each balancer saw as the range begins, so the bars cover the whole range.
+      ctx.db.pool.query<{ backendId: string; nodeId: string; healthy: boolean }>(
+        `SELECT DISTINCT ON ("backendId", "nodeId") "backendId", "nodeId", healthy FROM "HealthTransition"
+          WHERE "organizationId" = $1 AND "backendId" = ANY($2::text[]) AND at < $3 ORDER BY "backendId", "nodeId", at DESC`,
+        [ctx.org.id, ids, since],
+      ),
+      ctx.db.prisma.healthTransition.findMany({
+        where: { organizationId: ctx.org.id, backendId: { in: ids }, at: { gte: since } },
+        orderBy: { at: 'asc' },
+        select: { backendId: true, healthy: true, at: true, nodeId: true },
+      }),
+    ]);
+    return { since: since.getTime(), backends: s.backends, transitions: [...earlier.rows.map((r) => ({ ...r, at: since })), ...transitions] };
   });

@@ -18,6 +18,7 @@ const FILTERS = [
   ['offline', 'Offline'],
   ['out-of-sync', 'Not in sync'],
   ['errors', 'With errors'],
+  ['warnings', 'With warnings'],
   ['revoked', 'Revoked'],
 ] as const;
 type Filter = (typeof FILTERS)[number][0];
@@ -49,9 +50,9 @@ export default function Fleet() {
   const q = useQuery({
     ...trpc.nodes.page.queryOptions({ search: settledSearch, filter, offset, limit: PAGE_SIZE }),
     placeholderData: keepPreviousData,
-    refetchInterval: 10_000,
+    refetchInterval: 3000,
   });
-  const counts = useQuery({ ...trpc.org.summary.queryOptions(), refetchInterval: 10_000 }).data?.counts;
+  const counts = useQuery({ ...trpc.org.summary.queryOptions(), refetchInterval: 3000 }).data?.counts;
   const narrowed = settledSearch !== '' || filter !== 'all';
   const page = q.data;
   return (
@@ -100,7 +101,7 @@ export default function Fleet() {
         </EmptyState>
       )}
       {page && page.matching > 0 && (
-        <Table caption="Nodes" head={['Node', 'Role', 'Status', 'Last seen', 'Agent', 'Kernel', 'Applied / desired', 'Last error']}>
+        <Table caption="Nodes" head={['Node', 'Role', 'Status', 'Last seen', 'Agent', 'Kernel', 'Applied / desired', 'Last error and warnings']}>
           {page.items.map((n) => {
             const caps = n.capabilities as { tunnels?: string[]; nftVersion?: string | null; kernel?: string };
             return (
@@ -125,8 +126,18 @@ export default function Fleet() {
                     {n.appliedVersion ?? '-'} / {n.desiredVersion}
                   </Badge>
                 </td>
-                <td className="max-w-xs truncate px-3 py-2 text-xs text-red-800" title={n.lastError ?? ''}>
-                  {n.lastError ?? ''}
+                <td className="max-w-xs px-3 py-2 text-xs">
+                  {n.lastError && (
+                    <div className="truncate text-red-800" title={n.lastError}>
+                      {n.lastError}
+                    </div>
+                  )}
+                  {n.warnings.length > 0 && (
+                    <div className="truncate text-amber-900" title={n.warnings.map((w) => w.message).join('\n')}>
+                      <span aria-hidden="true">! </span>
+                      {n.warnings.length} warning{n.warnings.length === 1 ? '' : 's'}: {n.warnings[0]!.message}
+                    </div>
+                  )}
                 </td>
               </tr>
             );

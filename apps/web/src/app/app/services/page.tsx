@@ -3,6 +3,7 @@
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useCanEdit } from '~/components/app-shell';
+import { RolloutBadge, ServiceHealthBadge } from '~/components/health';
 import { Badge, EmptyState, ErrorNote, LinkButton, Spinner, Table } from '~/components/ui';
 import { errorMessage, useTRPC } from '~/trpc/client';
 
@@ -24,13 +25,16 @@ export default function Services() {
         </EmptyState>
       )}
       {q.data && q.data.length > 0 && (
-        <Table caption="Services" head={['Name', 'Listener', 'Mode', 'Backends', 'Rollout']}>
+        <Table caption="Services" head={['Name', 'Health', 'Listener', 'Mode', 'Backends', 'Rollout']}>
           {q.data.map((s) => (
             <tr key={s.id}>
               <td className="px-3 py-2 font-medium">
                 <Link className="underline" href={`/app/services/${s.id}`}>
                   {s.name}
                 </Link>
+              </td>
+              <td className="px-3 py-2">
+                <ServiceHealthBadge health={s.health} />
               </td>
               <td className="px-3 py-2 font-mono text-xs">
                 {s.vip} {s.protocol}/{s.portStart === s.portEnd ? s.portStart : `${s.portStart}-${s.portEnd}`}
@@ -40,9 +44,7 @@ export default function Services() {
                 {s.backends.filter((b) => b.state === 'active').length}/{s.backends.length} active
               </td>
               <td className="px-3 py-2">
-                <Badge tone={s.rollout.errors.length ? 'red' : s.rollout.applied === s.rollout.nodes ? 'green' : 'amber'}>
-                  {s.rollout.applied}/{s.rollout.nodes} nodes applied
-                </Badge>
+                <RolloutBadge service={s} />
               </td>
             </tr>
           ))}

@@ -4,6 +4,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { use } from 'react';
 import { useCanEdit } from '~/components/app-shell';
+import { WarningList } from '~/components/health';
 import { Badge, Button, Card, ErrorNote, Select, Spinner } from '~/components/ui';
 import { ago } from '~/lib/format';
 import { errorMessage, useTRPC } from '~/trpc/client';
@@ -14,7 +15,7 @@ export default function NodeDetail({ params }: { params: Promise<{ id: string }>
   const router = useRouter();
   const canEdit = useCanEdit();
   const queryClient = useQueryClient();
-  const q = useQuery({ ...trpc.nodes.get.queryOptions({ id }), refetchInterval: 5000 });
+  const q = useQuery({ ...trpc.nodes.get.queryOptions({ id }), refetchInterval: 3000 });
   const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.nodes.pathKey() });
   const rotate = useMutation({ ...trpc.nodes.rotateCredential.mutationOptions(), onSuccess: refresh });
   const revoke = useMutation({ ...trpc.nodes.revoke.mutationOptions(), onSuccess: refresh });
@@ -35,6 +36,12 @@ export default function NodeDetail({ params }: { params: Promise<{ id: string }>
         </p>
       </div>
       {error && <ErrorNote>{errorMessage(error)}</ErrorNote>}
+      {n.warnings.length > 0 && (
+        <Card title={`Warnings from the agent (${n.warnings.length})`}>
+          <WarningList warnings={n.warnings.map((w, i) => ({ key: String(i), message: w.message }))} />
+          <p className="mt-2 text-xs text-slate-500">The agent applied its state but could not do everything; the rest of its data plane runs.</p>
+        </Card>
+      )}
       <div className="grid gap-4 md:grid-cols-2">
         <Card title="State">
           <dl className="grid grid-cols-[max-content_1fr] gap-x-4 gap-y-1 text-sm">
@@ -42,7 +49,8 @@ export default function NodeDetail({ params }: { params: Promise<{ id: string }>
             <dd>{n.desiredVersion}</dd>
             <dt className="text-slate-500">Applied version</dt>
             <dd>
-              {n.appliedVersion ?? '-'} {n.inSync ? <Badge tone="green">in sync</Badge> : <Badge tone="amber">drift</Badge>}
+              {n.appliedVersion ?? '-'}{' '}
+              {!n.inSync ? <Badge tone="amber">drift</Badge> : n.warnings.length ? <Badge tone="amber">applied with {n.warnings.length} warning{n.warnings.length === 1 ? '' : 's'}</Badge> : <Badge tone="green">in sync</Badge>}
             </dd>
             <dt className="text-slate-500">Last error</dt>
             <dd className="text-red-800">{n.lastError ?? 'none'}</dd>

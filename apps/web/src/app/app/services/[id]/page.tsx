@@ -5,6 +5,7 @@ import { useRouter } from 'next/navigation';
 import { use } from 'react';
 import { useCanEdit } from '~/components/app-shell';
 import { DsrCharts, HealthTimeline } from '~/components/charts';
+import { BackendHealthList, RolloutBadge, ServiceHealthBadge, WarningList } from '~/components/health';
 import { Badge, Button, Card, ErrorNote, LinkButton, Spinner, Table } from '~/components/ui';
 import { errorMessage, useTRPC } from '~/trpc/client';
 
@@ -14,7 +15,7 @@ export default function ServiceDetail({ params }: { params: Promise<{ id: string
   const router = useRouter();
   const canEdit = useCanEdit();
   const queryClient = useQueryClient();
-  const q = useQuery({ ...trpc.services.get.queryOptions({ id }), refetchInterval: 5000 });
+  const q = useQuery({ ...trpc.services.get.queryOptions({ id }), refetchInterval: 3000 });
   const key = trpc.services.get.queryKey({ id });
   const setState = useMutation(
     trpc.services.setBackendState.mutationOptions({
@@ -68,12 +69,20 @@ export default function ServiceDetail({ params }: { params: Promise<{ id: string
       </div>
       {(setState.error || remove.error) && <ErrorNote>{errorMessage(setState.error ?? remove.error)}</ErrorNote>}
 
+      <Card title="Health now">
+        <p className="text-sm">
+          <ServiceHealthBadge health={s.health} />
+        </p>
+        {s.health.warnings.length > 0 && (
+          <div className="mt-2">
+            <WarningList warnings={s.health.warnings.map((w, i) => ({ key: `${w.nodeId}-${i}`, node: w.node, message: w.message }))} />
+          </div>
+        )}
+      </Card>
+
       <Card title="Rollout">
         <p className="text-sm" data-testid="rollout">
-          <Badge tone={s.rollout.errors.length ? 'red' : s.rollout.applied === s.rollout.nodes ? 'green' : 'amber'}>
-            {s.rollout.nodes === 0 ? 'no nodes carry it' : s.rollout.applied === s.rollout.nodes ? 'applied' : 'rolling out'}
-          </Badge>{' '}
-          {s.rollout.applied} of {s.rollout.nodes} nodes run the current version.
+          <RolloutBadge service={s} long /> {s.rollout.applied} of {s.rollout.nodes} nodes run the current version.
         </p>
         {s.rollout.errors.length > 0 && (
           <ul className="mt-2 flex flex-col gap-1 text-sm text-red-800">
@@ -89,13 +98,16 @@ export default function ServiceDetail({ params }: { params: Promise<{ id: string
       <DsrCharts serviceId={id} vip={s.vip} title={s.name} />
 
       <Card title="Backends">
-        <Table caption="Backends" head={['Address', 'Weight', 'State', 'Actions']}>
+        <Table caption="Backends" head={['Address', 'Health now', 'Weight', 'State', 'Actions']}>
           {s.backends.map((b) => (
-            <tr key={b.id}>
+            <tr key={b.id} data-testid={`backend-${b.address}`}>
               <td className="px-3 py-2 font-mono text-xs">{b.port === null ? b.address : b.address.includes(':') ? `[${b.address}]:${b.port}` : `${b.address}:${b.port}`}</td>
+              <td className="min-w-48 px-3 py-2">
+                <BackendHealthList health={b.health} />
+              </td>
               <td className="px-3 py-2">{b.weight}</td>
               <td className="px-3 py-2">
-                <Badge tone={b.state === 'active' ? 'green' : b.state === 'draining' ? 'amber' : 'slate'}>{b.state}</Badge>
+                <Badge tone={b.state === 'active' ? 'blue' : b.state === 'draining' ? 'amber' : 'slate'}>{b.state}</Badge>
               </td>
               <td className="flex flex-wrap gap-2 px-3 py-2">
                 {canEdit &&

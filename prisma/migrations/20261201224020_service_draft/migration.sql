@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "Service" ADD COLUMN     "draft" BOOLEAN NOT NULL DEFAULT false;
+
