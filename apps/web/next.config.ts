@@ -2,7 +2,7 @@ import type { NextConfig } from 'next';
 
 const config: NextConfig = {
   // Workspace packages ship TypeScript source.
-  transpilePackages: ['@tula/api', '@tula/protocol', '@tula/control', '@tula/gateway', '@tula/validators'],
+  transpilePackages: ['@tula/api', '@tula/protocol', '@tula/control', '@tula/gateway', '@tula/validators', '@tula/nft'],
   // Loaded by server.ts, not bundled: native bindings, WASM and the generated Prisma client.
   serverExternalPackages: ['@tula/db', '@prisma/client', '@prisma/adapter-pg', 'pg', '@electric-sql/pglite', '@electric-sql/pglite-socket', '@node-rs/argon2', 'ws'],
   poweredByHeader: false,

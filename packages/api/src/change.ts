@@ -4,6 +4,7 @@
 import { recompileOrganization } from '@tula/control';
 import type { Db } from '@tula/db';
 import type { ApiContext } from './context.ts';
+import { recordRevision } from './revisions.ts';
 
 export type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
 
@@ -12,6 +13,8 @@ export interface AuditEntry {
   targetType: string;
   targetId?: string | null;
   data?: Record<string, unknown>;
+  /** For a rollback of a service: the revision it restores. */
+  restoredNumber?: number;
 }
 
 type OrgContext = ApiContext & { user: NonNullable<ApiContext['user']>; org: NonNullable<ApiContext['org']> };
@@ -22,6 +25,18 @@ export async function change<T>(ctx: OrgContext, audit: AuditEntry | ((result: T
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${ctx.org.id}))`;
     const result = await fn(tx);
     const entry = typeof audit === 'function' ? audit(result) : audit;
+    // Every change to a service becomes its next revision, in this transaction.
+    const revision =
+      entry.targetType === 'service' && entry.targetId
+        ? await recordRevision(tx, {
+            organizationId: ctx.org.id,
+            serviceId: entry.targetId,
+            action: entry.action,
+            actorUserId: ctx.user.id,
+            actorLabel: ctx.user.email,
+            ...(entry.restoredNumber !== undefined && { restoredNumber: entry.restoredNumber }),
+          })
+        : null;
     await tx.auditEvent.create({
       data: {
         organizationId: ctx.org.id,
@@ -31,6 +46,7 @@ export async function change<T>(ctx: OrgContext, audit: AuditEntry | ((result: T
         targetType: entry.targetType,
         targetId: entry.targetId ?? null,
         data: (entry.data ?? {}) as object,
+        serviceRevisionId: revision?.id ?? null,
       },
     });
     const changed = await recompileOrganization(tx, ctx.org.id);
