@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { nameBalancers, revisionDocument } from '../../revisions.ts';
 import { orgProcedure } from '../../trpc.ts';
 
-export const HistoryInput = z.strictObject({
+// Not strict: infinite queries add their own `direction`.
+export const HistoryInput = z.object({
   id: z.string().min(1).max(64),
   /** Revisions older than this number (the previous page's nextCursor). */
   cursor: z.int().min(1).nullish(),
