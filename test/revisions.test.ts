@@ -116,6 +116,16 @@ describe('revisions', () => {
     expect((await api.services.get({ id })).mode).toBe('l3');
   });
 
+  it('records a revision for each service a deleted node leaves, by the person who deleted it', async () => {
+    const lb3 = (await balancerNode(db, org, 'lb3', '10.9.0.3')).id;
+    const { id } = await api.services.create(web({ name: 'lost-node', vip: '10.9.9.15', balancerNodeIds: [lb1, lb3] }));
+    await db.prisma.node.update({ where: { id: lb3 }, data: { revokedAt: new Date() } });
+    await api.nodes.delete({ id: lb3 });
+    const h = await api.services.history({ id });
+    expect(h.items.map((r) => [r.number, r.action, r.actorLabel])).toEqual([[2, 'node.delete', email], [1, 'service.create', email]]);
+    expect(texts(h.items[0]!.changes)).toEqual([`balancer ${lb3} removed`]);
+  });
+
   it('keeps the history of a deleted service, ending in a revision without a document', async () => {
     const { id } = await api.services.create(web({ name: 'gone', vip: '10.9.9.14' }));
     await api.services.delete({ id });

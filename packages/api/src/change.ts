@@ -15,6 +15,8 @@ export interface AuditEntry {
   data?: Record<string, unknown>;
   /** For a rollback of a service: the revision it restores. */
   restoredNumber?: number;
+  /** Other services the change altered (a deleted node's); each gets a revision too. */
+  alsoServiceIds?: string[];
 }
 
 type OrgContext = ApiContext & { user: NonNullable<ApiContext['user']>; org: NonNullable<ApiContext['org']> };
@@ -37,6 +39,9 @@ export async function change<T>(ctx: OrgContext, audit: AuditEntry | ((result: T
             ...(entry.restoredNumber !== undefined && { restoredNumber: entry.restoredNumber }),
           })
         : null;
+    for (const serviceId of entry.alsoServiceIds ?? []) {
+      await recordRevision(tx, { organizationId: ctx.org.id, serviceId, action: entry.action, actorUserId: ctx.user.id, actorLabel: ctx.user.email });
+    }
     await tx.auditEvent.create({
       data: {
         organizationId: ctx.org.id,
