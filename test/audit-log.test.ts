@@ -2,7 +2,10 @@
 // revision; filters by service, person and time range; CSV export; and the
 // migration that introduced revisions gives existing services revision 1.
 import { createTestDatabase, type TestDatabase } from '@tula/db/testing';
-import { migrate, readMigrations, type Database } from '@tula/db';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { migrate, readMigrations, startEmbeddedPostgres, type Database } from '@tula/db';
 import type { ServiceInput } from '@tula/validators';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -79,37 +82,52 @@ describe('audit CSV export', () => {
 });
 
 describe('the migration that introduced revisions', () => {
+  /** Migrates to just before revisions, adds a service the old way, migrates the rest; returns revision 1's row. */
+  async function migrateOldService(pool: pg.Pool) {
+    const all = readMigrations();
+    const cut = all.findIndex((m) => m.name.endsWith('_service_revisions'));
+    expect(cut).toBeGreaterThan(0);
+    await migrate(pool, all.slice(0, cut));
+    await pool.query(`INSERT INTO "Organization" (id, name, slug) VALUES ('o1', 'old', 'old')`);
+    await pool.query(`INSERT INTO "Node" (id, "organizationId", name, role, "credentialHash", addresses) VALUES ('nb', 'o1', 'lb-b', 'balancer', 'h1', '{}'), ('na', 'o1', 'lb-a', 'balancer', 'h2', '{}')`);
+    await pool.query(`INSERT INTO "Service" (id, "organizationId", name, vip, "portStart", "portEnd", protocol, mode, "hcPath", "updatedAt") VALUES ('s', 'o1', 'legacy', '10.2.0.1', 80, 81, 'tcp', 'l3', '/x', '2026-03-01T00:00:00Z')`);
+    await pool.query(`INSERT INTO "ServiceBalancer" ("organizationId", "serviceId", "nodeId") VALUES ('o1', 's', 'nb'), ('o1', 's', 'na')`);
+    await pool.query(`INSERT INTO "Backend" (id, "organizationId", "serviceId", address, weight, state, "nodeId", "updatedAt") VALUES
+      ('b1', 'o1', 's', '10.0.0.9', 1, 'active', NULL, now()), ('b2', 'o1', 's', '10.0.0.10', 3, 'draining', 'na', now()), ('b3', 'o1', 's', 'fd00::1', 1, 'disabled', NULL, now())`);
+    await migrate(pool, all);
+    const { rows } = await pool.query(`SELECT number, action, "actorLabel", document, "createdAt" FROM "ServiceRevision"`);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ number: 1, action: 'service.import', actorLabel: 'existing configuration', createdAt: new Date('2026-03-01T00:00:00Z') });
+    expect(rows[0].document.backends.map((b: { address: string }) => b.address)).toEqual(['10.0.0.10', '10.0.0.9', 'fd00::1']);
+    expect(rows[0].document.balancerNodeIds).toEqual(['na', 'nb']);
+    return rows[0].document;
+  }
+
   it('gives each existing service revision 1 with exactly the document a change would record', async () => {
     const old = await createTestDatabase();
     const pool = new pg.Pool({ connectionString: old.url });
     try {
-      const all = readMigrations();
-      const cut = all.findIndex((m) => m.name.endsWith('_service_revisions'));
-      expect(cut).toBeGreaterThan(0);
-      await migrate(pool, all.slice(0, cut));
-      await pool.query(`INSERT INTO "Organization" (id, name, slug) VALUES ('o1', 'old', 'old')`);
-      await pool.query(`INSERT INTO "Node" (id, "organizationId", name, role, "credentialHash", addresses) VALUES ('nb', 'o1', 'lb-b', 'balancer', 'h1', '{}'), ('na', 'o1', 'lb-a', 'balancer', 'h2', '{}')`);
-      await pool.query(`INSERT INTO "Service" (id, "organizationId", name, vip, "portStart", "portEnd", protocol, mode, "hcPath", "updatedAt") VALUES ('s', 'o1', 'legacy', '10.2.0.1', 80, 81, 'tcp', 'l3', '/x', '2026-03-01T00:00:00Z')`);
-      await pool.query(`INSERT INTO "ServiceBalancer" ("organizationId", "serviceId", "nodeId") VALUES ('o1', 's', 'nb'), ('o1', 's', 'na')`);
-      await pool.query(`INSERT INTO "Backend" (id, "organizationId", "serviceId", address, weight, state, "nodeId", "updatedAt") VALUES
-        ('b1', 'o1', 's', '10.0.0.9', 1, 'active', NULL, now()), ('b2', 'o1', 's', '10.0.0.10', 3, 'draining', 'na', now()), ('b3', 'o1', 's', 'fd00::1', 1, 'disabled', NULL, now())`);
-      await migrate(pool, all);
-      const { rows } = await pool.query(`SELECT number, action, "actorLabel", document, "createdAt" FROM "ServiceRevision"`);
-      expect(rows).toHaveLength(1);
-      expect(rows[0]).toMatchObject({ number: 1, action: 'service.import', actorLabel: 'existing configuration', createdAt: new Date('2026-03-01T00:00:00Z') });
+      const document = await migrateOldService(pool);
       const migrated = await openTestApi(old.url);
       try {
-        const fromRows = await loadServiceDocument(migrated.prisma, 'o1', 's');
-        // Same values and the same order of backends and balancers.
-        expect(rows[0].document).toEqual(fromRows);
-        expect(rows[0].document.backends.map((b: { address: string }) => b.address)).toEqual(['10.0.0.10', '10.0.0.9', 'fd00::1']);
-        expect(rows[0].document.balancerNodeIds).toEqual(['na', 'nb']);
+        expect(document).toEqual(await loadServiceDocument(migrated.prisma, 'o1', 's'));
       } finally {
         await migrated.close();
       }
     } finally {
       await pool.end();
       await old.drop();
+    }
+  });
+
+  it('does the same on the embedded database (PGlite)', async () => {
+    const embedded = await startEmbeddedPostgres(mkdtempSync(join(tmpdir(), 'tula-rv-pglite-')));
+    const pool = new pg.Pool({ connectionString: embedded.url, max: 1 });
+    try {
+      expect(await migrateOldService(pool)).toMatchObject({ name: 'legacy', portStart: 80, portEnd: 81, mode: 'l3', hcPath: '/x' });
+    } finally {
+      await pool.end();
+      await embedded.stop();
     }
   });
 });
