@@ -61,6 +61,11 @@ test.describe('revisions, review and rollback', () => {
     expect(Number.parseFloat(share)).toBeLessThan(26);
     await expect(page.getByTestId('flows-moved')).toContainText(`${share} of existing flows move to another backend`);
     await page.screenshot({ path: `${SCREENSHOTS}/service-review.png`, fullPage: true });
+    // Usable on a phone: nothing wider than the screen.
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: `${SCREENSHOTS}/service-review-phone.png`, fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 800 });
     await page.getByRole('button', { name: 'Back to editing' }).click();
     await expect(page.getByLabel('Backend 3 address')).toHaveValue('10.77.0.4');
     await page.getByRole('button', { name: 'Save changes' }).click();
@@ -79,6 +84,10 @@ test.describe('revisions, review and rollback', () => {
     await expect(page.getByTestId('revision-3')).toContainText('restores revision 1');
     await expect(page.getByTestId('revision-3')).toContainText('backend 10.77.0.2 added');
     await page.screenshot({ path: `${SCREENSHOTS}/service-history.png`, fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: `${SCREENSHOTS}/service-history-phone.png`, fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 800 });
     await page.getByRole('navigation', { name: 'Service' }).getByRole('link', { name: 'Overview' }).click();
     await expect(page.getByRole('table', { name: 'Backends' })).toContainText('10.77.0.2');
 
