@@ -4,7 +4,7 @@ const config: NextConfig = {
   // The panel image ships .next/standalone, completed with the compiled server.ts by scripts/build-standalone.mjs.
   output: 'standalone',
   // Workspace packages ship TypeScript source.
-  transpilePackages: ['@tula/api', '@tula/protocol', '@tula/control', '@tula/gateway', '@tula/validators'],
+  transpilePackages: ['@tula/api', '@tula/protocol', '@tula/control', '@tula/gateway', '@tula/validators', '@tula/nft'],
   // Loaded by server.ts, not bundled: native bindings, WASM and the generated Prisma client.
   serverExternalPackages: ['@tula/db', '@prisma/client', '@prisma/adapter-pg', 'pg', '@electric-sql/pglite', '@electric-sql/pglite-socket', '@node-rs/argon2', 'ws'],
   poweredByHeader: false,

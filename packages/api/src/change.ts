@@ -8,6 +8,7 @@ import type { Db } from '@tula/db';
 import { withTenant } from '@tula/db/tenant';
 import type { ApiContext } from './context.ts';
 import type { Actor } from './trpc.ts';
+import { recordRevision } from './revisions.ts';
 
 export type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
 
@@ -16,6 +17,10 @@ export interface AuditEntry {
   targetType: string;
   targetId?: string | null;
   data?: Record<string, unknown>;
+  /** For a rollback of a service: the revision it restores. */
+  restoredNumber?: number;
+  /** Other services the change altered (a deleted node's); each gets a revision too. */
+  alsoServiceIds?: string[];
 }
 
 type OrgContext = ApiContext & { actor: Actor; org: NonNullable<ApiContext['org']> };
@@ -26,6 +31,21 @@ export async function change<T>(ctx: OrgContext, audit: AuditEntry | ((result: T
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${ctx.org.id}))`;
     const result = await fn(tx);
     const entry = typeof audit === 'function' ? audit(result) : audit;
+    // Every change to a service becomes its next revision, in this transaction.
+    const revision =
+      entry.targetType === 'service' && entry.targetId
+        ? await recordRevision(tx, {
+            organizationId: ctx.org.id,
+            serviceId: entry.targetId,
+            action: entry.action,
+            actorUserId: ctx.actor.userId,
+            actorLabel: ctx.actor.label,
+            ...(entry.restoredNumber !== undefined && { restoredNumber: entry.restoredNumber }),
+          })
+        : null;
+    for (const serviceId of entry.alsoServiceIds ?? []) {
+      await recordRevision(tx, { organizationId: ctx.org.id, serviceId, action: entry.action, actorUserId: ctx.actor.userId, actorLabel: ctx.user.email });
+    }
     await tx.auditEvent.create({
       data: {
         organizationId: ctx.org.id,
@@ -36,6 +56,7 @@ export async function change<T>(ctx: OrgContext, audit: AuditEntry | ((result: T
         targetType: entry.targetType,
         targetId: entry.targetId ?? null,
         data: (entry.data ?? {}) as object,
+        serviceRevisionId: revision?.id ?? null,
       },
     });
     const changed = await recompileOrganization(tx, ctx.org.id);

@@ -6,8 +6,8 @@ import { compileNodes, type ServiceRow } from './compile.ts';
 
 type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
 
-/** Returns the ids of nodes with a new desired version. Run it in the transaction that changed the rows. */
-export async function recompileOrganization(db: Db | Tx, organizationId: string): Promise<string[]> {
+/** What the compiler reads: the organisation's live nodes (with their current document's hash) and services. */
+export async function loadCompileRows(db: Db | Tx, organizationId: string) {
   const [nodes, services] = await Promise.all([
     db.node.findMany({
       where: { organizationId, revokedAt: null },
@@ -20,8 +20,14 @@ export async function recompileOrganization(db: Db | Tx, organizationId: string)
       include: { backends: true, balancers: { select: { nodeId: true } } },
     }),
   ]);
-  const rows: ServiceRow[] = services.map((s) => ({ ...s, balancerNodeIds: s.balancers.map((b) => b.nodeId) }));
-  const compiled = compileNodes(nodes, rows);
+  const rows: (ServiceRow & { id: string })[] = services.map((s) => ({ ...s, balancerNodeIds: s.balancers.map((b) => b.nodeId) }));
+  return { nodes, services: rows };
+}
+
+/** Returns the ids of nodes with a new desired version. Run it in the transaction that changed the rows. */
+export async function recompileOrganization(db: Db | Tx, organizationId: string): Promise<string[]> {
+  const { nodes, services } = await loadCompileRows(db, organizationId);
+  const compiled = compileNodes(nodes, services);
   const updates = nodes.flatMap((node) => {
     const doc = compiled.get(node.id)!;
     if (doc.hash === node.desiredHash) return [];

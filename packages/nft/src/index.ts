@@ -3,3 +3,4 @@ export * from './model.ts';
 export * from './render.ts';
 export * from './model-json.ts';
 export { fnv1a32 } from './hash.ts';
+export * from './lookup-change.ts';

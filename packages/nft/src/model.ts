@@ -21,7 +21,8 @@ import {
 } from '@tula/protocol';
 import { createHash } from 'node:crypto';
 import { byString, fnv1a32 } from './hash.ts';
-import { maglevOverlay, maglevPopulate, maglevTableSize } from './maglev.ts';
+import { serviceLookupTable } from './lookup-change.ts';
+import { maglevTableSize } from './maglev.ts';
 
 export const TABLE_NAME = 'tula';
 export const MAX_BACKEND_ID = 0xffff;
@@ -341,8 +342,8 @@ function buildService(c: ServiceContext): ServiceBuild {
     if (c.unhealthy.has(`${s.name}|${b.address}`)) return 'down';
     return 'usable';
   });
-  const weights = members.map((b) => ({ key: b.address, weight: b.weight }));
-  const lut = maglevOverlay(maglevPopulate(weights, m), weights, conditions.map((x) => x === 'usable'));
+  // Members are in key order already, so the table's indexes are theirs.
+  const { table: lut } = serviceLookupTable(members.map((b, i) => ({ key: b.address, weight: b.weight, usable: conditions[i] === 'usable' })));
   const marks = members.map((b) => (svcMark | c.ids[b.address]!) >>> 0);
   const slots = new Array<number>(members.length).fill(0);
   const svc = hex(svcMark);

@@ -6,6 +6,7 @@ import { useRouter } from 'next/navigation';
 import { useState, type FormEvent } from 'react';
 import type { z } from 'zod';
 import { errorMessage, fieldErrors, useTRPC } from '~/trpc/client';
+import { ServiceReview } from './service-review';
 import { Button, ErrorNote, Field, Input, Select } from './ui';
 
 type Form = z.input<typeof ServiceInput>;
@@ -67,8 +68,12 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
   };
   const create = useMutation(trpc.services.create.mutationOptions({ onSuccess: saved }));
   const update = useMutation(trpc.services.update.mutationOptions({ onSuccess: saved }));
+  // An edit is saved in two steps: preview (writes nothing), then apply what was reviewed.
+  const preview = useMutation(trpc.services.preview.mutationOptions());
+  const [reviewed, setReviewed] = useState<ServiceInput | null>(null);
   const save = serviceId ? update : create;
-  const remote = save.error ? fieldErrors(save.error) : {};
+  const failed = save.error ?? preview.error;
+  const remote = failed ? fieldErrors(failed) : {};
   const errorFor = (path: string) => ((submitted || touched.has(path)) && local[path]) || remote[path];
   const touch = (path: string) => setTouched((t) => new Set(t).add(path));
   const set = (patch: Partial<Form>) => setForm((f) => ({ ...f, ...patch }));
@@ -87,13 +92,29 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
       return;
     }
     const input = ServiceInput.parse(form);
-    if (serviceId) update.mutate({ id: serviceId, service: input });
-    else create.mutate(input);
+    if (serviceId) {
+      update.reset();
+      preview.mutate({ id: serviceId, service: input }, { onSuccess: () => setReviewed(input) });
+    } else create.mutate(input);
+  }
+
+  if (serviceId && reviewed && preview.data) {
+    return (
+      <div className="flex flex-col gap-4">
+        {update.error && <ErrorNote>{errorMessage(update.error)}</ErrorNote>}
+        <ServiceReview
+          preview={preview.data}
+          busy={update.isPending}
+          onApply={() => update.mutate({ id: serviceId, service: reviewed, ...(preview.data.currentRevision !== null && { baseRevision: preview.data.currentRevision }) })}
+          onBack={() => setReviewed(null)}
+        />
+      </div>
+    );
   }
 
   return (
     <form onSubmit={submit} noValidate className="flex flex-col gap-6" aria-label={serviceId ? 'Edit service' : 'New service'}>
-      {save.error && <ErrorNote>{errorMessage(save.error)}</ErrorNote>}
+      {failed && <ErrorNote>{errorMessage(failed)}</ErrorNote>}
       <fieldset className="grid gap-4 rounded-lg border border-slate-200 bg-white p-4 sm:grid-cols-2">
         <legend className="px-1 text-sm font-semibold">Listener</legend>
         <Field label="Name" hint="Letters, digits, dot, dash, underscore." error={errorFor('name')}>
@@ -268,7 +289,7 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
       </label>
 
       <div className="flex flex-wrap gap-3">
-        <Button type="submit" busy={save.isPending}>
+        <Button type="submit" busy={save.isPending || preview.isPending}>
           {serviceId ? 'Save changes' : 'Create service'}
         </Button>
         <Button type="button" variant="secondary" onClick={() => router.back()}>

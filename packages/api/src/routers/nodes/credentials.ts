@@ -28,13 +28,22 @@ export const revokeNode = writeProcedure.input(ById).mutation(async ({ ctx, inpu
 });
 
 export const deleteNode = writeProcedure.input(ById).mutation(async ({ ctx, input }) =>
-  change(ctx, { action: 'node.delete', targetType: 'node', targetId: input.id }, async (tx) => {
-    const n = await tx.node.findFirst({ where: { id: input.id, organizationId: ctx.org.id } });
-    if (!n) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such node in this organisation.' });
-    if (!n.revokedAt) throw new TRPCError({ code: 'PRECONDITION_FAILED', message: 'Revoke the node first, so its agent cannot connect again.' });
-    await tx.node.delete({ where: { id: n.id } });
-    return { id: n.id };
-  }),
+  change(
+    ctx,
+    (r: { id: string; serviceIds: string[] }) => ({ action: 'node.delete', targetType: 'node', targetId: input.id, alsoServiceIds: r.serviceIds }),
+    async (tx) => {
+      const n = await tx.node.findFirst({ where: { id: input.id, organizationId: ctx.org.id } });
+      if (!n) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such node in this organisation.' });
+      if (!n.revokedAt) throw new TRPCError({ code: 'PRECONDITION_FAILED', message: 'Revoke the node first, so its agent cannot connect again.' });
+      // Services that name the node (as balancer or backend host) change with it: each gets a revision.
+      const linked = await tx.service.findMany({
+        where: { organizationId: ctx.org.id, OR: [{ balancers: { some: { nodeId: n.id } } }, { backends: { some: { nodeId: n.id } } }] },
+        select: { id: true },
+      });
+      await tx.node.delete({ where: { id: n.id } });
+      return { id: n.id, serviceIds: linked.map((s) => s.id) };
+    },
+  ),
 );
 
 export const setNodeRole = writeProcedure

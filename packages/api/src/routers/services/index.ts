@@ -1,5 +1,9 @@
 import { router } from '../../trpc.ts';
+import { diffRevisions } from './diff.ts';
+import { serviceHistory } from './history.ts';
 import { getService, listServices } from './list.ts';
+import { previewService } from './preview.ts';
+import { rollbackService } from './rollback.ts';
 import { createService, deleteService, setBackendState, updateService } from './save.ts';
 
 export const servicesRouter = router({
@@ -9,4 +13,8 @@ export const servicesRouter = router({
   update: updateService,
   delete: deleteService,
   setBackendState,
+  history: serviceHistory,
+  diff: diffRevisions,
+  rollback: rollbackService,
+  preview: previewService,
 });

@@ -2,6 +2,7 @@ import { canonicalIp } from '@tula/protocol';
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { change, type Tx } from '../../change.ts';
+import { assertBaseRevision } from '../../revisions.ts';
 import { writeProcedure } from '../../trpc.ts';
 import { ServiceInput, serviceColumns } from '@tula/validators';
 
@@ -11,7 +12,7 @@ function fieldError(path: string, message: string, code: 'BAD_REQUEST' | 'NOT_FO
 }
 
 /** Checks what needs the database: names and listeners unique in the organisation, nodes of the organisation. */
-async function checkAgainstOrganisation(tx: Tx, organizationId: string, input: ServiceInput, id?: string) {
+export async function checkAgainstOrganisation(tx: Tx, organizationId: string, input: ServiceInput, id?: string) {
   const cols = serviceColumns(input);
   const others = await tx.service.findMany({
     where: { organizationId, ...(id ? { id: { not: id } } : {}), OR: [{ name: cols.name }, { vip: cols.vip, protocol: cols.protocol }] },
@@ -63,15 +64,28 @@ export const createService = writeProcedure.input(ServiceInput).mutation(async (
   ),
 );
 
+/** Replaces a service's rows with `input` (an edit, or a rollback to an earlier revision). */
+export async function replaceService(tx: Tx, organizationId: string, id: string, input: ServiceInput) {
+  const existing = await tx.service.findFirst({ where: { id, organizationId } });
+  if (!existing) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such service in this organisation.' });
+  await checkAgainstOrganisation(tx, organizationId, input, id);
+  await tx.service.update({ where: { id }, data: serviceColumns(input) });
+  await writeChildren(tx, organizationId, id, input);
+}
+
 export const updateService = writeProcedure
-  .input(z.strictObject({ id: z.string().min(1).max(64), service: ServiceInput }))
+  .input(
+    z.strictObject({
+      id: z.string().min(1).max(64),
+      service: ServiceInput,
+      /** The revision the change was reviewed against (services.preview); refused if the service has moved on. */
+      baseRevision: z.int().min(1).optional(),
+    }),
+  )
   .mutation(async ({ ctx, input }) =>
     change(ctx, { action: 'service.update', targetType: 'service', targetId: input.id, data: { name: input.service.name } }, async (tx) => {
-      const existing = await tx.service.findFirst({ where: { id: input.id, organizationId: ctx.org.id } });
-      if (!existing) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such service in this organisation.' });
-      await checkAgainstOrganisation(tx, ctx.org.id, input.service, input.id);
-      await tx.service.update({ where: { id: input.id }, data: serviceColumns(input.service) });
-      await writeChildren(tx, ctx.org.id, input.id, input.service);
+      await assertBaseRevision(tx, ctx.org.id, input.id, input.baseRevision);
+      await replaceService(tx, ctx.org.id, input.id, input.service);
       return { id: input.id };
     }),
   );

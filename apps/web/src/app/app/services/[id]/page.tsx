@@ -6,6 +6,7 @@ import { use } from 'react';
 import { useCanEdit } from '~/components/app-shell';
 import { DsrCharts, HealthTimeline } from '~/components/charts';
 import { BackendHealthList, RolloutBadge, ServiceHealthBadge, WarningList } from '~/components/health';
+import { ServiceTabs } from '~/components/service-tabs';
 import { Badge, Button, Card, ErrorNote, LinkButton, Spinner, Table } from '~/components/ui';
 import { errorMessage, useTRPC } from '~/trpc/client';
 
@@ -67,6 +68,7 @@ export default function ServiceDetail({ params }: { params: Promise<{ id: string
           </div>
         )}
       </div>
+      <ServiceTabs id={id} current="overview" />
       {(setState.error || remove.error) && <ErrorNote>{errorMessage(setState.error ?? remove.error)}</ErrorNote>}
 
       <Card title="Health now">

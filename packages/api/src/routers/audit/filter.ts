@@ -1,0 +1,24 @@
+// The audit log's filters, shared by the list and the CSV export.
+import { z } from 'zod';
+
+export const AuditFilter = z.object({
+  /** Changes to this service (its edits, rollbacks and backend state changes). */
+  serviceId: z.string().min(1).max(64).optional(),
+  /** Changes made by this person. */
+  actorUserId: z.string().min(1).max(64).optional(),
+  from: z.coerce.date().optional(),
+  to: z.coerce.date().optional(),
+});
+export type AuditFilter = z.infer<typeof AuditFilter>;
+
+export function auditWhere(organizationId: string, f: AuditFilter) {
+  return {
+    organizationId,
+    ...(f.serviceId && { targetType: 'service', targetId: f.serviceId }),
+    ...(f.actorUserId && { actorUserId: f.actorUserId }),
+    ...((f.from || f.to) && { createdAt: { ...(f.from && { gte: f.from }), ...(f.to && { lt: f.to }) } }),
+  };
+}
+
+/** What each event shows besides its own columns: the revision it made, and the actor's name. */
+export const auditInclude = { serviceRevision: { select: { number: true, serviceId: true } } } as const;

@@ -1,0 +1,133 @@
+// The audit log on a real PostgreSQL database: each change links to its
+// revision; filters by service, person and time range; CSV export; and the
+// migration that introduced revisions gives existing services revision 1.
+import { createTestDatabase, type TestDatabase } from '@tula/db/testing';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { migrate, readMigrations, startEmbeddedPostgres, type Database } from '@tula/db';
+import type { ServiceInput } from '@tula/validators';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadServiceDocument } from '../packages/api/src/revisions.ts';
+import { balancerNode, memberCaller, openTestApi, type Caller } from './support/caller.ts';
+
+const ODD_NAME = 'Ada, "the" Operator\nof Lovelace';
+let tdb: TestDatabase;
+let db: Database;
+let ada: { api: Caller; userId: string; email: string };
+let bo: { api: Caller; userId: string; email: string };
+let org: string;
+let s1: string;
+let s2: string;
+
+const service = (name: string, vip: string, lb: string, extra: Partial<ServiceInput> = {}): ServiceInput => ({
+  name, vip, ports: '80', protocol: 'tcp', mode: 'l2', tunnel: 'vxlan', ingressInterface: null, drainTimeoutS: 300, mss: null,
+  healthCheck: { type: 'tcp', port: null, path: null, expectStatus: null, payload: null, expect: null, intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 },
+  balancerNodeIds: [lb], backends: [{ address: '10.1.0.1', port: null, weight: 1, state: 'active', nodeId: null }], ...extra,
+});
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+  db = await openTestApi(tdb.url);
+  const a = await memberCaller(db, { name: ODD_NAME });
+  org = a.organizationId;
+  ada = a;
+  bo = await memberCaller(db, { name: 'Bo', role: 'admin', join: org });
+  const lb = (await balancerNode(db, org, 'lb1', '10.9.0.1')).id;
+  s1 = (await ada.api.services.create(service('s1', '10.9.9.1', lb))).id;
+  await bo.api.services.update({ id: s1, service: service('s1', '10.9.9.1', lb, { mode: 'l3' }) });
+  s2 = (await bo.api.services.create(service('s2', '10.9.9.2', lb))).id;
+  // One event far in the past, for the time filter.
+  await db.prisma.auditEvent.updateMany({ where: { organizationId: org, action: 'service.create', targetId: s1 }, data: { createdAt: new Date('2026-01-15T10:00:00Z') } });
+});
+afterAll(async () => {
+  await db?.close();
+  await tdb?.drop();
+});
+
+const actions = (r: { items: { action: string; targetId: string | null }[] }) => r.items.map((e) => `${e.action} ${e.targetId === s1 ? 's1' : e.targetId === s2 ? 's2' : e.targetId}`);
+
+describe('audit log filters', () => {
+  it('by service, by person and by time range, each event linked to the revision it made', async () => {
+    expect(actions(await ada.api.audit.list({ serviceId: s1 }))).toEqual(['service.update s1', 'service.create s1']);
+    expect(actions(await ada.api.audit.list({ actorUserId: bo.userId }))).toEqual(['service.create s2', 'service.update s1']);
+    expect(actions(await ada.api.audit.list({ from: new Date('2026-01-01T00:00:00Z'), to: new Date('2026-02-01T00:00:00Z') }))).toEqual(['service.create s1']);
+    expect(actions(await ada.api.audit.list({ serviceId: s1, from: new Date('2026-02-01T00:00:00Z') }))).toEqual(['service.update s1']);
+    const s1Events = (await ada.api.audit.list({ serviceId: s1 })).items;
+    expect(s1Events.map((e) => [e.revision?.number, e.revision?.serviceId])).toEqual([[2, s1], [1, s1]]);
+    expect(await ada.api.audit.actors()).toEqual(expect.arrayContaining([{ userId: ada.userId, label: ada.email }, { userId: bo.userId, label: bo.email }]));
+  });
+
+  it('does not see another organisation\'s events or revisions', async () => {
+    const eve = await memberCaller(db, { name: 'Eve' });
+    expect((await eve.api.audit.list({ serviceId: s1 })).items).toEqual([]);
+    expect((await eve.api.audit.export({})).rows).toBe(0);
+    await expect(eve.api.services.history({ id: s1 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(eve.api.services.rollback({ id: s1, number: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
+
+describe('audit CSV export', () => {
+  it('exports the filtered events oldest first, with names holding commas, quotes and line breaks intact', async () => {
+    const { csv, rows, truncated } = await ada.api.audit.export({ serviceId: s1 });
+    expect({ rows, truncated }).toEqual({ rows: 2, truncated: false });
+    const events = (await ada.api.audit.list({ serviceId: s1 })).items.reverse();
+    expect(csv).toBe(
+      'time,actor_name,actor,action,target_type,target_id,revision,details\r\n' +
+        `${events[0]!.createdAt.toISOString()},"Ada, ""the"" Operator\nof Lovelace",${ada.email},service.create,service,${s1},1,"{""vip"":""10.9.9.1"",""name"":""s1"",""ports"":""80""}"\r\n` +
+        `${events[1]!.createdAt.toISOString()},Bo,${bo.email},service.update,service,${s1},2,"{""name"":""s1""}"\r\n`,
+    );
+  });
+});
+
+describe('the migration that introduced revisions', () => {
+  /** Migrates to just before revisions, adds a service the old way, migrates the rest; returns revision 1's row. */
+  async function migrateOldService(pool: pg.Pool) {
+    const all = readMigrations();
+    const cut = all.findIndex((m) => m.name.endsWith('_service_revisions'));
+    expect(cut).toBeGreaterThan(0);
+    await migrate(pool, all.slice(0, cut));
+    await pool.query(`INSERT INTO "Organization" (id, name, slug) VALUES ('o1', 'old', 'old')`);
+    await pool.query(`INSERT INTO "Node" (id, "organizationId", name, role, "credentialHash", addresses) VALUES ('nb', 'o1', 'lb-b', 'balancer', 'h1', '{}'), ('na', 'o1', 'lb-a', 'balancer', 'h2', '{}')`);
+    await pool.query(`INSERT INTO "Service" (id, "organizationId", name, vip, "portStart", "portEnd", protocol, mode, "hcPath", "updatedAt") VALUES ('s', 'o1', 'legacy', '10.2.0.1', 80, 81, 'tcp', 'l3', '/x', '2026-03-01T00:00:00Z')`);
+    await pool.query(`INSERT INTO "ServiceBalancer" ("organizationId", "serviceId", "nodeId") VALUES ('o1', 's', 'nb'), ('o1', 's', 'na')`);
+    await pool.query(`INSERT INTO "Backend" (id, "organizationId", "serviceId", address, weight, state, "nodeId", "updatedAt") VALUES
+      ('b1', 'o1', 's', '10.0.0.9', 1, 'active', NULL, now()), ('b2', 'o1', 's', '10.0.0.10', 3, 'draining', 'na', now()), ('b3', 'o1', 's', 'fd00::1', 1, 'disabled', NULL, now())`);
+    await migrate(pool, all);
+    const { rows } = await pool.query(`SELECT number, action, "actorLabel", document, "createdAt" FROM "ServiceRevision"`);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ number: 1, action: 'service.import', actorLabel: 'existing configuration', createdAt: new Date('2026-03-01T00:00:00Z') });
+    expect(rows[0].document.backends.map((b: { address: string }) => b.address)).toEqual(['10.0.0.10', '10.0.0.9', 'fd00::1']);
+    expect(rows[0].document.balancerNodeIds).toEqual(['na', 'nb']);
+    return rows[0].document;
+  }
+
+  it('gives each existing service revision 1 with exactly the document a change would record', async () => {
+    const old = await createTestDatabase();
+    const pool = new pg.Pool({ connectionString: old.url });
+    try {
+      const document = await migrateOldService(pool);
+      const migrated = await openTestApi(old.url);
+      try {
+        expect(document).toEqual(await loadServiceDocument(migrated.prisma, 'o1', 's'));
+      } finally {
+        await migrated.close();
+      }
+    } finally {
+      await pool.end();
+      await old.drop();
+    }
+  });
+
+  it('does the same on the embedded database (PGlite)', async () => {
+    const embedded = await startEmbeddedPostgres(mkdtempSync(join(tmpdir(), 'tula-rv-pglite-')));
+    const pool = new pg.Pool({ connectionString: embedded.url, max: 1 });
+    try {
+      expect(await migrateOldService(pool)).toMatchObject({ name: 'legacy', portStart: 80, portEnd: 81, mode: 'l3', hcPath: '/x' });
+    } finally {
+      await pool.end();
+      await embedded.stop();
+    }
+  });
+});

@@ -1,0 +1,43 @@
+// The API's procedures called in-process, as a signed-in member of a fresh
+// organisation, on a real PostgreSQL database migrated like the panel's. For
+// tests of procedures that need no HTTP (no cookies, no agents).
+import { randomBytes } from 'node:crypto';
+import { createCaller, type Role } from '@tula/api';
+import { DEFAULT_TRIAL_LIMITS, LocalBus } from '@tula/control';
+import { openDatabase, type Database } from '@tula/db';
+
+export type Caller = ReturnType<typeof createCaller>;
+
+export async function openTestApi(url: string): Promise<Database> {
+  return openDatabase({ env: { DATABASE_URL: url, TULA_DATA_DIR: '.tula', DATABASE_POOL_SIZE: 4 }, migrate: true });
+}
+
+/** A new user in a new organisation, and the API as that user; `join` adds the user to an existing organisation instead. */
+export async function memberCaller(db: Database, options: { name: string; role?: Role; join?: string }): Promise<{ api: Caller; userId: string; organizationId: string; email: string }> {
+  const tag = randomBytes(4).toString('hex');
+  const email = `${options.name.toLowerCase().replace(/\W+/g, '.')}-${tag}@example.com`;
+  const user = await db.prisma.user.create({ data: { name: options.name, email } });
+  const organizationId = options.join ?? (await db.prisma.organization.create({ data: { name: `org ${tag}`, slug: `org-${tag}` } })).id;
+  const role = options.role ?? 'owner';
+  await db.prisma.membership.create({ data: { organizationId, userId: user.id, role } });
+  const api = createCaller({
+    db,
+    bus: new LocalBus(),
+    // Not used by the procedures these tests call (they need no session).
+    auth: undefined as never,
+    mailer: undefined as never,
+    limits: DEFAULT_TRIAL_LIMITS,
+    startedAt: new Date(),
+    publicUrl: 'http://127.0.0.1:1',
+    user: { id: user.id, email, name: options.name },
+    org: { id: organizationId, role, trialEndsAt: new Date(Date.now() + 86_400_000) },
+  });
+  return { api, userId: user.id, organizationId, email };
+}
+
+/** A balancer node row (no agent: these tests look at documents, not deliveries). */
+export async function balancerNode(db: Database, organizationId: string, name: string, address: string) {
+  return db.prisma.node.create({
+    data: { organizationId, name, role: 'balancer', credentialHash: randomBytes(16).toString('hex'), addresses: [address] },
+  });
+}
