@@ -3,10 +3,10 @@
 // with `bird -c CONF -s CTL -P PID` (bird daemonises itself), reloaded with
 // `birdc -s CTL configure`, stopped with SIGTERM, on which bird closes its
 // sessions with a Cease notification so peers drop the routes at once.
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { run } from '../exec.ts';
 import type { StateDir } from '../state-dir.ts';
-import { livePid, terminate } from './process.ts';
+import { currentConfig, installConfig, livePid, terminate } from './process.ts';
 
 export interface BgpPeerState {
   /** bird's protocol name, tula_peerN for the Nth peer. */
@@ -35,23 +35,10 @@ export class Bird {
   /** Makes bird run `text`: checks it, then starts bird or has the running one reload it. */
   async apply(text: string): Promise<'started' | 'reloaded' | 'unchanged'> {
     const running = this.pid();
-    let current: string | undefined;
-    try {
-      current = readFileSync(this.config, 'utf8');
-    } catch {
-      current = undefined;
-    }
-    if (running && current === text) return 'unchanged';
-    const candidate = `${this.config}.new`;
-    writeFileSync(candidate, text, { mode: 0o600 });
-    try {
-      // A config bird refuses never replaces the one it runs.
+    if (running && currentConfig(this.config) === text) return 'unchanged';
+    await installConfig(this.config, text, async (candidate) => {
       await run(['bird', '-p', '-c', candidate]);
-    } catch (err) {
-      rmSync(candidate, { force: true });
-      throw err;
-    }
-    renameSync(candidate, this.config);
+    });
     if (!running) {
       rmSync(this.control, { force: true });
       await run(['bird', '-c', this.config, '-s', this.control, '-P', this.pidFile]);

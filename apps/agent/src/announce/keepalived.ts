@@ -4,11 +4,11 @@
 // agent, so an agent restart does not move the VIPs. SIGHUP reloads it;
 // SIGTERM makes it release the VIPs and send a priority-0 advert, so a standby
 // takes over at once rather than after three missed adverts.
-import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { run } from '../exec.ts';
 import type { StateDir } from '../state-dir.ts';
-import { livePid, terminate } from './process.ts';
+import { currentConfig, installConfig, livePid, terminate } from './process.ts';
 
 export class Keepalived {
   readonly config: string;
@@ -29,22 +29,14 @@ export class Keepalived {
 
   async apply(text: string): Promise<'started' | 'reloaded' | 'unchanged'> {
     const running = this.pid();
-    let current: string | undefined;
-    try {
-      current = readFileSync(this.config, 'utf8');
-    } catch {
-      current = undefined;
-    }
-    if (running && current === text) return 'unchanged';
-    const candidate = `${this.config}.new`;
-    writeFileSync(candidate, text, { mode: 0o600 });
-    // keepalived -t exits non-zero on a config it would not run.
-    const check = await run(['keepalived', '-t', '-f', candidate], { allowFailure: true });
-    if (check.code !== 0) {
-      rmSync(candidate, { force: true });
-      throw new Error(`keepalived refused its configuration: ${(check.stderr || check.stdout).trim().split('\n').slice(-3).join(' ')}`);
-    }
-    renameSync(candidate, this.config);
+    if (running && currentConfig(this.config) === text) return 'unchanged';
+    await installConfig(this.config, text, async (candidate) => {
+      // keepalived -t exits non-zero on a config it would not run.
+      const check = await run(['keepalived', '-t', '-f', candidate], { allowFailure: true });
+      if (check.code !== 0) {
+        throw new Error(`keepalived refused its configuration: ${(check.stderr || check.stdout).trim().split('\n').slice(-3).join(' ')}`);
+      }
+    });
     if (running) {
       process.kill(running, 'SIGHUP');
       return 'reloaded';
