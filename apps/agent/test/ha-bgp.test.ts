@@ -9,7 +9,7 @@
 import type { DesiredStateInput } from '@tula/protocol';
 import { createLab, LAB, startRouterBgp, type Lab, type RouterBgp } from '@tula/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostDeath, pause, revive, RunningAgent, startDownload, startReporter, waitUntil } from './ha-support.ts';
+import { hostDeath, pause, revive, RunningAgent, startDownload, startReporter, startRequestLoop, waitUntil } from './ha-support.ts';
 import { AgentHost, kernelTestsUnavailable } from './support.ts';
 
 const unavailable =
@@ -60,16 +60,12 @@ function backendDoc(lab: Lab): DesiredStateInput {
   };
 }
 
-interface LoopResult {
-  sent: number;
-  failed: number;
-  failures: { at: string; error: string }[];
-}
-
 describe.skipIf(unavailable)(`BGP + ECMP failover${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   let lab: Lab;
   let router: RouterBgp;
   let agents: RunningAgent[] = [];
+  /** The balancer the host-death test killed. */
+  let victim = 0;
   const viaBoth = () => waitUntil('the router to route the VIP over both balancers', async () => (await router.nexthops(VIP)).length === 2, 60_000);
 
   beforeAll(async () => {
@@ -92,7 +88,7 @@ describe.skipIf(unavailable)(`BGP + ECMP failover${unavailable ? ` (skipped: ${u
   });
 
   it('a balancer dies mid-download: the download completes byte for byte and no request fails', async () => {
-    const loop = startReporter<LoopResult>(lab, 'request-loop.ts', ['--url', `http://${VIP}/`, '--interval', '20', '--timeout', '3000']);
+    const loop = startRequestLoop(lab, `http://${VIP}/`, 3000);
     const stream = startReporter<{ sent: number; lost: number[] }>(lab, 'udp-stream.ts', ['--target', VIP, '--flows', '16', '--interval', '10']);
     const size = 16 * 1024 * 1024;
     const download = startDownload(lab, `http://${VIP}/bytes/${size}`, size, 1024 * 1024);
@@ -101,7 +97,7 @@ describe.skipIf(unavailable)(`BGP + ECMP failover${unavailable ? ` (skipped: ${u
     await pause(4000);
     const after = await Promise.all(lab.balancers.map((b) => lab.linkStats(b.ns)));
     const carried = after.map((a, i) => a.rxPackets - before[i]!.rxPackets);
-    const victim = carried[0]! >= carried[1]! ? 0 : 1;
+    victim = carried[0]! >= carried[1]! ? 0 : 1;
     const killedAt = await hostDeath(lab, lab.balancers[victim]!, agents[victim]!);
     const gone = await waitUntil('the router to drop the dead balancer', async () => (await router.nexthops(VIP)).length === 1 && Date.now(), 20_000, 10);
     const result = await download.done;
@@ -117,12 +113,10 @@ describe.skipIf(unavailable)(`BGP + ECMP failover${unavailable ? ` (skipped: ${u
     console.log(`BGP failover: ${loopResult.sent} requests on new connections, ${loopResult.failed} failed`);
     expect(loopResult.failures).toEqual([]);
     expect(loopResult.sent).toBeGreaterThan(100);
-    (globalThis as { haVictim?: number }).haVictim = victim;
   }, 120_000);
 
   it('the balancer comes back: traffic spreads over both again, and no request fails', async () => {
-    const victim = (globalThis as { haVictim?: number }).haVictim ?? 0;
-    const loop = startReporter<LoopResult>(lab, 'request-loop.ts', ['--url', `http://${VIP}/`, '--interval', '20', '--timeout', '3000']);
+    const loop = startRequestLoop(lab, `http://${VIP}/`, 3000);
     await pause(1000);
     await revive(lab, lab.balancers[victim]!);
     agents[victim]!.start();
@@ -146,7 +140,7 @@ describe.skipIf(unavailable)(`BGP + ECMP failover${unavailable ? ` (skipped: ${u
     // The session stays up, ready to announce again.
     expect(status.announce.bgp.peers.map((p) => p.established)).toEqual([true]);
     // New connections all go to the other balancer (the drained one sees BGP and BFD packets only).
-    const loop = startReporter<LoopResult>(lab, 'request-loop.ts', ['--url', `http://${VIP}/`, '--interval', '20']);
+    const loop = startRequestLoop(lab, `http://${VIP}/`);
     await pause(2000);
     const before = await Promise.all(lab.balancers.map((b) => lab.linkStats(b.ns)));
     await pause(2000);

@@ -113,6 +113,17 @@ export function startReporter<T>(lab: Lab, script: string, args: string[]) {
   };
 }
 
+export interface LoopResult {
+  sent: number;
+  failed: number;
+  failures: { at: string; error: string }[];
+}
+
+/** One request on a new connection every 20 ms until stopped (request-loop.ts). */
+export function startRequestLoop(lab: Lab, url: string, timeoutMs = 5000) {
+  return startReporter<LoopResult>(lab, 'request-loop.ts', ['--url', url, '--interval', '20', '--timeout', String(timeoutMs)]);
+}
+
 export async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -61,11 +61,12 @@ export class Announcer {
       await this.bird.apply(renderBirdConfig({ bgp: announce.bgp, vips: fit('bgp') }));
     });
     await this.step(errors, 'vrrp', async () => {
-      const owned = fit('vrrp');
-      // Unfit: leave the group, so a fit balancer owns the VIPs.
-      if (!announce?.vrrp || owned.length === 0) return this.keepalived.stop();
+      if (!announce?.vrrp) return this.keepalived.stop();
       const all = vips.filter((v) => v.via === 'vrrp').map((v) => v.vip);
-      await this.keepalived.apply(renderKeepalivedConfig({ vrrp: announce.vrrp, vips: all }));
+      // Unfit: leave the group, so a fit balancer owns the VIPs.
+      if (fit('vrrp').length === 0) await this.keepalived.stop();
+      await this.keepalived.releaseStale(announce.vrrp.interface, all);
+      if (fit('vrrp').length > 0) await this.keepalived.apply(renderKeepalivedConfig({ vrrp: announce.vrrp, vips: all }));
     });
 
     if (announce?.bgp) {

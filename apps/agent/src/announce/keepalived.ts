@@ -6,6 +6,7 @@
 // takes over at once rather than after three missed adverts.
 import { closeSync, openSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { ipFamily } from '@tula/protocol';
 import { run } from '../exec.ts';
 import type { StateDir } from '../state-dir.ts';
 import { currentConfig, installConfig, livePid, terminate } from './process.ts';
@@ -59,6 +60,18 @@ export class Keepalived {
     for (let i = 0; i < 100 && !this.pid(); i++) await new Promise((r) => setTimeout(r, 20));
     if (!this.pid()) throw new Error(`keepalived did not start; see ${this.logFile}`);
     return 'started';
+  }
+
+  /**
+   * Removes VIPs a killed keepalived left on the interface (SIGKILL gives it no
+   * chance to): a balancer whose keepalived is not running must not answer for
+   * them, or the segment would have two owners once the other one takes over.
+   */
+  async releaseStale(ifname: string, vips: string[]): Promise<void> {
+    if (this.pid()) return;
+    for (const vip of vips) {
+      await run(['ip', 'addr', 'del', `${vip}/${ipFamily(vip) === 4 ? 32 : 128}`, 'dev', ifname], { allowFailure: true });
+    }
   }
 
   async stop(): Promise<void> {
