@@ -88,8 +88,8 @@ describe.skipIf(unavailable)(`BGP + ECMP failover${unavailable ? ` (skipped: ${u
   });
 
   it('a balancer dies mid-download: the download completes byte for byte and no request fails', async () => {
-    const loop = startRequestLoop(lab, `http://${VIP}/`, 3000);
-    const stream = startReporter<{ sent: number; lost: number[] }>(lab, 'udp-stream.ts', ['--target', VIP, '--flows', '16', '--interval', '10']);
+    const loop = await startRequestLoop(lab, `http://${VIP}/`, 3000);
+    const stream = await startReporter<{ sent: number; lost: number[] }>(lab, 'udp-stream.ts', ['--target', VIP, '--flows', '16', '--interval', '10']);
     const size = 16 * 1024 * 1024;
     const download = startDownload(lab, `http://${VIP}/bytes/${size}`, size, 1024 * 1024);
     // The download's flow goes through one balancer (its ACKs are what that balancer sees): kill that one.
@@ -116,7 +116,7 @@ describe.skipIf(unavailable)(`BGP + ECMP failover${unavailable ? ` (skipped: ${u
   }, 120_000);
 
   it('the balancer comes back: traffic spreads over both again, and no request fails', async () => {
-    const loop = startRequestLoop(lab, `http://${VIP}/`, 3000);
+    const loop = await startRequestLoop(lab, `http://${VIP}/`, 3000);
     await pause(1000);
     await revive(lab, lab.balancers[victim]!);
     agents[victim]!.start();
@@ -140,7 +140,7 @@ describe.skipIf(unavailable)(`BGP + ECMP failover${unavailable ? ` (skipped: ${u
     // The session stays up, ready to announce again.
     expect(status.announce.bgp.peers.map((p) => p.established)).toEqual([true]);
     // New connections all go to the other balancer (the drained one sees BGP and BFD packets only).
-    const loop = startRequestLoop(lab, `http://${VIP}/`);
+    const loop = await startRequestLoop(lab, `http://${VIP}/`);
     await pause(2000);
     const before = await Promise.all(lab.balancers.map((b) => lab.linkStats(b.ns)));
     await pause(2000);

@@ -4,6 +4,7 @@
 // a UDP stream that times the failover).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -97,18 +98,29 @@ export function startDownload(lab: Lab, url: string, bytes: number, bytesPerSeco
   return { done };
 }
 
-/** A process in the client namespace that prints JSON on SIGTERM (request-loop.ts, udp-stream.ts). */
-export function startReporter<T>(lab: Lab, script: string, args: string[]) {
+/**
+ * A process in the client namespace that prints JSON on SIGTERM (request-loop.ts,
+ * udp-stream.ts). Resolves once it handles SIGTERM (its SigCgt mask says so), so
+ * a slow start under load is not mistaken for a run, and stopping it never kills it.
+ */
+export async function startReporter<T>(lab: Lab, script: string, args: string[]) {
   const child = lab.spawn(lab.client.ns, [process.execPath, '--import', 'tsx', `packages/netlab/src/${script}`, ...args]);
+  await waitUntil(`${script} to start`, async () => {
+    const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
+    const caught = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+    return caught !== undefined && (BigInt(`0x${caught}`) & (1n << 14n)) !== 0n;
+  }, 60_000, 50);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const exited = new Promise<string>((r) => child.once('exit', (code, signal) => r(`exit ${code ?? signal}`)));
   return {
     async stop(): Promise<T> {
       child.kill('SIGTERM');
-      await exited;
-      return JSON.parse(out.trim().split('\n').at(-1)!) as T;
+      const how = await exited;
+      const last = out.trim().split('\n').at(-1) ?? '';
+      if (!last.startsWith('{')) throw new Error(`${script} printed no result (${how}): ${out}`);
+      return JSON.parse(last) as T;
     },
   };
 }
