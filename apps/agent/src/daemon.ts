@@ -3,11 +3,13 @@
 // health checks and publishes its status. File mode and server mode both feed
 // it desired states; there is one convergence path.
 import type { DesiredState, FailingBackend } from '@tula/protocol';
+import { Announcer } from './announce/announcer.ts';
 import { Converger, type ConvergeResult } from './dataplane/converge.ts';
 import { readSnapshot, type CounterSnapshot } from './dataplane/counters.ts';
 import { HealthMonitor, type BackendHealth } from './health/checker.ts';
 import { describeError } from './commands/errors.ts';
 import { STATUS_FILE, type AgentStatus } from './commands/status.ts';
+import { addresses } from './kernel/ip.ts';
 import type { StateDir } from './state-dir.ts';
 
 export interface DaemonOptions {
@@ -25,6 +27,7 @@ export class Daemon {
   private state: DesiredState | undefined;
   private readonly converger: Converger;
   private readonly health: HealthMonitor;
+  private readonly announcer: Announcer;
   private lastError: string | undefined;
   private appliedAt: string | undefined;
   private warnings: string[] = [];
@@ -43,6 +46,12 @@ export class Daemon {
 
   constructor(private readonly options: DaemonOptions) {
     this.converger = new Converger({ stateDir: options.stateDir, dryRun: options.dryRun, log: options.log });
+    this.announcer = new Announcer({
+      stateDir: options.stateDir,
+      dryRun: options.dryRun,
+      log: options.log,
+      interfaceAddresses: async (ifname) => (await addresses()).filter((a) => a.ifname === ifname).map((a) => a.address),
+    });
     this.health = new HealthMonitor((key, h) => {
       options.log(`health: ${key} is ${h.healthy ? 'up' : `down (${h.lastError ?? 'failing'})`}`);
       this.writeStatus();
@@ -114,6 +123,7 @@ export class Daemon {
     const changed = this.healthChanged;
     this.healthChanged = new Set();
     const report = this.unreported === state;
+    let applyFailed = false;
     try {
       const r = await this.converger.converge(state, this.health.unhealthy(), {
         verifyKernel,
@@ -135,6 +145,7 @@ export class Daemon {
         this.options.onOutcome?.({ state, result: r });
       }
     } catch (err) {
+      applyFailed = true;
       this.lastError = describeError(err);
       this.healthChanged = 'all';
       this.options.log(`apply failed, previous rules stay in force: ${this.lastError}`);
@@ -143,6 +154,8 @@ export class Daemon {
         this.options.onOutcome?.({ state, error: this.lastError });
       }
     }
+    // Announce only what the kernel now holds and can serve; withdraw all after a failed apply.
+    await this.announcer.update({ state, model: this.converger.model, applyFailed, stopping: false });
     this.writeStatus();
     this.settleFirst({ version: state.version, ...(this.lastError ? { error: this.lastError } : {}) });
   }
@@ -177,6 +190,7 @@ export class Daemon {
       lastError: this.lastError,
       warnings: this.warnings,
       health: this.health.snapshot(),
+      announce: this.announcer.status(),
     };
     this.options.stateDir.write(STATUS_FILE, status);
   }
@@ -185,6 +199,8 @@ export class Daemon {
     for (const t of this.timers) clearInterval(t);
     this.health.stop();
     await this.idle();
+    // A stopped agent no longer checks the backends: it withdraws its announcements.
+    await this.announcer.stop(this.state);
     this.options.stateDir.remove(STATUS_FILE);
   }
 }

@@ -44,7 +44,7 @@ export async function change<T>(ctx: OrgContext, audit: AuditEntry | ((result: T
           })
         : null;
     for (const serviceId of entry.alsoServiceIds ?? []) {
-      await recordRevision(tx, { organizationId: ctx.org.id, serviceId, action: entry.action, actorUserId: ctx.actor.userId, actorLabel: ctx.user.email });
+      await recordRevision(tx, { organizationId: ctx.org.id, serviceId, action: entry.action, actorUserId: ctx.actor.userId, actorLabel: ctx.actor.label });
     }
     await tx.auditEvent.create({
       data: {

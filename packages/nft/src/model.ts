@@ -653,7 +653,8 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
       else host.ipv6Forwarding = true;
     }
     if (s.mode === 'l2' || s.mode === 'nat') {
-      if (!announced.has(`${vip}|${ifname}`)) {
+      // With VRRP, keepalived (driven by the agent's announcer) owns these VIPs, on one balancer at a time.
+      if (!state.balancer?.announce?.vrrp && !announced.has(`${vip}|${ifname}`)) {
         announced.add(`${vip}|${ifname}`);
         host.announce.push({ vip, interface: ifname });
       }

@@ -80,6 +80,57 @@ describe('desired state v1', () => {
   });
 });
 
+describe('announcement settings', () => {
+  const bgp = {
+    localAsn: 65001,
+    routerId: '10.99.0.2',
+    peers: [{ address: '10.99.0.1', asn: 65000, password: 's3cret!', holdTimeS: 9, bfd: true }],
+    bfd: { intervalMs: 100, multiplier: 3 },
+  };
+  const vrrp = { interface: 'eth0', virtualRouterId: 51, priority: 150, advertIntervalMs: 1000 };
+  const withAnnounce = (announce: unknown, services: unknown[] = [service({})]) => ({
+    apiVersion: 'tula/v1',
+    version: 1,
+    balancer: { services, announce, draining: false },
+  });
+
+  it('accepts BGP and VRRP settings and fills their defaults', () => {
+    const r = parseDesiredState(withAnnounce({ bgp: { ...bgp, peers: [{ address: '2001:db8::1', asn: 4_200_000_000 }], bfd: {} }, vrrp: { ...vrrp, advertIntervalMs: undefined } }));
+    expect(r.ok ? [] : r.problems).toEqual([]);
+    if (!r.ok) return;
+    const announce = r.value.balancer!.announce!;
+    expect(announce.bgp!.peers[0]).toEqual({ address: '2001:db8::1', asn: 4_200_000_000, holdTimeS: 90, bfd: false });
+    expect(announce.bgp!.bfd).toEqual({ intervalMs: 100, multiplier: 3 });
+    expect(announce.vrrp!.advertIntervalMs).toBe(1000);
+  });
+
+  it.each([
+    ['AS 0', { bgp: { ...bgp, localAsn: 0 } }, '$.balancer.announce.bgp.localAsn: must be an AS number from 1 to 4294967294'],
+    ['a peer ASN beyond 32 bits', { bgp: { ...bgp, peers: [{ ...bgp.peers[0], asn: 4_294_967_296 }] } }, '$.balancer.announce.bgp.peers[0].asn: must be an AS number from 1 to 4294967294'],
+    ['AS_TRANS', { bgp: { ...bgp, peers: [{ ...bgp.peers[0], asn: 23456 }] } }, '$.balancer.announce.bgp.peers[0].asn: AS 23456 (AS_TRANS) is reserved'],
+    ['a router id that is not IPv4', { bgp: { ...bgp, routerId: '2001:db8::2' } }, '$.balancer.announce.bgp.routerId: must be an IPv4 address'],
+    ['no peers', { bgp: { ...bgp, peers: [] } }, '$.balancer.announce.bgp.peers: give at least one peer'],
+    ['a peer that is not an address', { bgp: { ...bgp, peers: [{ ...bgp.peers[0], address: 'router1' }] } }, '$.balancer.announce.bgp.peers[0].address: must be an IPv4 or IPv6 address'],
+    ['a password that could break the daemon config', { bgp: { ...bgp, peers: [{ ...bgp.peers[0], password: 'a";}' }] } }, '$.balancer.announce.bgp.peers[0].password: must be 1-80 printable ASCII'],
+    ['a hold time below 3 s', { bgp: { ...bgp, peers: [{ ...bgp.peers[0], holdTimeS: 1 }] } }, '$.balancer.announce.bgp.peers[0].holdTimeS: must be from 3 to 65535 seconds'],
+    ['a duplicate peer', { bgp: { ...bgp, peers: [bgp.peers[0], { ...bgp.peers[0], asn: 65002 }] } }, '$.balancer.announce.bgp.peers[1].address: duplicate peer'],
+    ['a VRRP priority of 0', { vrrp: { ...vrrp, priority: 0 } }, '$.balancer.announce.vrrp.priority: must be from 1 to 254'],
+    ['a VRRP priority of 255', { vrrp: { ...vrrp, priority: 255 } }, '$.balancer.announce.vrrp.priority: must be from 1 to 254 (255 is reserved for the address owner)'],
+    ['a virtual router id of 256', { vrrp: { ...vrrp, virtualRouterId: 256 } }, '$.balancer.announce.vrrp.virtualRouterId: must be from 1 to 255'],
+    ['an advert interval VRRPv3 cannot carry', { vrrp: { ...vrrp, advertIntervalMs: 1005 } }, '$.balancer.announce.vrrp.advertIntervalMs: must be a multiple of 10 ms'],
+    ['a bad VRRP interface', { vrrp: { ...vrrp, interface: 'eth0 }' } }, '$.balancer.announce.vrrp.interface: must be a Linux interface name'],
+    ['an unknown announcement field', { ospf: {} }, 'ospf'],
+  ])('rejects %s', (_, announce, expected) => {
+    expect(problemsOf(withAnnounce(announce)).join('\n')).toContain(expected);
+  });
+
+  it('rejects an L2 VIP on an interface VRRP does not run on', () => {
+    expect(problemsOf(withAnnounce({ vrrp }, [service({ interface: 'eth1' })])).join('\n')).toContain(
+      '$.balancer.services[0].interface: VRRP runs on eth0',
+    );
+  });
+});
+
 describe('addresses', () => {
   it('canonicalises IPv6 as RFC 5952 does', () => {
     expect(canonicalIp('2001:0DB8:0000:0000:0000:0000:0000:0001')).toBe('2001:db8::1');

@@ -108,10 +108,70 @@ export const BackendVip = z.strictObject({
   mss: z.int().min(536).max(9000).optional(),
 });
 
+/** A 4-byte AS number; 0 and 4294967295 are reserved (RFC 7607, RFC 7300), 23456 stands in for 4-byte ASNs (RFC 6793). */
+export const Asn = z
+  .int({ error: 'must be an AS number (an integer)' })
+  .min(1, 'must be an AS number from 1 to 4294967294')
+  .max(4_294_967_294, 'must be an AS number from 1 to 4294967294')
+  .refine((n) => n !== 23_456, 'AS 23456 (AS_TRANS) is reserved; use the real 4-byte AS number');
+
+export const BgpPeer = z.strictObject({
+  address: IpAddress,
+  asn: Asn,
+  /** TCP MD5 signature key (RFC 2385); the peer must be configured with the same one. */
+  password: z
+    .string()
+    .regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,80}$/, 'must be 1-80 printable ASCII characters without spaces, quotes or backslashes')
+    .optional(),
+  /** BGP hold time; the session (and with it every route learned over it) is dropped after this long without a message. */
+  holdTimeS: z.int().min(3, 'must be from 3 to 65535 seconds').max(65_535, 'must be from 3 to 65535 seconds').default(90),
+  /** Run BFD with this peer, so a dead link is noticed in intervalMs × multiplier rather than the hold time. */
+  bfd: z.boolean().default(false),
+});
+
+export const BgpAnnouncement = z.strictObject({
+  localAsn: Asn,
+  routerId: z.ipv4({ error: 'must be an IPv4 address (a BGP router id is 32 bits, written as one)' }),
+  peers: z.array(BgpPeer).min(1, 'give at least one peer').max(64),
+  /** BFD timers for every peer with bfd on. */
+  bfd: z
+    .strictObject({
+      intervalMs: z.int().min(10).max(10_000).default(100),
+      multiplier: z.int().min(2).max(255).default(3),
+    })
+    .optional(),
+});
+
+export const VrrpAnnouncement = z.strictObject({
+  /** Interface the VRRP adverts use; the L2 VIPs are taken on it. */
+  interface: InterfaceName,
+  /** The same on every balancer sharing these VIPs, unique on the segment. */
+  virtualRouterId: z.int().min(1, 'must be from 1 to 255').max(255, 'must be from 1 to 255'),
+  /** The highest priority wins when balancers start together; 255 is reserved for an address owner. */
+  priority: z.int({ error: 'must be an integer from 1 to 254' }).min(1, 'must be from 1 to 254').max(254, 'must be from 1 to 254 (255 is reserved for the address owner)'),
+  /** VRRPv3 advertisement interval; the standby takes over after about 3 intervals of silence. */
+  advertIntervalMs: z.int().min(10).max(40_950).multipleOf(10, 'must be a multiple of 10 ms (VRRPv3 counts centiseconds)').default(1000),
+});
+
+/** How this balancer tells the network it serves its VIPs. */
+export const Announcement = z.strictObject({
+  /** Routed networks: announce the VIPs of L3 services as /32 or /128 routes over BGP (bird2 on the host). */
+  bgp: BgpAnnouncement.optional(),
+  /** Flat L2 networks: one balancer of the group owns the L2 and NAT VIPs at a time (keepalived on the host). */
+  vrrp: VrrpAnnouncement.optional(),
+});
+
 const DesiredStateShape = z.strictObject({
   apiVersion: z.literal('tula/v1'),
   version: z.int().min(0),
-  balancer: z.strictObject({ services: z.array(BalancerService).max(20_000) }).optional(),
+  balancer: z
+    .strictObject({
+      services: z.array(BalancerService).max(20_000),
+      announce: Announcement.optional(),
+      /** Withdraw every announcement (drain this balancer); the rules stay for the flows still arriving. */
+      draining: z.boolean().optional(),
+    })
+    .optional(),
   backend: z.strictObject({ vips: z.array(BackendVip).max(4096) }).optional(),
 });
 
@@ -198,6 +258,29 @@ export const DesiredState = DesiredStateShape.superRefine((doc, ctx) => {
     });
   });
 
+  const bgp = doc.balancer?.announce?.bgp;
+  const peers = new Map<string, number>();
+  bgp?.peers.forEach((p, i) => {
+    const at = ['balancer', 'announce', 'bgp', 'peers', i];
+    const key = canonicalIp(p.address);
+    const dup = peers.get(key);
+    if (dup !== undefined) ctx.addIssue({ code: 'custom', path: [...at, 'address'], message: `duplicate peer (also peers[${dup}])` });
+    else peers.set(key, i);
+    if (key === canonicalIp(bgp.routerId)) ctx.addIssue({ code: 'custom', path: [...at, 'address'], message: 'is this balancer\'s own router id' });
+  });
+  const vrrp = doc.balancer?.announce?.vrrp;
+  if (vrrp) {
+    services.forEach((s, i) => {
+      if (s.mode !== 'l3' && s.interface !== undefined && s.interface !== vrrp.interface) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['balancer', 'services', i, 'interface'],
+          message: `VRRP runs on ${vrrp.interface}; an L2 or NAT VIP on another interface would have no owner`,
+        });
+      }
+    });
+  }
+
   const vips = new Map<string, number>();
   (doc.backend?.vips ?? []).forEach((v, i) => {
     const canonical = canonicalIp(v.vip);
@@ -217,6 +300,8 @@ export type Backend = z.infer<typeof Backend>;
 export type BackendVip = z.infer<typeof BackendVip>;
 export type HealthCheck = z.infer<typeof HealthCheck>;
 export type TunnelType = z.infer<typeof TunnelType>;
+export type BgpAnnouncement = z.infer<typeof BgpAnnouncement>;
+export type VrrpAnnouncement = z.infer<typeof VrrpAnnouncement>;
 
 /** One validation problem: where (a JSON path such as $.balancer.services[0].vip) and why. */
 export interface Problem {

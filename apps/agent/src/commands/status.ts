@@ -16,6 +16,8 @@ export const AgentStatus = z.object({
   lastError: z.string().optional(),
   warnings: z.array(z.string()).default([]),
   health: z.record(z.string(), z.object({ healthy: z.boolean(), since: z.number(), lastError: z.string().optional(), checkedAt: z.number().optional() })),
+  /** What the balancer announces (BGP, VRRP) and why not the rest; see announce/announcer.ts. */
+  announce: z.unknown().optional(),
 });
 export type AgentStatus = z.infer<typeof AgentStatus>;
 
@@ -47,5 +49,6 @@ export async function statusReport(stateDir: StateDir): Promise<unknown> {
       };
     }),
     counters: counters ?? null,
+    announce: running ? (live?.announce ?? null) : null,
   };
 }
