@@ -22,7 +22,7 @@ let s1: string;
 let s2: string;
 
 const service = (name: string, vip: string, lb: string, extra: Partial<ServiceInput> = {}): ServiceInput => ({
-  name, vip, ports: '80', protocol: 'tcp', mode: 'l2', tunnel: 'vxlan', ingressInterface: null, drainTimeoutS: 300, mss: null,
+  name, vip, ports: '80', protocol: 'tcp', mode: 'l2', tunnel: 'vxlan', ingressInterface: null, drainTimeoutS: 300, mss: null, draft: false,
   healthCheck: { type: 'tcp', port: null, path: null, expectStatus: null, payload: null, expect: null, intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 },
   balancerNodeIds: [lb], backends: [{ address: '10.1.0.1', port: null, weight: 1, state: 'active', nodeId: null }], ...extra,
 });

@@ -3,7 +3,7 @@
 // tests of procedures that need no HTTP (no cookies, no agents).
 import { randomBytes } from 'node:crypto';
 import { createCaller, type Role } from '@tula/api';
-import { DEFAULT_TRIAL_LIMITS, LocalBus } from '@tula/control';
+import { DEFAULT_TRIAL_LIMITS, LocalBus, SharedLimiter } from '@tula/control';
 import { openDatabase, type Database } from '@tula/db';
 
 export type Caller = ReturnType<typeof createCaller>;
@@ -27,6 +27,7 @@ export async function memberCaller(db: Database, options: { name: string; role?:
     auth: undefined as never,
     mailer: undefined as never,
     limits: DEFAULT_TRIAL_LIMITS,
+    inviteAttempts: new SharedLimiter(db, 'invite', 20, 3600),
     startedAt: new Date(),
     publicUrl: 'http://127.0.0.1:1',
     user: { id: user.id, email, name: options.name },

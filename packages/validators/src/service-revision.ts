@@ -30,6 +30,8 @@ export const ServiceDocument = z.object({
   hcTimeoutMs: z.int(),
   hcRise: z.int(),
   hcFall: z.int(),
+  /** Older revisions, from before drafts existed, were complete services. */
+  draft: z.boolean().default(false),
   /** Sorted. */
   balancerNodeIds: z.array(z.string()),
   /** In address order (code-unit order, as the migration's COLLATE "C"). */
@@ -62,7 +64,7 @@ export function inputFromDocument(d: ServiceDocument): z.input<typeof ServiceInp
   return { ...input, healthCheck: { ...input.healthCheck!, path: d.hcPath, expectStatus: d.hcExpectStatus } };
 }
 
-type Scalar = string | number | null;
+type Scalar = string | number | boolean | null;
 const BACKEND_FIELDS = ['port', 'weight', 'state', 'nodeId'] as const;
 
 export type ServiceChange =
@@ -94,6 +96,7 @@ const LABELS: Record<string, string> = {
   hcTimeoutMs: 'health check timeout (ms)',
   hcRise: 'health check rise',
   hcFall: 'health check fall',
+  draft: 'draft',
 };
 
 const ports = (d: ServiceDocument) => (d.portStart === d.portEnd ? String(d.portStart) : `${d.portStart}-${d.portEnd}`);
