@@ -69,7 +69,7 @@ describe.skipIf(unavailable)(`BGP + ECMP failover${unavailable ? ` (skipped: ${u
   const viaBoth = () => waitUntil('the router to route the VIP over both balancers', async () => (await router.nexthops(VIP)).length === 2, 60_000);
 
   beforeAll(async () => {
-    lab = await createLab({ prefix: 'hbgp', balancers: 2, managementNet: 41 });
+    lab = await createLab({ prefix: 'hbgp', balancers: 2, managementNet: 43 });
     for (const b of lab.backends) await new AgentHost(lab, b).apply(backendDoc(lab));
     router = await startRouterBgp(lab, { asn: ROUTER_ASN, peers: lab.balancers.map((b) => ({ address: b.v4, asn: BALANCER_ASN })), bfd: BFD });
     agents = lab.balancers.map((b, i) => new RunningAgent(new AgentHost(lab, b), balancerDoc(lab, i, 1)).start());
