@@ -3,9 +3,10 @@
 // health checks and publishes its status. File mode and server mode both feed
 // it desired states; there is one convergence path.
 import type { DesiredState } from '@tula/protocol';
-import { Converger, type ConvergeResult } from './dataplane/converge.ts';
+import { z } from 'zod';
+import { Converger, type ConvergeResult, type Drift } from './dataplane/converge.ts';
 import { readSnapshot, type CounterSnapshot } from './dataplane/counters.ts';
-import { HealthMonitor, type BackendHealth } from './health/checker.ts';
+import { BackendHealth, HealthMonitor } from './health/checker.ts';
 import { describeError } from './commands/errors.ts';
 import { STATUS_FILE, type AgentStatus } from './commands/status.ts';
 import type { StateDir } from './state-dir.ts';
@@ -18,8 +19,14 @@ export interface DaemonOptions {
   resyncMs?: number;
   /** Called after each attempt to apply a state that was given with setDesired. */
   onOutcome?: (outcome: { state: DesiredState; result?: ConvergeResult; error?: string }) => void;
+  /** Called when a convergence found the kernel's tables changed outside Tula (and repaired them). */
+  onDrift?: (drift: Drift) => void;
   source: string;
 }
+
+/** Last known health of each backend, kept across restarts (written on every transition). */
+export const HEALTH_FILE = 'health.json';
+const SavedHealth = z.record(z.string(), BackendHealth);
 
 export class Daemon {
   private state: DesiredState | undefined;
@@ -28,6 +35,9 @@ export class Daemon {
   private lastError: string | undefined;
   private appliedAt: string | undefined;
   private warnings: string[] = [];
+  private lastDrift: Drift | undefined;
+  /** Convergences that found and repaired drift, since this process started. */
+  driftRepairs = 0;
   private pending = false;
   private running: Promise<void> | undefined;
   /** Services whose backends changed health since the last convergence, or 'all'. */
@@ -40,10 +50,12 @@ export class Daemon {
     this.converger = new Converger({ stateDir: options.stateDir, dryRun: options.dryRun, log: options.log });
     this.health = new HealthMonitor((key, h) => {
       options.log(`health: ${key} is ${h.healthy ? 'up' : `down (${h.lastError ?? 'failing'})`}`);
+      if (!options.dryRun) options.stateDir.write(HEALTH_FILE, this.health.snapshot());
       this.writeStatus();
       if (this.healthChanged !== 'all') this.healthChanged.add(key.split('|')[0]!);
       this.schedule();
     });
+    this.health.restore(options.stateDir.read(HEALTH_FILE, SavedHealth, options.log) ?? {});
     this.timers.push(setInterval(() => this.schedule(true), options.resyncMs ?? 5000));
     this.timers.push(setInterval(() => this.writeStatus(), 1000));
   }
@@ -95,9 +107,15 @@ export class Daemon {
         ...(changed !== 'all' && !verifyKernel ? { healthChanged: changed } : {}),
       });
       if (r.changed) this.options.log(`applied version ${r.version}${r.replacedTables.length ? ` (rebuilt ${r.replacedTables.join(', ')})` : ''}`);
+      if (r.drift.length) {
+        this.driftRepairs++;
+        this.lastDrift = { at: new Date().toISOString(), what: r.drift };
+        this.options.onDrift?.(this.lastDrift);
+      }
       await this.converger.expireDrains(state);
       this.lastError = undefined;
       this.appliedAt = new Date().toISOString();
+      for (const w of r.warnings) if (!this.warnings.includes(w)) this.options.log(`warning: ${w}`);
       this.warnings = r.warnings;
       if (report) {
         // A newer state may have arrived meanwhile; it is still to be answered for.
@@ -145,6 +163,7 @@ export class Daemon {
       appliedAt: this.appliedAt,
       lastError: this.lastError,
       warnings: this.warnings,
+      ...(this.lastDrift ? { lastDrift: this.lastDrift } : {}),
       health: this.health.snapshot(),
     };
     this.options.stateDir.write(STATUS_FILE, status);
