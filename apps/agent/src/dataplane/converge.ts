@@ -112,6 +112,11 @@ export function loadApplied(stateDir: StateDir, log: (m: string) => void, cache 
   return { applied, model };
 }
 
+const sameRecord = <V>(a: Record<string, V>, b: Record<string, V>) => {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+};
+
 const stateHashes = new WeakMap<DesiredState, string>();
 /** Identifies a model's inputs; the desired state is hashed once per object (the daemon passes the same one at every resync). */
 function inputKey(state: DesiredState, facts: Facts, unhealthy: readonly string[]): string {
@@ -166,6 +171,8 @@ export class Converger {
   private applied: Applied | undefined;
   /** Inputs of `current`, to tell an idle resync from a change without building a model. */
   private currentInputs: string | undefined;
+  /** Inputs recorded in the saved state. */
+  private savedInputs: string | undefined;
   private currentFacts: Facts | undefined;
   /** Each table's objects as the kernel held them when they last matched the model; cleared by every commit. */
   private readonly baseline = new Map<string, Map<string, KernelObject>>();
@@ -191,11 +198,13 @@ export class Converger {
     const saved = loadApplied(this.options.stateDir, this.log, this.cache);
     if (!saved) return;
     this.applied = saved.applied;
-    this.currentFacts = saved.applied.facts;
-    if (this.options.dryRun) {
+    this.savedInputs = inputKey(saved.applied.state, saved.applied.facts, saved.applied.unhealthy);
+    const adopt = () => {
       this.current = saved.model;
-      return;
-    }
+      this.currentFacts = saved.applied.facts;
+      this.currentInputs = this.savedInputs;
+    };
+    if (this.options.dryRun) return adopt();
     const present = await tulaTablesPresent();
     for (const t of saved.model.tables) {
       const state = await tableState(t.family);
@@ -205,7 +214,7 @@ export class Converger {
       }
     }
     if (present.length !== saved.model.tables.length) return;
-    this.current = saved.model;
+    adopt();
   }
 
   /**
@@ -309,37 +318,42 @@ export class Converger {
     this.current = model;
     this.currentInputs = inputs;
     this.currentFacts = facts;
-    this.save(state, facts, unhealthy, model, warnings, drift);
+    this.save(inputs, state, facts, unhealthy, model, warnings, drift);
     return { version: state.version, changed: sync.script !== '', replacedTables: sync.replaced, script: sync.script, warnings, drift, model };
   }
 
   /** Writes the saved state when something in it changed (an idle resync writes nothing). */
-  private save(state: DesiredState, facts: Facts, unhealthy: readonly string[], model: DataplaneModel, warnings: string[], drift: string[]): void {
+  private save(inputs: string, state: DesiredState, facts: Facts, unhealthy: readonly string[], model: DataplaneModel, warnings: string[], drift: string[]): void {
     const before = this.applied;
-    const next: Applied = {
+    const tables = Object.fromEntries(model.tables.map((t) => [t.family, tableHash(t)]));
+    const drainingSince = this.drainingSince(model, before);
+    const drained = (before?.drained ?? []).filter((k) => model.backends.some((b) => `${b.service}|${b.address}` === k && b.condition === 'draining'));
+    const unchanged =
+      before !== undefined &&
+      inputs === this.savedInputs &&
+      drift.length === 0 &&
+      sameRecord(before.ids, model.ids) &&
+      sameRecord(before.serviceIds, model.serviceIds) &&
+      sameRecord(before.tables, tables) &&
+      sameRecord(before.drainingSince, drainingSince) &&
+      JSON.stringify([before.warnings, before.drained]) === JSON.stringify([warnings, drained]);
+    if (unchanged) return;
+    this.applied = {
       version: state.version,
-      appliedAt: before?.appliedAt ?? '',
+      appliedAt: new Date(this.now()).toISOString(),
       state,
       facts,
       unhealthy: [...unhealthy].sort(),
       ids: model.ids,
       serviceIds: model.serviceIds,
-      tables: Object.fromEntries(model.tables.map((t) => [t.family, tableHash(t)])),
+      tables,
       warnings,
-      drainingSince: this.drainingSince(model, before),
-      drained: (before?.drained ?? []).filter((k) => model.backends.some((b) => `${b.service}|${b.address}` === k && b.condition === 'draining')),
+      drainingSince,
+      drained,
       ...(drift.length ? { lastDrift: { at: new Date(this.now()).toISOString(), what: drift } } : before?.lastDrift ? { lastDrift: before.lastDrift } : {}),
     };
-    const sameState = before !== undefined && (before.state === state || JSON.stringify(before.state) === JSON.stringify(state));
-    const unchanged = sameState && JSON.stringify({ ...next, state: null, appliedAt: null }) === JSON.stringify({ ...before, state: null, appliedAt: null });
-    if (unchanged) {
-      // Compare by reference from now on: the daemon passes this object at every resync.
-      before.state = state;
-      return;
-    }
-    next.appliedAt = new Date(this.now()).toISOString();
-    this.applied = next;
-    this.options.stateDir.write(APPLIED_FILE, next);
+    this.savedInputs = inputs;
+    this.options.stateDir.write(APPLIED_FILE, this.applied);
   }
 
   private drainingSince(model: DataplaneModel, previous: Applied | undefined): Record<string, number> {
