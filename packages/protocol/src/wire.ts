@@ -69,7 +69,18 @@ export type CountersReport = z.infer<typeof CountersReport>;
 /** The agent saved a rotated credential; the panel may switch to it. */
 export const Rotated = z.strictObject({ type: z.literal('rotated') });
 
-export const AgentMessage = z.discriminatedUnion('type', [Hello, Ack, Nack, CountersReport, Rotated]);
+/**
+ * The agent found its nft tables changed outside Tula (a flushed map, a deleted or
+ * foreign rule) and repaired them. Sent once per convergence that found drift.
+ */
+export const DriftReport = z.strictObject({
+  type: z.literal('drift'),
+  /** What differed, one line each, e.g. "netdev tula: set lut holds 0 elements, expected 422". */
+  what: z.array(z.string().max(512)).min(1).max(64),
+});
+export type DriftReport = z.infer<typeof DriftReport>;
+
+export const AgentMessage = z.discriminatedUnion('type', [Hello, Ack, Nack, CountersReport, Rotated, DriftReport]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 
 // ---- panel -> agent --------------------------------------------------------

@@ -18,6 +18,8 @@ export const nodeSelect = {
   appliedHash: true,
   lastError: true,
   lastErrorAt: true,
+  lastDriftAt: true,
+  lastDrift: true,
   revokedAt: true,
   credentialRotatedAt: true,
   createdAt: true,
