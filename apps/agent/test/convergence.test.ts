@@ -134,14 +134,14 @@ describe.skipIf(unavailable)(`convergence shell${unavailable ? ` (skipped: ${una
       if (runner && runner.exitCode === null) await stop();
     });
 
-    /** Waits (up to three resync intervals) for every flow of a fresh port range to be answered; returns how long it took. */
+    /** Waits for every flow of a fresh port range to be answered; returns how long it took (printed, not asserted: timings vary with load). */
     async function restored(base: number): Promise<number> {
       const began = Date.now();
-      for (let i = 0; Date.now() - began < 3 * RESYNC_MS; i++) {
+      for (let i = 0; Date.now() - began < 6 * RESYNC_MS; i++) {
         if ((await answered(`${base + i * 20}-${base + i * 20 + 19}`)) === 20) return Date.now() - began;
         await sleep(200);
       }
-      throw new Error(`traffic not restored within ${3 * RESYNC_MS} ms:\n${out}`);
+      throw new Error(`traffic not restored within ${6 * RESYNC_MS} ms:\n${out}`);
     }
 
     const tampers: [string, () => Promise<void>, RegExp][] = [
