@@ -35,6 +35,9 @@ describe.skipIf(unavailable)(`convergence shell${unavailable ? ` (skipped: ${una
   const nft = (...args: string[]) => lab.exec(lb.host.ns, ['nft', ...args]);
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+  /** Entries of the IPv4 flow table. */
+  const pinned = async () => (await nft('list', 'map', 'netdev', 'tula', 'flows4')).stdout.split('\n').filter((l) => l.includes(' : ')).length;
+
   /** Handle and text of the rules of Tula's netdev table, from `nft -a`. */
   async function tulaRules(): Promise<{ chain: string; handle: string; text: string }[]> {
     const out: { chain: string; handle: string; text: string }[] = [];
@@ -69,9 +72,16 @@ describe.skipIf(unavailable)(`convergence shell${unavailable ? ` (skipped: ${una
     expect(await answered('40000-40099')).toBe(100);
     await nft('flush', 'map', 'netdev', 'tula', 'lut');
     expect(await answered('40100-40199')).toBe(0);
+    const packets = (await lb.status()).counters!.services.dns!.packets;
+    const pins = await pinned();
+    expect(pins).toBeGreaterThanOrEqual(100);
     const r = await lb.agent(['apply', '--state', lb.writeState(d)]);
     expect(r.stdout).not.toContain('already in place');
     expect(r.stderr).toMatch(/drift.*lut/);
+    // Put back in place, not rebuilt: the flow table and the counters are kept.
+    expect(r.stdout).not.toContain('rebuilt');
+    expect(await pinned()).toBe(pins);
+    expect((await lb.status()).counters!.services.dns!.packets).toBeGreaterThanOrEqual(packets);
     expect(await answered('40200-40299')).toBe(100);
     const s = await lb.status();
     expect(s.lastDrift?.what.join('\n')).toMatch(/lut/);
@@ -88,15 +98,14 @@ describe.skipIf(unavailable)(`convergence shell${unavailable ? ` (skipped: ${una
       expect(r.stderr).toMatch(/warning: .*fd00:99::100/);
       expect((await lb.status()).appliedVersion).toBe(d.version);
       // Pinned flows and counters survive the next apply: it patches, it does not rebuild.
-      const pinned = await udpFlows('41000-41099');
+      const flowsBefore = await udpFlows('41000-41099');
       const packets = (await lb.status()).counters!.services.dns!.packets;
-      const pins = (await nft('list', 'map', 'netdev', 'tula', 'flows4')).stdout.split('\n').filter((l) => l.includes(':')).length;
-      expect(pins).toBeGreaterThan(0);
+      expect(await pinned()).toBeGreaterThan(0);
       const again = await lb.agent(['apply', '--state', lb.writeState({ ...d, version: version++ })], { allowFailure: true });
       expect(again.code, again.stderr).toBe(0);
       expect(again.stdout).not.toContain('rebuilt');
       expect((await lb.status()).counters!.services.dns!.packets).toBeGreaterThanOrEqual(packets);
-      expect(await udpFlows('41000-41099')).toEqual(pinned);
+      expect(await udpFlows('41000-41099')).toEqual(flowsBefore);
     } finally {
       await lab.exec(lb.host.ns, ['sysctl', '-qw', 'net.ipv6.conf.e0.disable_ipv6=0']);
     }

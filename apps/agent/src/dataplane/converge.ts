@@ -9,7 +9,19 @@
 // ever add warnings, and the saved state records the new version.
 import { createHash } from 'node:crypto';
 import { canonicalIp, DesiredState } from '@tula/protocol';
-import { buildModel, ModelCache, patchModel, renderSync, tableHash, type DataplaneModel, type HostFacts, type NftTable } from '@tula/nft';
+import {
+  buildModel,
+  ModelCache,
+  patchModel,
+  renderRepair,
+  renderSync,
+  STATE_SET,
+  tableHash,
+  type DataplaneModel,
+  type HostFacts,
+  type NftTable,
+  type TableDamage,
+} from '@tula/nft';
 import { z } from 'zod';
 import { describeError } from '../commands/errors.ts';
 import { gatherFacts } from '../host/facts.ts';
@@ -158,20 +170,44 @@ function expected(t: NftTable): Map<string, number | undefined> {
  * How the kernel's table differs from the model: object by object, counts of
  * rules and elements against the model, and digests against what the kernel held
  * when it last matched (`baseline`), which catches a changed element or rule.
+ * Changed contents and foreign objects can be put right in place (`damage`); a
+ * missing object or a changed declaration needs the table rebuilt.
  */
-function differences(t: NftTable, kernel: Map<string, KernelObject> | undefined, baseline: Map<string, KernelObject> | undefined): string[] {
+function differences(
+  t: NftTable,
+  kernel: Map<string, KernelObject> | undefined,
+  baseline: Map<string, KernelObject> | undefined,
+): { found: string[]; damage: TableDamage; rebuild: boolean } {
   const where = `${t.family} tula`;
-  if (!kernel) return [`table ${where} is missing`];
-  const out: string[] = [];
+  const damage: TableDamage = { sets: [], chains: [], foreign: [] };
+  if (!kernel) return { found: [`table ${where} is missing`], damage, rebuild: true };
+  const found: string[] = [];
+  let rebuild = false;
   const want = expected(t);
+  const damaged = (key: string) => (key.startsWith('chain ') ? damage.chains : damage.sets).push(key.slice(key.indexOf(' ') + 1));
   for (const [key, count] of want) {
     const k = kernel.get(key);
-    if (!k) out.push(`${where}: ${key} is missing`);
-    else if (count !== undefined && k.count !== count) out.push(`${where}: ${key} holds ${k.count} ${key.startsWith('chain ') ? 'rules' : 'elements'}, expected ${count}`);
-    else if (baseline && baseline.get(key)?.digest !== k.digest) out.push(`${where}: ${key} was changed`);
+    const before = baseline?.get(key);
+    if (!k) {
+      found.push(`${where}: ${key} is missing`);
+      rebuild = true;
+    } else if (before && before.head !== k.head) {
+      found.push(`${where}: ${key} was declared anew`);
+      rebuild = true;
+    } else if (count !== undefined && k.count !== count) {
+      found.push(`${where}: ${key} holds ${k.count} ${key.startsWith('chain ') ? 'rules' : 'elements'}, expected ${count}`);
+      damaged(key);
+    } else if (before && before.digest !== k.digest) {
+      found.push(`${where}: ${key} was changed`);
+      damaged(key);
+    }
   }
-  for (const key of kernel.keys()) if (!want.has(key)) out.push(`${where}: ${key} is not Tula's`);
-  return out;
+  for (const [key, k] of kernel) {
+    if (want.has(key)) continue;
+    found.push(`${where}: ${key} is not Tula's`);
+    damage.foreign.push({ kind: k.kind, name: key.slice(key.indexOf(' ') + 1) });
+  }
+  return { found, damage, rebuild };
 }
 
 export class Converger {
@@ -229,32 +265,35 @@ export class Converger {
   }
 
   /**
-   * Compares the kernel's tables with the current model. Returns what differed,
-   * and the model less the tables that differ (what the kernel still holds), so
-   * this convergence rebuilds those; undefined when Tula's tables are unknown.
+   * Compares the kernel's tables with the current model. Returns what differed;
+   * the script that puts changed objects back in place; and the model less the
+   * tables that must be rebuilt (what the kernel holds once the repair ran), or
+   * undefined when Tula's tables are unknown.
    */
-  private async findDrift(): Promise<{ drift: string[]; holds: DataplaneModel | undefined }> {
+  private async findDrift(): Promise<{ drift: string[]; repair: string[]; holds: DataplaneModel | undefined }> {
     const held = this.current;
-    if (!held || this.options.dryRun) return { drift: [], holds: held };
+    if (!held || this.options.dryRun) return { drift: [], repair: [], holds: held };
     const drift: string[] = [];
+    const repair: string[] = [];
     const keep: NftTable[] = [];
     for (const t of held.tables) {
       const kernel = await readTable(t.family, new Set([...t.sets].filter(([, s]) => s.dynamic).map(([n]) => n)));
-      const found = differences(t, kernel, this.baseline.get(t.family));
-      if (kernel && found.length === 0 && (await tableState(t.family))?.hash !== tableHash(t)) found.push(`${t.family} tula: records another model`);
-      if (found.length === 0) {
-        this.baseline.set(t.family, kernel!);
-        keep.push(t);
-      } else {
-        drift.push(...found);
-        this.baseline.delete(t.family);
+      const { found, damage, rebuild } = differences(t, kernel, this.baseline.get(t.family));
+      if (kernel && !rebuild && (await tableState(t.family))?.hash !== tableHash(t)) {
+        found.push(`${t.family} tula: records another model`);
+        damage.sets.push(STATE_SET);
       }
+      if (found.length === 0) this.baseline.set(t.family, kernel!);
+      else this.baseline.delete(t.family);
+      drift.push(...found);
+      if (!rebuild) keep.push(t);
+      if (found.length && !rebuild) repair.push(...renderRepair(t, held.version, damage));
     }
     const extra = (await tulaTablesPresent()).filter((family) => !held.tables.some((t) => t.family === family));
     for (const family of extra) drift.push(`table ${family} tula should not exist`);
     // An unknown previous state makes the sync remove stray tables (and rebuild the rest).
-    if (extra.length) return { drift, holds: undefined };
-    return { drift, holds: drift.length ? { ...held, tables: keep } : held };
+    if (extra.length) return { drift, repair: [], holds: undefined };
+    return { drift, repair, holds: keep.length === held.tables.length ? held : { ...held, tables: keep } };
   }
 
   /**
@@ -270,14 +309,14 @@ export class Converger {
     options: { verifyKernel?: boolean; healthChanged?: ReadonlySet<string> } = {},
   ): Promise<ConvergeResult> {
     await this.adopt();
-    let verified: { drift: string[]; holds: DataplaneModel | undefined } = { drift: [], holds: this.current };
+    let verified: { drift: string[]; repair: string[]; holds: DataplaneModel | undefined } = { drift: [], repair: [], holds: this.current };
     if (options.verifyKernel && performance.now() >= this.nextVerifyAt) {
       const began = performance.now();
       verified = await this.findDrift();
       const took = performance.now() - began;
       this.nextVerifyAt = took < VERIFY_ALWAYS_MS ? 0 : performance.now() + VERIFY_SHARE_FACTOR * took;
     }
-    const { drift, holds } = verified;
+    const { drift, repair, holds } = verified;
     if (drift.length) this.log(`drift: the kernel does not hold what Tula wrote (${drift.join('; ')}); repairing`);
     const patched = options.healthChanged && this.current && !drift.length ? patchModel(state, unhealthy, options.healthChanged, this.cache) : undefined;
     const facts = patched
@@ -297,6 +336,8 @@ export class Converger {
       );
     }
     const sync = renderSync(holds, model);
+    // One transaction: put back what was changed, then move on to the model.
+    if (repair.length) sync.script = `${repair.join('\n')}\n${sync.script}`;
     const warnings = [...model.warnings];
 
     if (!this.options.dryRun) {

@@ -127,8 +127,12 @@ export async function deleteTulaTables(): Promise<void> {
 
 /** One object of a Tula table as the kernel holds it: how many rules or elements, and a digest of them. */
 export interface KernelObject {
+  kind: 'set' | 'map' | 'chain';
+  /** The declaration (type, flags, hook...), normalised JSON. */
+  head: string;
   /** Rules of a chain, elements of a set or map; undefined for a flow table (its elements are the kernel's). */
   count: number | undefined;
+  /** Of the declaration and the rules or elements. */
   digest: string;
 }
 
@@ -173,9 +177,9 @@ export async function readTable(family: 'netdev' | 'inet', dynamic: ReadonlySet<
     const name = Named.parse(body).name;
     const head = JSON.stringify(normalised(body));
     if (kind === 'chain') {
-      out.set(`chain ${name}`, { count: 0, digest: head });
+      out.set(`chain ${name}`, { kind, head, count: 0, digest: '' });
     } else if (dynamic.has(name)) {
-      out.set(`set ${name}`, { count: undefined, digest: digestOf([head]) });
+      out.set(`set ${name}`, { kind, head, count: undefined, digest: digestOf([head]) });
     } else {
       const listed = (await nftJson(['list', kind, family, TABLE_NAME, name])) ?? [];
       const elems = listed.flatMap((i) => {
@@ -184,13 +188,13 @@ export async function readTable(family: 'netdev' | 'inet', dynamic: ReadonlySet<
       });
       // Listing order is the kernel's hash order: compare as a sorted multiset.
       const texts = elems.map((e) => JSON.stringify(normalised(e))).sort();
-      out.set(`set ${name}`, { count: elems.length, digest: digestOf([head, ...texts]) });
+      out.set(`set ${name}`, { kind, head, count: elems.length, digest: digestOf([head, ...texts]) });
     }
   }
   for (const [key, o] of out) {
     if (!key.startsWith('chain ')) continue;
     const list = rules.get(key.slice('chain '.length)) ?? [];
-    out.set(key, { count: list.length, digest: digestOf([o.digest, ...list]) });
+    out.set(key, { ...o, count: list.length, digest: digestOf([o.head, ...list]) });
   }
   return out;
 }
