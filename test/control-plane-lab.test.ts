@@ -113,6 +113,20 @@ describe.skipIf(unavailable)(`control plane with real kernels${unavailable ? ` (
     await allInSync();
   });
 
+  it('a map flushed behind the agent\'s back is repaired, and the drift shows on the node and in the audit log', async () => {
+    const lb = nodeIds.get('lb1')!;
+    const before = Date.now();
+    await lab.exec(lab.balancers[0]!.ns, ['nft', 'flush', 'map', 'netdev', 'tula', 'lut']);
+    const node = await waitFor('the drift to reach the panel', async () => {
+      const n = await api.nodes.get.query({ id: lb });
+      return n.lastDriftAt && n.lastDriftAt.getTime() >= before - 1000 ? n : undefined;
+    }, 20_000);
+    expect(node.lastDrift.join('\n')).toMatch(/lut/);
+    const audit = (await api.audit.list.query({})).items.find((e) => e.action === 'node.drift_repaired' && e.targetId === lb);
+    expect(JSON.stringify(audit?.data)).toMatch(/lut/);
+    expect(await seen(`http://${LAB.l2Vip.v4}/`)).toEqual(['b1', 'b2', 'b3']);
+  });
+
   it('a restarted panel: agents reconnect and resync, and no rule changes in the kernel', async () => {
     const before = await ruleset(lab.balancers[0]!.ns);
     const port = panel.port;

@@ -3,10 +3,11 @@
 // health checks and publishes its status. File mode and server mode both feed
 // it desired states; there is one convergence path.
 import type { DesiredState, FailingBackend } from '@tula/protocol';
+import { z } from 'zod';
 import { Announcer } from './announce/announcer.ts';
-import { Converger, type ConvergeResult } from './dataplane/converge.ts';
+import { Converger, type ConvergeResult, type Drift } from './dataplane/converge.ts';
 import { readSnapshot, type CounterSnapshot } from './dataplane/counters.ts';
-import { HealthMonitor, type BackendHealth } from './health/checker.ts';
+import { BackendHealth, HealthMonitor } from './health/checker.ts';
 import { describeError } from './commands/errors.ts';
 import { STATUS_FILE, type AgentStatus } from './commands/status.ts';
 import { addresses } from './kernel/ip.ts';
@@ -20,8 +21,14 @@ export interface DaemonOptions {
   resyncMs?: number;
   /** Called after each attempt to apply a state that was given with setDesired. */
   onOutcome?: (outcome: { state: DesiredState; result?: ConvergeResult; error?: string }) => void;
+  /** Called when a convergence found the kernel's tables changed outside Tula (and repaired them). */
+  onDrift?: (drift: Drift) => void;
   source: string;
 }
+
+/** Last known health of each backend, kept across restarts (written on every transition). */
+export const HEALTH_FILE = 'health.json';
+const SavedHealth = z.record(z.string(), BackendHealth);
 
 export class Daemon {
   private state: DesiredState | undefined;
@@ -33,6 +40,9 @@ export class Daemon {
   private warnings: string[] = [];
   /** `${service}|${address}` -> since when the backend's MAC is unknown (ms). */
   private unresolvedSince = new Map<string, number>();
+  private lastDrift: Drift | undefined;
+  /** Convergences that found and repaired drift, since this process started. */
+  driftRepairs = 0;
   private pending = false;
   private running: Promise<void> | undefined;
   /** Services whose backends changed health since the last convergence, or 'all'. */
@@ -54,10 +64,12 @@ export class Daemon {
     });
     this.health = new HealthMonitor((key, h) => {
       options.log(`health: ${key} is ${h.healthy ? 'up' : `down (${h.lastError ?? 'failing'})`}`);
+      if (!options.dryRun) options.stateDir.write(HEALTH_FILE, this.health.snapshot());
       this.writeStatus();
       if (this.healthChanged !== 'all') this.healthChanged.add(key.split('|')[0]!);
       this.schedule();
     });
+    this.health.restore(options.stateDir.read(HEALTH_FILE, SavedHealth, options.log) ?? {});
     this.timers.push(setInterval(() => this.schedule(true), options.resyncMs ?? 5000));
     this.timers.push(setInterval(() => this.writeStatus(), 1000));
   }
@@ -130,9 +142,15 @@ export class Daemon {
         ...(changed !== 'all' && !verifyKernel ? { healthChanged: changed } : {}),
       });
       if (r.changed) this.options.log(`applied version ${r.version}${r.replacedTables.length ? ` (rebuilt ${r.replacedTables.join(', ')})` : ''}`);
+      if (r.drift.length) {
+        this.driftRepairs++;
+        this.lastDrift = { at: new Date().toISOString(), what: r.drift };
+        this.options.onDrift?.(this.lastDrift);
+      }
       await this.converger.expireDrains(state);
       this.lastError = undefined;
       this.appliedAt = new Date().toISOString();
+      for (const w of r.warnings) if (!this.warnings.includes(w)) this.options.log(`warning: ${w}`);
       this.warnings = r.warnings;
       this.unresolvedSince = new Map(
         r.model.backends
@@ -189,6 +207,7 @@ export class Daemon {
       appliedAt: this.appliedAt,
       lastError: this.lastError,
       warnings: this.warnings,
+      ...(this.lastDrift ? { lastDrift: this.lastDrift } : {}),
       health: this.health.snapshot(),
       announce: this.announcer.status(),
     };

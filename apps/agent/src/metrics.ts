@@ -11,6 +11,8 @@ export async function agentMetrics(daemon: Daemon): Promise<string> {
   const family = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
   family('tula_agent_desired_version', 'gauge', 'Version of the desired state the agent holds.');
   out.push(`tula_agent_desired_version ${daemon.desired?.version ?? -1}`);
+  family('tula_agent_drift_repairs_total', 'counter', 'Convergences that found Tula\'s nft tables changed outside Tula and repaired them.');
+  out.push(`tula_agent_drift_repairs_total ${daemon.driftRepairs}`);
   family('tula_service_packets_total', 'counter', 'Packets of a service seen at this balancer.');
   for (const [s, v] of Object.entries(snap?.services ?? {})) out.push(`tula_service_packets_total{service="${esc(s)}"} ${v.packets}`);
   family('tula_service_bytes_total', 'counter', 'Bytes of a service seen at this balancer.');

@@ -200,15 +200,18 @@ describe.skipIf(unavailable)(`data-plane behaviour${unavailable ? ` (skipped: ${
       expect(countersBefore).toBeGreaterThan(0);
       runner.kill('SIGKILL');
       await new Promise((r) => runner.once('exit', r));
-      const file = lb.writeState(
-        doc(all(), { healthCheck: { type: 'tcp', port: 80, intervalMs: 200, timeoutMs: 150, rise: 2, fall: 2 } }),
-        'run.json',
-      );
+      const next = doc(all(), { healthCheck: { type: 'tcp', port: 80, intervalMs: 200, timeoutMs: 150, rise: 2, fall: 2 } });
+      const file = lb.writeState(next, 'run.json');
       runnerOut = '';
       runner = lab.spawn(lb.host.ns, [AGENT_BIN, 'run', '--state', file, '--state-dir', lb.stateDir]);
       runner.stdout!.on('data', (d: Buffer) => (runnerOut += d.toString()));
-      for (let i = 0; i < 50 && !runnerOut.includes('loaded'); i++) await new Promise((r) => setTimeout(r, 100));
-      await new Promise((r) => setTimeout(r, 1500));
+      // Only the new process can record the new version: then it has adopted the tables and converged.
+      let applied: number | null = null;
+      for (let i = 0; i < 100 && applied !== next.version; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        applied = (await lb.status().catch(() => undefined))?.appliedVersion ?? null;
+      }
+      expect(applied, runnerOut).toBe(next.version);
       expect(runnerOut).not.toMatch(/rebuilt|rebuilding/);
       // Counters survive: the tables were adopted, not replaced.
       expect((await lb.status()).counters!.services.web!.packets).toBeGreaterThanOrEqual(countersBefore);

@@ -62,6 +62,8 @@ export interface StatusJson {
   running: boolean;
   appliedVersion: number | null;
   lastError: string | null;
+  warnings: string[];
+  lastDrift: { at: string; what: string[] } | null;
   backends: { service: string; address: string; condition: string; slots: number; healthy: boolean | null }[];
   counters: {
     services: Record<string, { packets: number; bytes: number; newFlows: number; drops: number; flowTableFull: number; backends: Record<string, { packets: number; bytes: number; newFlows: number }> }>;

@@ -233,6 +233,17 @@ export class AgentGateway {
         this.fleetChanged.add(conn.organizationId);
         return;
       }
+      case 'drift': {
+        // The agent already repaired it; the node and the audit log keep what it found.
+        await db.$transaction([
+          db.node.update({ where: { id: conn.nodeId }, data: { lastDriftAt: new Date(), lastDrift: msg.what } }),
+          db.auditEvent.create({
+            data: { organizationId: conn.organizationId, actorLabel: 'agent', action: 'node.drift_repaired', targetType: 'node', targetId: conn.nodeId, data: { what: msg.what } },
+          }),
+        ]);
+        this.fleetChanged.add(conn.organizationId);
+        return;
+      }
       case 'rotated': {
         // The agent saved the new credential: it becomes the only valid one.
         const node = await db.node.findUnique({ where: { id: conn.nodeId }, select: { pendingCredentialHash: true } });

@@ -1,6 +1,5 @@
 export * from './maglev.ts';
 export * from './model.ts';
 export * from './render.ts';
-export * from './model-json.ts';
 export { fnv1a32 } from './hash.ts';
 export * from './lookup-change.ts';

@@ -186,6 +186,40 @@ function renderTableDiff(prev: NftTable, next: NftTable, version: number): strin
   return s.lines;
 }
 
+/** Objects of a table changed outside Tula (see the agent's drift check). */
+export interface TableDamage {
+  /** Tula's sets and maps whose elements differ: refilled. */
+  sets: string[];
+  /** Tula's chains whose rules differ: refilled. */
+  chains: string[];
+  /** Objects in Tula's table that are not Tula's: removed. */
+  foreign: { kind: 'set' | 'map' | 'chain'; name: string }[];
+}
+
+/**
+ * Puts back what was changed in a table that otherwise holds `t`, in one
+ * transaction, leaving the rest as it is: flow tables keep their flows and
+ * untouched sets their counters. Foreign rules go first (with their chain's
+ * flush), so nothing refers to a foreign object when it is deleted.
+ */
+export function renderRepair(t: NftTable, version: number, damage: TableDamage): string[] {
+  const s = new Script(t.family);
+  const table = `${t.family} ${TABLE_NAME}`;
+  const foreignChains = damage.foreign.filter((f) => f.kind === 'chain');
+  for (const n of damage.chains) s.add(`flush chain ${table} ${n}`);
+  for (const f of foreignChains) s.add(`flush chain ${table} ${f.name}`);
+  for (const f of damage.foreign) if (f.kind !== 'chain') s.add(`delete ${f.kind} ${table} ${f.name}`);
+  for (const f of foreignChains) s.add(`delete chain ${table} ${f.name}`);
+  const sets = damage.sets.filter((n) => n !== STATE_SET && t.sets.has(n));
+  for (const n of sets) s.add(`flush ${isMap(t.sets.get(n)!) ? 'map' : 'set'} ${table} ${n}`);
+  for (const n of damage.chains) s.rules(n, t.chains.get(n)?.rules ?? []);
+  const merged = mergedElements(t);
+  for (const n of sets) s.elements(n, merged.get(n) ?? []);
+  s.add(`flush set ${table} ${STATE_SET}`);
+  s.state(stateComment(t, version), false);
+  return s.lines;
+}
+
 export interface SyncScript {
   /** The nft script; empty when the kernel already holds `next`. */
   script: string;

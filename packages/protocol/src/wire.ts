@@ -92,7 +92,19 @@ export const StatusReport = z.strictObject({
 });
 export type StatusReport = z.infer<typeof StatusReport>;
 
-export const AgentMessage = z.discriminatedUnion('type', [Hello, Ack, Nack, CountersReport, Rotated, StatusReport]);
+
+/**
+ * The agent found its nft tables changed outside Tula (a flushed map, a deleted or
+ * foreign rule) and repaired them. Sent once per convergence that found drift.
+ */
+export const DriftReport = z.strictObject({
+  type: z.literal('drift'),
+  /** What differed, one line each, e.g. "netdev tula: set lut holds 0 elements, expected 422". */
+  what: z.array(z.string().max(512)).min(1).max(64),
+});
+export type DriftReport = z.infer<typeof DriftReport>;
+
+export const AgentMessage = z.discriminatedUnion('type', [Hello, Ack, Nack, CountersReport, Rotated, StatusReport, DriftReport]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 
 // ---- panel -> agent --------------------------------------------------------

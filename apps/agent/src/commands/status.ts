@@ -1,7 +1,7 @@
 // `tula-agent status`: applied version, backend health and counters, as JSON.
-import { modelFromJson } from '@tula/nft';
 import { z } from 'zod';
-import { APPLIED_FILE } from '../dataplane/converge.ts';
+import { Drift, loadApplied } from '../dataplane/converge.ts';
+import { BackendHealth } from '../health/checker.ts';
 import { readSnapshot } from '../dataplane/counters.ts';
 import type { StateDir } from '../state-dir.ts';
 
@@ -15,7 +15,8 @@ export const AgentStatus = z.object({
   appliedAt: z.string().optional(),
   lastError: z.string().optional(),
   warnings: z.array(z.string()).default([]),
-  health: z.record(z.string(), z.object({ healthy: z.boolean(), since: z.number(), lastError: z.string().optional(), checkedAt: z.number().optional() })),
+  lastDrift: Drift.optional(),
+  health: z.record(z.string(), BackendHealth),
   /** What the balancer announces (BGP, VRRP) and why not the rest; see announce/announcer.ts. */
   announce: z.unknown().optional(),
 });
@@ -25,17 +26,20 @@ export type AgentStatus = z.infer<typeof AgentStatus>;
 const STATUS_FRESH_MS = 5000;
 
 export async function statusReport(stateDir: StateDir): Promise<unknown> {
-  const applied = stateDir.read(APPLIED_FILE, z.object({ model: z.unknown(), appliedAt: z.string() }));
+  const saved = loadApplied(stateDir, () => undefined);
   const live = stateDir.read(STATUS_FILE, AgentStatus);
   const running = live !== undefined && Date.now() - Date.parse(live.updatedAt) < STATUS_FRESH_MS;
-  const model = applied ? modelFromJson(applied.model) : undefined;
+  const applied = saved?.applied;
+  const model = saved?.model;
   const counters = model ? await readSnapshot(model) : undefined;
   return {
     running,
-    appliedVersion: model?.version ?? null,
+    appliedVersion: applied?.version ?? null,
     appliedAt: applied?.appliedAt ?? null,
     lastError: running ? (live?.lastError ?? null) : null,
-    warnings: model?.warnings ?? [],
+    warnings: applied?.warnings ?? [],
+    /** The last time the kernel's tables were found changed outside Tula (and repaired). */
+    lastDrift: applied?.lastDrift ?? null,
     backends: (model?.backends ?? []).map((b) => {
       const h = running ? live?.health[`${b.service}|${b.address}`] : undefined;
       return {

@@ -6,6 +6,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { canonicalIp, servicePorts, type DesiredState, type HealthCheck } from '@tula/protocol';
+import { z } from 'zod';
 
 export type ProbeResult = { ok: true } | { ok: false; error: string };
 
@@ -81,13 +82,14 @@ export function probe(address: string, port: number, check: HealthCheck): Promis
   }
 }
 
-export interface BackendHealth {
-  healthy: boolean;
+export const BackendHealth = z.object({
+  healthy: z.boolean(),
   /** When the current state began (ms since epoch). */
-  since: number;
-  lastError?: string;
-  checkedAt?: number;
-}
+  since: z.number(),
+  lastError: z.string().optional(),
+  checkedAt: z.number().optional(),
+});
+export type BackendHealth = z.infer<typeof BackendHealth>;
 
 interface Target {
   service: string;
@@ -105,11 +107,21 @@ interface Target {
 export class HealthMonitor {
   private readonly targets = new Map<string, Target>();
   private stopped = false;
+  /** Health known before this process started (`restore`), taken over by the first `update`. */
+  private restored = new Map<string, BackendHealth>();
 
   constructor(
     private readonly onChange: (key: string, health: BackendHealth) => void,
     private readonly probeFn: typeof probe = probe,
   ) {}
+
+  /**
+   * Starts from health saved by an earlier process: a backend that was down stays
+   * down until `rise` checks pass, instead of taking traffic until `fall` fail.
+   */
+  restore(saved: Record<string, BackendHealth>): void {
+    this.restored = new Map(Object.entries(saved));
+  }
 
   /** Starts, keeps or stops probe loops to match the services in `state`. */
   update(state: DesiredState): void {
@@ -126,14 +138,15 @@ export class HealthMonitor {
         if (existing && existing.fingerprint === fingerprint) continue;
         if (existing?.timer) clearTimeout(existing.timer);
         // A new backend counts as healthy until `fall` checks fail: traffic is not
-        // withheld from a fleet that starts up together.
+        // withheld from a fleet that starts up together. One known before a restart
+        // keeps its state.
         const target: Target = {
           service: s.name,
           address,
           port,
           check: s.healthCheck,
           fingerprint,
-          health: existing?.health ?? { healthy: true, since: Date.now() },
+          health: existing?.health ?? this.restored.get(key) ?? { healthy: true, since: Date.now() },
           successes: 0,
           failures: 0,
         };
@@ -141,6 +154,7 @@ export class HealthMonitor {
         this.schedule(key, target, 0);
       }
     }
+    this.restored.clear();
     for (const [key, t] of this.targets) {
       if (seen.has(key)) continue;
       if (t.timer) clearTimeout(t.timer);

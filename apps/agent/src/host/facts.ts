@@ -82,5 +82,17 @@ export async function gatherFacts(state: DesiredState, options: GatherOptions): 
       if (missing.every((b) => macs[`${b.ifname}|${b.address}`])) break;
     }
   }
-  return { interfaces, serviceInterfaces, neighbours: macs };
+  // Only what the model reads, in the document's order: a change elsewhere on the
+  // host (a new neighbour, another link) is not a new input to converge to.
+  const used: HostFacts['interfaces'] = {};
+  for (const ifname of Object.values(serviceInterfaces)) used[ifname] = interfaces[ifname]!;
+  const backendMacs: Record<string, string> = {};
+  for (const s of services) {
+    if (s.mode !== 'l2') continue;
+    for (const b of s.backends) {
+      const key = `${serviceInterfaces[s.name]}|${canonicalIp(b.address)}`;
+      if (macs[key]) backendMacs[key] = macs[key];
+    }
+  }
+  return { interfaces: used, serviceInterfaces, neighbours: backendMacs };
 }

@@ -1,5 +1,6 @@
 // nftables: scripts go in through `nft -f -` (one transaction each); state comes
 // out of `nft -j` and is validated before use.
+import { createHash } from 'node:crypto';
 import { hex, STATE_SET, TABLE_NAME } from '@tula/nft';
 import { z } from 'zod';
 import { CommandError, run } from '../exec.ts';
@@ -120,4 +121,78 @@ export async function deletePins(family: 'netdev' | 'inet', map: string, mark: n
 
 export async function deleteTulaTables(): Promise<void> {
   for (const family of await tulaTablesPresent()) await nftApply(`delete table ${family} ${TABLE_NAME}\n`);
+}
+
+/** One object of a Tula table as the kernel holds it: how many rules or elements, and a digest of them. */
+export interface KernelObject {
+  kind: 'set' | 'map' | 'chain';
+  /** The declaration (type, flags, hook...), normalised JSON. */
+  head: string;
+  /** Rules of a chain, elements of a set or map; undefined for a flow table (its elements are the kernel's). */
+  count: number | undefined;
+  /** Of the declaration and the rules or elements. */
+  digest: string;
+}
+
+/** Strips what the kernel changes by itself (handles, counter values, expiry) from nft's JSON. */
+function normalised(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(normalised);
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'handle' || k === 'expires') continue;
+    out[k] = k === 'counter' ? null : normalised(v);
+  }
+  return out;
+}
+
+const digestOf = (parts: string[]) => createHash('sha256').update(parts.join('\n')).digest('hex');
+const Named = z.object({ name: z.string() });
+const RuleOf = z.object({ chain: z.string() });
+
+/**
+ * Tula's table as the kernel holds it: `set NAME` (maps too) and `chain NAME` ->
+ * contents. Elements of `dynamic` sets (flow tables) are not read: they are the
+ * kernel's, and there may be a million. Undefined when the table is absent.
+ */
+export async function readTable(family: 'netdev' | 'inet', dynamic: ReadonlySet<string>): Promise<Map<string, KernelObject> | undefined> {
+  // -t (terse) lists the table without set elements; those are read set by set below.
+  const items = await nftJson(['-t', 'list', 'table', family, TABLE_NAME]);
+  if (!items) return undefined;
+  const out = new Map<string, KernelObject>();
+  const rules = new Map<string, string[]>();
+  for (const item of items) {
+    const [kind, body] = Object.entries(item)[0] ?? [];
+    if (kind === 'rule') {
+      const r = RuleOf.safeParse(body);
+      if (!r.success) continue;
+      const list = rules.get(r.data.chain) ?? [];
+      list.push(JSON.stringify(normalised(body)));
+      rules.set(r.data.chain, list);
+      continue;
+    }
+    if (kind !== 'set' && kind !== 'map' && kind !== 'chain') continue;
+    const name = Named.parse(body).name;
+    const head = JSON.stringify(normalised(body));
+    if (kind === 'chain') {
+      out.set(`chain ${name}`, { kind, head, count: 0, digest: '' });
+    } else if (dynamic.has(name)) {
+      out.set(`set ${name}`, { kind, head, count: undefined, digest: digestOf([head]) });
+    } else {
+      const listed = (await nftJson(['list', kind, family, TABLE_NAME, name])) ?? [];
+      const elems = listed.flatMap((i) => {
+        const r = SetListing.safeParse(i);
+        return (r.success ? (r.data.set?.elem ?? r.data.map?.elem) : undefined) ?? [];
+      });
+      // Listing order is the kernel's hash order: compare as a sorted multiset.
+      const texts = elems.map((e) => JSON.stringify(normalised(e))).sort();
+      out.set(`set ${name}`, { kind, head, count: elems.length, digest: digestOf([head, ...texts]) });
+    }
+  }
+  for (const [key, o] of out) {
+    if (!key.startsWith('chain ')) continue;
+    const list = rules.get(key.slice('chain '.length)) ?? [];
+    out.set(key, { ...o, count: list.length, digest: digestOf([o.head, ...list]) });
+  }
+  return out;
 }

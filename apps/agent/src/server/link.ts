@@ -61,6 +61,8 @@ export class PanelLink {
           this.send({ type: 'ack', version: state.version, hash });
         }
       },
+      // Lines are capped to the protocol's bounds; the agent's status keeps them whole.
+      onDrift: (drift) => this.send({ type: 'drift', what: drift.what.slice(0, 64).map((w) => w.slice(0, 512)) }),
     });
     // The last state that applied comes back first: forwarding does not wait for the panel.
     const lastGood = options.stateDir.read(LAST_GOOD_FILE, LastGood, options.log);

@@ -19,6 +19,8 @@ export const nodeSelect = {
   appliedHash: true,
   lastError: true,
   lastErrorAt: true,
+  lastDriftAt: true,
+  lastDrift: true,
   revokedAt: true,
   credentialRotatedAt: true,
   createdAt: true,

@@ -54,6 +54,16 @@ export default function NodeDetail({ params }: { params: Promise<{ id: string }>
             </dd>
             <dt className="text-slate-500">Last error</dt>
             <dd className="text-red-800">{n.lastError ?? 'none'}</dd>
+            <dt className="text-slate-500">Tables changed outside Tula</dt>
+            <dd>
+              {n.lastDriftAt ? (
+                <span className="text-amber-800">
+                  drift repaired {ago(n.lastDriftAt)}: {n.lastDrift.join('; ')}
+                </span>
+              ) : (
+                'never'
+              )}
+            </dd>
             <dt className="text-slate-500">Agent</dt>
             <dd>{n.agentVersion ?? '-'}</dd>
             <dt className="text-slate-500">Kernel</dt>
