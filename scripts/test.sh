@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 require_node
 ensure_debian_packages nft:nftables ip:iproute2 iperf3:iperf3 chromium:chromium ping:iputils-ping \
   curl:curl arping:iputils-arping ps:procps pg_ctlcluster:postgresql psql:postgresql-client \
-  bird:bird2 keepalived:keepalived
+  bird:bird2 keepalived:keepalived hping3:hping3
 ensure_npm_dependencies clean
 
 # PostgreSQL: start the local cluster when it is not answering.
