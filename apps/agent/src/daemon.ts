@@ -153,6 +153,7 @@ export class Daemon {
   async stop() {
     for (const t of this.timers) clearInterval(t);
     this.health.stop();
+    this.converger.stop();
     await this.idle();
     this.options.stateDir.remove(STATUS_FILE);
   }

@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { gatherFacts } from '../host/facts.ts';
 import { deletePins, deleteTulaTables, nftApply, tableState, tulaTablesPresent } from '../kernel/nft.ts';
 import type { StateDir } from '../state-dir.ts';
-import { announce, cleanupHost, emptyHostRecord, HostRecord, prepareHost, resetHost, takeVips } from './host.ts';
+import { announceAll, cleanupHost, emptyHostRecord, HostRecord, prepareHost, resetHost, takeVips } from './host.ts';
 
 const Applied = z.object({
   model: ModelJson,
@@ -78,6 +78,8 @@ export class Converger {
   private readonly log: (m: string) => void;
   private readonly now: () => number;
   private readonly cache = new ModelCache();
+  /** Aborted when the agent stops: work after the commit (announcing VIPs) ends at once. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly options: ConvergerOptions) {
     this.log = options.log ?? (() => undefined);
@@ -177,10 +179,7 @@ export class Converger {
       }
       const taken = patched ? [] : await takeVips(model.host, record);
       this.options.stateDir.write(HOST_FILE, record);
-      for (const a of taken) {
-        const problem = await announce(a.vip, a.interface);
-        if (problem) warnings.push(`announcing ${a.vip} on ${a.interface}: ${problem}`);
-      }
+      warnings.push(...(await announceAll(taken, this.stopping.signal)));
     }
 
     const before = this.applied;
@@ -239,6 +238,11 @@ export class Converger {
     }
     if (expired.length) this.options.stateDir.write(APPLIED_FILE, this.applied);
     return expired;
+  }
+
+  /** Ends what a running convergence still does after its commit (announcements), so the agent stops promptly. */
+  stop(): void {
+    this.stopping.abort();
   }
 
   /** Removes everything Tula installed: its tables, devices, routes, rules, addresses and sysctl changes. */
