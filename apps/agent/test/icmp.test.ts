@@ -72,6 +72,47 @@ describe.skipIf(unavailable)(`ICMP to VIPs${unavailable ? ` (skipped: ${unavaila
     });
   }
 
+  it('steers an error to the backend the flow is pinned to, not to the one Maglev now picks', async () => {
+    // A slow download starts while the path is wide; its backend then drains
+    // (Maglev gives its slots to others, the pinned flow stays), and only then
+    // does the path narrow: the router's errors must follow the flow table.
+    const narrow = (mtu: number) =>
+      Promise.all([
+        lab.exec(`${lab.prefix}-wan`, ['ip', 'link', 'set', 'n0', 'mtu', String(mtu)]),
+        lab.exec(lab.router.ns, ['ip', 'link', 'set', 'e1', 'mtu', String(mtu)]),
+      ]);
+    await narrow(1500);
+    // A small receive buffer keeps most of the download on the wire, not in the client's socket.
+    const rmem = (await lab.exec(lab.client.ns, ['sysctl', '-n', 'net.ipv4.tcp_rmem'])).stdout.trim();
+    await lab.exec(lab.client.ns, ['sysctl', '-qw', 'net.ipv4.tcp_rmem=4096 65536 131072']);
+    // Forget the path MTU the backends learnt in the tests above.
+    for (const b of lab.backends) await lab.exec(b.ns, ['ip', 'route', 'flush', 'cache']);
+    const download = lab.spawn(lab.client.ns, ['curl', '-sS', '--max-time', '30', '--limit-rate', '1M', '-D', '-', '-o', '/dev/null', '-w', '%{size_download}\n', `http://${LAB.l2Vip.v4}/bytes/${size}`]);
+    let out = '';
+    download.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    download.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const done = new Promise<void>((resolve) => download.once('exit', () => resolve()));
+    try {
+      for (let i = 0; i < 50 && !/x-backend: (\S+)/.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+      const serving = /x-backend: (\S+)/.exec(out)?.[1];
+      expect(serving, out).toBeDefined();
+      const doc = balancerDoc(lab, 2);
+      for (const s of doc.balancer!.services) {
+        if (s.name !== 'l2') continue;
+        s.backends = s.backends!.map((b) => (b.address === lab.backends.find((h) => h.name === serving)!.v4 ? { ...b, state: 'draining' as const } : b));
+      }
+      await lb.apply(doc);
+      await narrow(NARROW_MTU);
+      await done;
+      expect(out.trim().split('\n').at(-1)).toBe(String(size));
+    } finally {
+      download.kill();
+      await lab.exec(lab.client.ns, ['sysctl', '-qw', `net.ipv4.tcp_rmem=${rmem}`]);
+      await narrow(NARROW_MTU);
+      await lb.apply(balancerDoc(lab, 3));
+    }
+  });
+
   // Without a rule for it, a packet to an L3 VIP is routed by the balancer back to
   // the router, which routes it to the balancer again, until its TTL runs out.
   const routerPackets = async () => (await lab.linkStats(lab.router.ns)).rxPackets;
