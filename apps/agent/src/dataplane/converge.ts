@@ -177,7 +177,7 @@ export class Converger {
       } finally {
         this.options.stateDir.write(HOST_FILE, record);
       }
-      const taken = patched ? [] : await takeVips(model.host, record);
+      const taken = patched ? [] : await takeVips(model.host, record, this.stopping.signal);
       this.options.stateDir.write(HOST_FILE, record);
       warnings.push(...(await announceAll(taken, this.stopping.signal)));
     }

@@ -162,10 +162,12 @@ async function addAddress(a: { dev: string; address: string; prefix: number }, r
  * Runs after the nft transaction: a VIP is announced only once traffic to it is
  * forwarded. Returns the VIPs that were newly taken on.
  */
-export async function takeVips(plan: HostPlan, record: HostRecord): Promise<{ vip: string; interface: string }[]> {
+export async function takeVips(plan: HostPlan, record: HostRecord, signal: AbortSignal): Promise<{ vip: string; interface: string }[]> {
   const have = await addresses();
   const taken: { vip: string; interface: string }[] = [];
   for (const a of wanted(plan).addresses.filter((w) => w.dev !== 'lo')) {
+    // Stopping: the rest are taken on by the next convergence.
+    if (signal.aborted) break;
     if (have.some((h) => h.ifname === a.dev && canonicalIp(h.address) === a.address)) continue;
     await addAddress(a, record);
     taken.push({ vip: a.address, interface: a.dev });
