@@ -217,6 +217,7 @@ export class Daemon {
   async stop() {
     for (const t of this.timers) clearInterval(t);
     this.health.stop();
+    this.converger.stop();
     await this.idle();
     // A stopped agent no longer checks the backends: it withdraws its announcements.
     await this.announcer.stop(this.state);

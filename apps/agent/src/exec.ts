@@ -22,12 +22,14 @@ export interface RunOptions {
   /** Resolve instead of rejecting on a non-zero exit. */
   allowFailure?: boolean;
   timeoutMs?: number;
+  /** Aborting kills the program (SIGTERM) and rejects. */
+  signal?: AbortSignal;
 }
 
 export function run(command: string[], options: RunOptions = {}): Promise<RunResult> {
   const [file, ...args] = command;
   return new Promise((resolve, reject) => {
-    const child = spawn(file!, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 60_000 });
+    const child = spawn(file!, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 60_000, ...(options.signal ? { signal: options.signal } : {}) });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));

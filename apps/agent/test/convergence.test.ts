@@ -3,7 +3,7 @@
 // and health outlives a restart. Network namespaces, real nftables, real traffic.
 import type { ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
-import type { DesiredStateInput } from '@tula/protocol';
+import { FLOW_DEFAULTS, type DesiredStateInput } from '@tula/protocol';
 import { createLab, LAB, type Lab } from '@tula/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_BIN, AgentHost, kernelTestsUnavailable, udpFlows as probeFlows, type StatusJson } from './support.ts';
@@ -36,7 +36,7 @@ describe.skipIf(unavailable)(`convergence shell${unavailable ? ` (skipped: ${una
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   /** Entries of the IPv4 flow table. */
-  const pinned = async () => (await nft('list', 'map', 'netdev', 'tula', 'flows4')).stdout.split('\n').filter((l) => l.includes(' : ')).length;
+  const pinned = async () => (await nft('list', 'map', 'netdev', 'tula', `flows4_udp_${FLOW_DEFAULTS.tableSize}`)).stdout.split('\n').filter((l) => l.includes(' : ')).length;
 
   /** Handle and text of the rules of Tula's netdev table, from `nft -a`. */
   async function tulaRules(): Promise<{ chain: string; handle: string; text: string }[]> {

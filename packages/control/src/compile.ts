@@ -25,9 +25,6 @@ export interface CompiledDocument {
   hash: string;
 }
 
-/** Default MSS clamp for tunnelled VIPs: 1500 minus the largest overhead (VXLAN over IPv4, 50) and headers (40), rounded down. */
-export const DEFAULT_TUNNEL_MSS = 1400;
-
 function healthCheck(s: ServiceRow): unknown {
   const timing = { intervalMs: s.hcIntervalMs, timeoutMs: s.hcTimeoutMs, rise: s.hcRise, fall: s.hcFall, ...(s.hcPort ? { port: s.hcPort } : {}) };
   switch (s.hcType) {
@@ -86,7 +83,8 @@ export function documentHash(state: Omit<DesiredState, 'version'>): string {
 export function compileNodes(nodes: NodeRow[], services: ServiceRow[]): Map<string, CompiledDocument> {
   const byAddress = new Map<string, string>();
   for (const n of nodes) for (const a of n.addresses) byAddress.set(canonicalIp(a), n.id);
-  const nodeAddress = new Map(nodes.map((n) => [n.id, n.addresses[0]]));
+  // Every address of a balancer: backends accept encapsulated packets only from these, whichever the balancer sends from.
+  const nodeAddresses = new Map(nodes.map((n) => [n.id, n.addresses.map(canonicalIp)]));
   const out = new Map<string, CompiledDocument>();
 
   // Which DSR services each node serves as a backend, in one pass over the backends.
@@ -120,14 +118,15 @@ export function compileNodes(nodes: NodeRow[], services: ServiceRow[]): Map<stri
       const vips = new Map<string, { vip: string; mode: 'l2' | 'l3'; tunnel?: string; balancers: string[]; mss?: number }>();
       for (const s of servedBy.get(node.id) ?? []) {
         const vip = canonicalIp(s.vip);
-        const balancers = s.balancerNodeIds.map((id) => nodeAddress.get(id)).filter((a): a is string => !!a);
+        const balancers = s.balancerNodeIds.flatMap((id) => nodeAddresses.get(id) ?? []);
         const existing = vips.get(vip);
         // One VIP, several services: an L3 one decides the tunnel (an L2 one needs nothing more).
         if (!existing || (existing.mode === 'l2' && s.mode === 'l3')) {
           vips.set(vip, {
             vip,
             mode: s.mode as 'l2' | 'l3',
-            ...(s.mode === 'l3' ? { tunnel: s.tunnel, mss: s.mss ?? DEFAULT_TUNNEL_MSS } : {}),
+            // Without an MSS of its own, the agent derives one from the tunnel type and the VIP's family.
+            ...(s.mode === 'l3' ? { tunnel: s.tunnel, ...(s.mss ? { mss: s.mss } : {}) } : {}),
             balancers: [...new Set([...(existing?.balancers ?? []), ...balancers])].sort(),
           });
         } else {

@@ -1,5 +1,5 @@
 // A backend for the lab: answers with its own name over HTTP (TCP) and UDP, and
-// serves downloads of any size (GET /bytes/N), so tests can tell who answered.
+// serves downloads of any size (GET /bytes/N) and counts uploads (POST), so tests can tell who answered.
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -12,6 +12,13 @@ const name = values.name ?? 'backend';
 const CHUNK = Buffer.alloc(64 * 1024, 'x');
 
 const http = createServer((req, res) => {
+  if (req.method === 'POST') {
+    // An upload: answers with the number of bytes received once the body ends.
+    let received = 0;
+    req.on('data', (d: Buffer) => (received += d.length));
+    req.on('end', () => res.end(`${received}\n`));
+    return;
+  }
   const m = /^\/bytes\/(\d+)$/.exec(req.url ?? '');
   if (m) {
     let left = Number(m[1]);

@@ -8,6 +8,9 @@
 //                                                             |- b1..b3 10.99.0.11-13
 // L2 VIPs live on the bridge subnet (10.99.0.100, fd00:99::100); L3 VIPs are
 // routed by the router to the balancer(s) (10.97.0.0/24, fd00:97::/64).
+// With `narrowLink`, the client sits one hop further, behind a "wan" router, and
+// the wan-router link has that MTU (10.96.0.1 wan | 10.96.0.2 router), so the
+// path between client and servers is narrower than either end's own link.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +42,8 @@ export interface LabOptions {
   servers?: boolean;
   /** Third octet of this lab's management links (10.254.N.0/24); distinct for labs that run at once. */
   managementNet?: number;
+  /** MTU of a link between the client's first hop and the router (path MTU tests); the client's own link stays 1500. */
+  narrowLink?: number;
 }
 
 export interface Lab {
@@ -113,6 +118,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     host(`b${i + 1}`, `${LAB.serverNet.v4}.${11 + i}`, `${LAB.serverNet.v6}:${(11 + i).toString(16)}`),
   );
   const sw = `${p}-sw`;
+  const wan = options.narrowLink === undefined ? undefined : host('wan', '10.96.0.1', 'fd00:96::1');
   const servers = new Map<string, ChildProcess>();
   const links = new Map<string, string>();
   const mgmt = options.managementNet ?? 0;
@@ -197,14 +203,15 @@ export async function createLab(options: LabOptions): Promise<Lab> {
   };
 
   try {
-    for (const h of [sw, client.ns, router.ns, ...balancers.map((b) => b.ns), ...backends.map((b) => b.ns)]) {
+    for (const h of [sw, ...(wan ? [wan.ns] : []), client.ns, router.ns, ...balancers.map((b) => b.ns), ...backends.map((b) => b.ns)]) {
       await sh(['ip', 'netns', 'add', h]);
       await ipn(h, 'link', 'set', 'lo', 'up');
     }
     await ipn(sw, 'link', 'add', 'br0', 'type', 'bridge');
     await ipn(sw, 'link', 'set', 'br0', 'up');
-    // Client <-> router: a direct link.
-    await sh(['ip', 'link', 'add', 'e0', 'netns', client.ns, 'type', 'veth', 'peer', 'name', 'e1', 'netns', router.ns]);
+    // Client <-> router: a direct link, or two hops with a narrow link between.
+    const firstHop = wan ?? router;
+    await sh(['ip', 'link', 'add', 'e0', 'netns', client.ns, 'type', 'veth', 'peer', 'name', 'e1', 'netns', firstHop.ns]);
     const serverHosts = [router, ...balancers, ...backends];
     for (const h of serverHosts) {
       await sh(['ip', 'link', 'add', 'e0', 'netns', h.ns, 'type', 'veth', 'peer', 'name', h.name, 'netns', sw]);
@@ -216,7 +223,20 @@ export async function createLab(options: LabOptions): Promise<Lab> {
       await ipn(h.ns, 'link', 'set', dev, 'up');
     };
     await addr(client, 'e0', client.v4, client.v6);
-    await addr(router, 'e1', `${LAB.clientNet.v4}.1`, `${LAB.clientNet.v6}:1`);
+    await addr(firstHop, 'e1', `${LAB.clientNet.v4}.1`, `${LAB.clientNet.v6}:1`);
+    if (wan) {
+      const mtu = String(options.narrowLink);
+      await sh(['ip', 'link', 'add', 'n0', 'netns', wan.ns, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'e1', 'netns', router.ns, 'mtu', mtu]);
+      await ipn(wan.ns, 'addr', 'add', '10.96.0.1/24', 'dev', 'n0');
+      await ipn(wan.ns, 'addr', 'add', 'fd00:96::1/64', 'dev', 'n0', 'nodad');
+      await ipn(wan.ns, 'link', 'set', 'n0', 'up');
+      await addr(router, 'e1', '10.96.0.2', 'fd00:96::2');
+      await ipn(wan.ns, 'route', 'add', 'default', 'via', '10.96.0.2');
+      await ipn(wan.ns, '-6', 'route', 'add', 'default', 'via', 'fd00:96::2');
+      await ipn(router.ns, 'route', 'add', `${LAB.clientNet.v4}.0/24`, 'via', '10.96.0.1');
+      await ipn(router.ns, '-6', 'route', 'add', `${LAB.clientNet.v6}:/64`, 'via', 'fd00:96::1');
+      await lab.exec(wan.ns, ['sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+    }
     for (const h of serverHosts) await addr(h, 'e0', h.v4, h.v6);
     await ipn(client.ns, 'route', 'add', 'default', 'via', `${LAB.clientNet.v4}.1`);
     await ipn(client.ns, '-6', 'route', 'add', 'default', 'via', `${LAB.clientNet.v6}:1`);

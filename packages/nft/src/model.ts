@@ -361,6 +361,7 @@ function buildService(c: ServiceContext): ServiceBuild {
   const out = s.mode === 'l2' ? `l2_${ifname}` : s.mode;
   const className = `c_${out}_m${m}_${flows.name}`;
   addElement(elements, 'classes', svc, `goto ${className}`);
+  if (s.mode !== 'nat') addIcmpElements(elements, { svc, vip, family, protocol: s.protocol, portKey: lo === hi ? String(lo) : `${lo}-${hi}`, ifname, m, flows });
   for (const set of ['svc_packets', 'svc_new', 'svc_drops', 'svc_flows_full']) addElement(elements, set, svc, null);
 
   const routes: TunnelRoute[] = [];
@@ -399,7 +400,10 @@ function buildService(c: ServiceContext): ServiceBuild {
   return {
     fragment: fragmentOf(elements),
     ...(s.mode === 'nat' && { natFragment: fragmentOf(nat) }),
-    chains: classChains(className, out, flows, m, s.mode === 'l2' ? { ifname, mac: c.ifmac } : undefined),
+    chains: [
+      ...classChains(className, out, flows, m, s.mode === 'l2' ? { ifname, mac: c.ifmac } : undefined),
+      ...(s.mode === 'nat' ? [] : [icmpClassChain(ifname, flows, m)]),
+    ],
     flowTable: [flows.map, flowTableSet(flows)],
     backends,
     service: { name: s.name, mark: svcMark, mode: s.mode, interface: ifname, tableSize: m },
@@ -449,28 +453,46 @@ function flowSettings(s: BalancerService, family: 4 | 6): FlowSettings {
 }
 
 function flowTableSet(f: FlowSettings): NftSet {
-  // IPv6: see flowKeys.
-  const key = f.family === 4 ? 'ip daddr . th dport . ip saddr . th sport' : 'numgen inc mod 2 . numgen inc mod 2';
+  // Keyed by two 32-bit hashes: see flowKeys.
+  const key = 'numgen inc mod 2 . numgen inc mod 2';
   // No default timeout: services with other timeouts share the table, and every update names its own.
   return { decl: `typeof ${key} : meta mark; size ${f.size}; flags dynamic,timeout;`, dynamic: true };
 }
 
+/**
+ * Where a flow's addresses and ports are read, oriented as the client's packets
+ * travel (client -> VIP): from the packet itself, or from the response an ICMP
+ * error quotes (see icmpChains).
+ */
+interface FlowFields {
+  client: string;
+  cport: string;
+  vip: string;
+  vport: string;
+}
+
+const PACKET_FIELDS: Record<4 | 6, FlowFields> = {
+  4: { client: 'ip saddr', cport: 'th sport', vip: 'ip daddr', vport: 'th dport' },
+  6: { client: 'ip6 saddr', cport: 'th sport', vip: 'ip6 daddr', vport: 'th dport' },
+};
+
 /** The key that identifies a flow in the flow tables, and the key Maglev hashes. */
-function flowKeys(family: 4 | 6): { pin: string; hash: string } {
-  if (family === 4) return { pin: 'ip daddr . th dport . ip saddr . th sport', hash: 'ip saddr . th sport' };
-  // nft 1.0.6 cannot compile a dynamic update keyed by IPv6 addresses and ports
-  // (it aborts in register allocation), so IPv6 flows are keyed by two
-  // independent 32-bit hashes of the tuple: 64 bits, collisions negligible.
-  const tuple = 'ip6 daddr . th dport . ip6 saddr . th sport';
+function flowKeys(f: FlowFields): { pin: string; hash: string } {
+  // Flows are keyed by two independent 32-bit hashes of the tuple (64 bits,
+  // collisions negligible), for two reasons: nft 1.0.6 cannot compile a dynamic
+  // update keyed by IPv6 addresses and ports (it aborts in register allocation),
+  // and a hash is the only key an ICMP error's quoted packet (raw payload, which
+  // nft types as plain integers) can look up: the bytes hashed are the same.
+  const tuple = `${f.vip} . ${f.vport} . ${f.client} . ${f.cport}`;
   return {
     pin: FLOW_SEEDS.map((seed) => `jhash ${tuple} mod ${0xffffffff} seed ${hex(seed)}`).join(' . '),
-    hash: 'ip6 saddr . th sport',
+    hash: `${f.client} . ${f.cport}`,
   };
 }
 
 /** The chains of one class of services, and the shared chains it jumps to. */
 function classChains(name: string, out: string, f: FlowSettings, m: number, l2: { ifname: string; mac: string } | undefined): [string, NftChain][] {
-  const keys = flowKeys(f.family);
+  const keys = flowKeys(PACKET_FIELDS[f.family]);
   const syn = f.protocol === 'tcp' ? 'tcp flags & (syn | ack) == syn ' : '';
   const outChain = `o_${out}_${f.name}`;
   const newChain = `n_${out}_${f.name}`;
@@ -673,8 +695,10 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
 
   if (services.length > 0) {
     for (const [name, set] of BALANCER_SETS) netdev.sets.set(name, set);
+    netdev.sets.set('icmp_classes', { decl: 'typeof meta mark : verdict;' });
     for (const ifname of [...interfaces].sort()) {
       const rules: string[] = [];
+      const icmp = icmpInterface(ifname, facts.interfaces[ifname]!.mac);
       for (const [family, daddr] of [[4, 'ip daddr'], [6, 'ip6 daddr']] as const) {
         const key = `typeof ${daddr} . meta l4proto . th dport : meta mark;`;
         netdev.sets.set(dispatchMap(family, ifname), { decl: key });
@@ -685,8 +709,10 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
       }
       netdev.chains.set(`in_${ifname}`, {
         hook: `type filter hook ingress device "${ifname}" priority ${INGRESS_PRIORITY}; policy accept;`,
-        rules,
+        rules: [...rules, ...icmp.rules],
       });
+      for (const [name, set] of icmp.sets) netdev.sets.set(name, set);
+      for (const [name, chain] of icmp.chains) netdev.chains.set(name, chain);
     }
   }
 
@@ -715,10 +741,7 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
   host.balancerTunnels.sort();
   if (host.tunnelRoutes.length > 0) {
     // Tunnelled packets must not be tracked: the balancer sees one direction only.
-    inet.chains.set('l3_notrack', {
-      hook: 'type filter hook prerouting priority raw; policy accept;',
-      rules: [`meta mark & ${hex(TUNNEL_MARK_MASK)} == ${hex(TUNNEL_MARK_BASE)} notrack`],
-    });
+    for (const [name, chain] of notrackChains()) inet.chains.set(name, chain);
     if (host.balancerTunnels.includes('vxlan')) {
       // Inner frames get fixed MACs: the receiver's device accepts them, and the
       // source never equals the receiver's own MAC (which VXLAN drops as a loop).
@@ -728,6 +751,8 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
       });
     }
   }
+
+  if (host.l3Vips.length > 0) l3VipGuard(inet, host.l3Vips);
 
   // Backend host: VIPs on lo, return-path counters, MSS clamp for tunnelled VIPs.
   const vips = [...(state.backend?.vips ?? [])]
@@ -747,13 +772,15 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
         const t = v.tunnel ?? 'ipip';
         if (!host.backendTunnels.includes(t)) host.backendTunnels.push(t);
       }
-      if (v.mss !== undefined) {
+      const mss = v.mss ?? (v.mode === 'l3' ? tunnelMss(v.tunnel ?? 'ipip', fam) : undefined);
+      if (mss !== undefined) {
         clamp.push(
-          `${fam === 4 ? 'ip' : 'ip6'} saddr ${v.vip} tcp flags & (syn | ack) == (syn | ack) tcp option maxseg size > ${v.mss} tcp option maxseg size set ${v.mss}`,
+          `${fam === 4 ? 'ip' : 'ip6'} saddr ${v.vip} tcp flags & (syn | ack) == (syn | ack) tcp option maxseg size > ${mss} tcp option maxseg size set ${mss}`,
         );
       }
     }
     host.backendTunnels.sort();
+    if (host.backendTunnels.length > 0) tunnelPeers(inet, vips, host.backendTunnels, warnings);
     inet.fragments.set('vips', fragmentOf(elements));
     inet.sets.set('return4', { decl: 'type ipv4_addr; counter;' });
     inet.sets.set('return6', { decl: 'type ipv6_addr; counter;' });
@@ -843,4 +870,198 @@ export function patchModel(
   };
   cache.last = { state, facts, model };
   return model;
+}
+
+// ---------------------------------------------------------------------------
+// ICMP errors about DSR flows. A router that cannot pass a backend's response
+// (Fragmentation Needed, Packet Too Big) or a client that refuses it sends the
+// error to the response's source: the VIP, that is the balancer. The error
+// quotes the response (VIP:port -> client:port), so the balancer looks the flow
+// up with the quoted addresses and ports, through the same flow table and
+// Maglev table its packets took, and hands the error to that backend.
+//
+// nft 1.0.6 has no inner-header expressions; the quoted header is read with raw
+// payload expressions from the ICMP header (8 bytes) on. Only quoted headers
+// without options or extension headers (IPv4 IHL 5, IPv6 next header TCP/UDP)
+// and first fragments are steered; others go on as before (to the stack for an
+// L2 VIP, dropped for an L3 VIP by the guard below).
+
+/** The quoted response, oriented as the flow's client packets (see FlowFields). */
+const QUOTED_FIELDS: Record<4 | 6, FlowFields & { proto: string }> = {
+  4: { vip: '@th,160,32', client: '@th,192,32', vport: '@th,224,16', cport: '@th,240,16', proto: '@th,136,8' },
+  6: { vip: '@th,128,128', client: '@th,256,128', vport: '@th,384,16', cport: '@th,400,16', proto: '@th,112,8' },
+};
+const PROTOCOL_NUMBERS = { tcp: 6, udp: 17 } as const;
+
+/** An address as the integer a raw payload expression reads (nft types raw payload as integers). */
+export function addressInteger(address: string): string {
+  if (ipFamily(address) === 4) return `0x${address.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('')}`;
+  let text = address;
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return `0x${groups.map((g) => g.padStart(4, '0')).join('')}`;
+}
+
+/** A service's entries for steering ICMP errors: (VIP, protocol, port) -> service, service -> its class's ICMP chain. */
+function addIcmpElements(
+  elements: Map<string, Map<string, string | null>>,
+  a: { svc: string; vip: string; family: 4 | 6; protocol: 'tcp' | 'udp'; portKey: string; ifname: string; m: number; flows: FlowSettings },
+) {
+  addElement(elements, `icmp_dispatch${a.family}_${a.ifname}`, `${addressInteger(a.vip)} . ${PROTOCOL_NUMBERS[a.protocol]} . ${a.portKey}`, a.svc);
+  addElement(elements, 'icmp_classes', a.svc, `goto ${icmpClassChain(a.ifname, a.flows, a.m)[0]}`);
+}
+
+/** Flow table first (the backend the flow is pinned to), else the Maglev slot of the quoted client address and port. */
+function icmpClassChain(ifname: string, f: FlowSettings, m: number): [string, NftChain] {
+  const keys = flowKeys(QUOTED_FIELDS[f.family]);
+  const out = `icmp_out_${ifname}`;
+  return [
+    // The flow table is the class's (by protocol and size), named in f.name.
+    `i_${ifname}_${f.name}_m${m}`,
+    {
+      rules: [
+        `meta mark set ${keys.pin} map @${f.map} meta mark @takes_traffic goto ${out}`,
+        `meta mark set meta mark and ${hex(SERVICE_MASK)}`,
+        `meta mark set meta mark . jhash ${keys.hash} mod ${m} seed ${hex(HASH_SEED)} map @lut meta mark set meta mark and ${hex(~MARK_NEW_FLOW)} goto ${out}`,
+        'drop',
+      ],
+    },
+  ];
+}
+
+/** Per ingress interface: the rules that catch ICMP errors, the dispatch maps of quoted packets, the output chain. */
+function icmpInterface(ifname: string, mac: string): { rules: string[]; sets: [string, NftSet][]; chains: [string, NftChain][] } {
+  const q4 = QUOTED_FIELDS[4];
+  const q6 = QUOTED_FIELDS[6];
+  return {
+    rules: [
+      // Quoted IPv4 header without options (0x45), first fragment (offset 0).
+      `icmp type { destination-unreachable, source-quench, time-exceeded, parameter-problem } @th,64,8 0x45 @th,115,13 0 meta mark set ${q4.vip} . ${q4.proto} . ${q4.vport} map @icmp_dispatch4_${ifname} meta mark vmap @icmp_classes`,
+      `icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } @th,64,4 6 meta mark set ${q6.vip} . ${q6.proto} . ${q6.vport} map @icmp_dispatch6_${ifname} meta mark vmap @icmp_classes`,
+    ],
+    sets: [
+      [`icmp_dispatch4_${ifname}`, { decl: `typeof ${q4.vip} . ${q4.proto} . ${q4.vport} : meta mark; flags interval;` }],
+      [`icmp_dispatch6_${ifname}`, { decl: `typeof ${q6.vip} . ${q6.proto} . ${q6.vport} : meta mark; flags interval;` }],
+    ],
+    chains: [
+      [
+        `icmp_out_${ifname}`,
+        {
+          rules: [
+            // L3 backends: into the tunnel; L2 backends: out of the interface it came in on.
+            'meta mark set meta mark map @tunnels accept',
+            `ether saddr set ${checkMac(mac)} ether daddr set meta mark map @macs fwd to "${ifname}"`,
+            'drop',
+          ],
+        },
+      ],
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------
+// L3 VIPs are routed to the balancer but are not its addresses: a packet for
+// one that no service steers (a ping, another port, a later fragment, an ICMP
+// error about no known flow) would be routed back towards the router, which
+// sends it here again until its TTL runs out. Pings are answered (redirected to
+// the balancer itself; conntrack puts the VIP back as the reply's source), the
+// rest is dropped before routing. A VIP that is also a local address of the
+// balancer is left to the local stack.
+
+function l3VipGuard(inet: NftTable, vips: string[]) {
+  const elements = new Map<string, Map<string, string | null>>();
+  for (const v of vips) addElement(elements, `l3_vips${ipFamily(v)}`, v, null);
+  inet.fragments.set('l3 vips', fragmentOf(elements));
+  inet.sets.set('l3_vips4', { decl: 'type ipv4_addr;' });
+  inet.sets.set('l3_vips6', { decl: 'type ipv6_addr;' });
+  inet.chains.set('l3_vip_guard', {
+    hook: 'type filter hook prerouting priority raw; policy accept;',
+    rules: [
+      `meta mark & ${hex(TUNNEL_MARK_MASK)} == ${hex(TUNNEL_MARK_BASE)} accept`,
+      'ip daddr @l3_vips4 icmp type echo-request accept',
+      'ip6 daddr @l3_vips6 icmpv6 type echo-request accept',
+      'ip daddr @l3_vips4 fib daddr type != local drop',
+      'ip6 daddr @l3_vips6 fib daddr type != local drop',
+    ],
+  });
+  inet.chains.set('l3_vip_echo', {
+    hook: 'type nat hook prerouting priority dstnat; policy accept;',
+    rules: ['ip daddr @l3_vips4 icmp type echo-request redirect', 'ip6 daddr @l3_vips6 icmpv6 type echo-request redirect'],
+  });
+}
+
+/**
+ * Tunnelled packets are not tracked, in either direction: the balancer sees one
+ * direction of each flow only, and the encapsulated packets it sends (which keep
+ * the mark) would fill the conntrack table of a host whose firewall tracks.
+ */
+function notrackChains(): [string, NftChain][] {
+  const rule = `meta mark & ${hex(TUNNEL_MARK_MASK)} == ${hex(TUNNEL_MARK_BASE)} notrack`;
+  return [
+    ['l3_notrack', { hook: 'type filter hook prerouting priority raw; policy accept;', rules: [rule] }],
+    ['l3_notrack_out', { hook: 'type filter hook output priority raw; policy accept;', rules: [rule] }],
+  ];
+}
+
+// ---------------------------------------------------------------------------
+// Backend hosts and their tunnels.
+
+/** Bytes a tunnel adds in front of the inner IP packet (IPv4 underlay). */
+export const TUNNEL_OVERHEAD: Record<TunnelType, number> = {
+  // Outer IPv4 header only.
+  ipip: 20,
+  // Outer IPv4 + the 4-byte GRE header (Tula's routes set no key, checksum or sequence).
+  gre: 24,
+  // Outer IPv4 + UDP + VXLAN header + the inner Ethernet header.
+  vxlan: 50,
+};
+/** The underlay MTU the default MSS assumes (Ethernet). */
+export const UNDERLAY_MTU = 1500;
+
+/**
+ * The MSS a backend announces for a tunnelled VIP when the document sets none:
+ * the largest segment a client can send that still fits the underlay once the
+ * balancer has encapsulated it (inner IP and TCP headers without options).
+ */
+export function tunnelMss(tunnel: TunnelType, family: 4 | 6): number {
+  return UNDERLAY_MTU - TUNNEL_OVERHEAD[tunnel] - (family === 4 ? 20 : 40) - 20;
+}
+
+/**
+ * A backend decapsulates what arrives for Tula's tunnel devices only from the
+ * balancers its document lists: anyone else could otherwise inject packets
+ * that look as if they came from any client. The devices are external
+ * (collect-metadata), so they would take every such packet the host receives.
+ */
+function tunnelPeers(inet: NftTable, vips: { mode: string; balancers: string[] }[], tunnels: TunnelType[], warnings: string[]) {
+  const elements = new Map<string, Map<string, string | null>>();
+  for (const v of vips) {
+    if (v.mode !== 'l3') continue;
+    for (const b of v.balancers) addElement(elements, `tunnel_peers${ipFamily(b)}`, canonicalIp(b), null);
+  }
+  if (elements.size === 0) warnings.push('no balancers are listed for the tunnelled VIPs: every encapsulated packet is dropped');
+  inet.fragments.set('tunnel peers', fragmentOf(elements));
+  inet.sets.set('tunnel_peers4', { decl: 'type ipv4_addr;' });
+  inet.sets.set('tunnel_peers6', { decl: 'type ipv6_addr;' });
+  const encapsulated: Record<TunnelType, string> = {
+    // Tula's port and VNI (at bit 96 of the UDP payload: after the UDP header and the VXLAN flags).
+    vxlan: `udp dport ${VXLAN.port} @th,96,24 ${VXLAN.vni}`,
+    ipip: 'meta l4proto ipip',
+    gre: 'meta l4proto gre',
+  };
+  inet.chains.set('tunnel_in', {
+    hook: 'type filter hook prerouting priority raw; policy accept;',
+    rules: tunnels.flatMap((t) => [
+      `meta nfproto ipv4 ${encapsulated[t]} ip saddr != @tunnel_peers4 drop`,
+      // An external VXLAN device listens on IPv6 too; ipip and gre ones take IPv4 only.
+      ...(t === 'vxlan' ? [`meta nfproto ipv6 ${encapsulated[t]} ip6 saddr != @tunnel_peers6 drop`] : []),
+    ]),
+  });
 }

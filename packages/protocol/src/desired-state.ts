@@ -102,9 +102,9 @@ export const BackendVip = z.strictObject({
   vip: IpAddress,
   mode: z.enum(['l2', 'l3']),
   tunnel: TunnelType.optional(),
-  /** Balancer underlay addresses that send tunnelled traffic here (informational for vxlan). */
+  /** Balancer underlay addresses that send tunnelled traffic here; encapsulated packets from any other host are dropped. */
   balancers: z.array(IpAddress).max(256).default([]),
-  /** TCP MSS clamp for SYN-ACKs from the VIP (tunnelled services). */
+  /** TCP MSS clamp for SYN-ACKs from the VIP (tunnelled services); default from the tunnel overhead (docs/dataplane.md). */
   mss: z.int().min(536).max(9000).optional(),
 });
 

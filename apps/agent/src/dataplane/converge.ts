@@ -27,7 +27,7 @@ import { describeError } from '../commands/errors.ts';
 import { gatherFacts } from '../host/facts.ts';
 import { deletePins, deleteTulaTables, nftApply, readTable, tableState, tulaTablesPresent, type KernelObject } from '../kernel/nft.ts';
 import type { StateDir } from '../state-dir.ts';
-import { announce, cleanupHost, emptyHostRecord, HostRecord, prepareHost, resetHost, takeVips } from './host.ts';
+import { announceAll, cleanupHost, emptyHostRecord, HostRecord, prepareHost, resetHost, takeVips } from './host.ts';
 
 type Facts = Omit<HostFacts, 'unhealthy' | 'previousIds' | 'previousServiceIds'>;
 const SavedFacts = z.object({
@@ -228,6 +228,8 @@ export class Converger {
   private nextVerifyAt = 0;
   /** Full model builds, for tests and the benchmark (an idle resync builds none). */
   builds = 0;
+  /** Aborted when the agent stops: work after the commit (announcing VIPs) ends at once. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly options: ConvergerOptions) {
     this.log = options.log ?? (() => undefined);
@@ -365,12 +367,9 @@ export class Converger {
       };
       if (!patched) await step('removing what the previous version used', () => cleanupHost(model.host, record));
       let taken: { vip: string; interface: string }[] = [];
-      if (!patched) await step('taking the VIPs on', async () => void (taken = await takeVips(model.host, record)));
+      if (!patched) await step('taking the VIPs on', async () => void (taken = await takeVips(model.host, record, this.stopping.signal)));
       saveRecord();
-      for (const a of taken) {
-        const problem = await announce(a.vip, a.interface);
-        if (problem) warnings.push(`announcing ${a.vip} on ${a.interface}: ${problem}`);
-      }
+      warnings.push(...(await announceAll(taken, this.stopping.signal)));
     }
 
     this.current = model;
@@ -440,6 +439,11 @@ export class Converger {
     }
     if (expired.length) this.options.stateDir.write(APPLIED_FILE, this.applied);
     return expired;
+  }
+
+  /** Ends what a running convergence still does after its commit (announcements), so the agent stops promptly. */
+  stop(): void {
+    this.stopping.abort();
   }
 
   /** Removes everything Tula installed: its tables, devices, routes, rules, addresses and sysctl changes. */

@@ -7,7 +7,7 @@ import { TUNNEL_DEVICES, TUNNEL_MARK_BASE, TUNNEL_MARK_MASK, VXLAN, type HostPla
 import { z } from 'zod';
 import { run } from '../exec.ts';
 import { addresses, ip, links, rules, tulaRouteTables, TULA_RT_PROTO } from '../kernel/ip.ts';
-import { readSysctl, writeSysctl } from '../kernel/sysctl.ts';
+import { ipv6ConfNames, readSysctl, writeSysctl } from '../kernel/sysctl.ts';
 
 /** What Tula changed on the host that is not recognisable by name, kept for `reset`. */
 export const HostRecord = z.object({
@@ -38,10 +38,20 @@ interface Want {
   devices: Map<string, TunnelType>;
 }
 
-function wanted(plan: HostPlan): Want {
+/**
+ * `ipv6Interfaces`: the host's IPv6 configuration names (interfaces and
+ * `default`), whose router advertisements must stay accepted once it forwards.
+ */
+function wanted(plan: HostPlan, ipv6Interfaces: string[] = []): Want {
   const sysctls = new Map<string, (current: string) => string | undefined>();
   if (plan.ipv4Forwarding) sysctls.set('net/ipv4/ip_forward', (c) => (c === '1' ? undefined : '1'));
-  if (plan.ipv6Forwarding) sysctls.set('net/ipv6/conf/all/forwarding', (c) => (c === '1' ? undefined : '1'));
+  if (plan.ipv6Forwarding) {
+    // A forwarding interface ignores router advertisements at accept_ra=1 (and
+    // loses its SLAAC default route); 2 accepts them while forwarding. Set
+    // before forwarding is turned on, so no advertisement is missed between.
+    for (const i of ipv6Interfaces) sysctls.set(`net/ipv6/conf/${i}/accept_ra`, (c) => (c === '1' ? '2' : undefined));
+    sysctls.set('net/ipv6/conf/all/forwarding', (c) => (c === '1' ? undefined : '1'));
+  }
   if (plan.arpHardening) {
     // The VIP on lo must not be answered for or announced: only raise, never lower.
     sysctls.set('net/ipv4/conf/all/arp_ignore', (c) => (Number(c) >= 1 ? undefined : '1'));
@@ -72,7 +82,7 @@ async function createTunnelDevice(name: string, type: TunnelType): Promise<void>
 
 /** Creates everything the new rules use. Idempotent: does nothing when the host already matches. */
 export async function prepareHost(plan: HostPlan, record: HostRecord): Promise<void> {
-  const want = wanted(plan);
+  const want = wanted(plan, await ipv6ConfNames());
   for (const [key, decide] of want.sysctls) {
     const current = await readSysctl(key);
     const value = decide(current);
@@ -152,10 +162,12 @@ async function addAddress(a: { dev: string; address: string; prefix: number }, r
  * Runs after the nft transaction: a VIP is announced only once traffic to it is
  * forwarded. Returns the VIPs that were newly taken on.
  */
-export async function takeVips(plan: HostPlan, record: HostRecord): Promise<{ vip: string; interface: string }[]> {
+export async function takeVips(plan: HostPlan, record: HostRecord, signal: AbortSignal): Promise<{ vip: string; interface: string }[]> {
   const have = await addresses();
   const taken: { vip: string; interface: string }[] = [];
   for (const a of wanted(plan).addresses.filter((w) => w.dev !== 'lo')) {
+    // Stopping: the rest are taken on by the next convergence.
+    if (signal.aborted) break;
     if (have.some((h) => h.ifname === a.dev && canonicalIp(h.address) === a.address)) continue;
     await addAddress(a, record);
     taken.push({ vip: a.address, interface: a.dev });
@@ -177,7 +189,7 @@ async function moveLocalRule(after: boolean, record: HostRecord): Promise<void> 
 
 /** Removes what the new plan no longer uses (after the nft transaction stopped using it). */
 export async function cleanupHost(plan: HostPlan, record: HostRecord): Promise<void> {
-  const want = wanted(plan);
+  const want = wanted(plan, await ipv6ConfNames());
   const marks = new Set(plan.tunnelRoutes.map((r) => r.mark));
   for (const fam of [4, 6] as const) {
     const families = new Set(plan.tunnelRoutes.flatMap((r) => r.families));
@@ -228,15 +240,38 @@ async function restoreSysctl(key: string, record: HostRecord): Promise<void> {
  * Sends gratuitous ARP for an IPv4 VIP the balancer just took on. (For IPv6 the
  * kernel sends the unsolicited neighbour advertisement itself: ndisc_notify.)
  */
-export async function announce(vip: string, ifname: string): Promise<string | undefined> {
-  if (ipFamily(vip) === 6) return undefined;
+async function announce(vip: string, ifname: string, signal: AbortSignal): Promise<string | undefined> {
+  if (ipFamily(vip) === 6 || signal.aborted) return undefined;
   const command = ['arping', '-U', '-c', '2', '-w', '2', '-I', ifname, '-s', vip, vip];
   try {
-    const r = await run(command, { allowFailure: true, timeoutMs: 5000 });
+    const r = await run(command, { allowFailure: true, timeoutMs: 5000, signal });
     return r.code === 0 ? undefined : `arping failed: ${r.stderr.trim() || r.stdout.trim()}`;
   } catch {
+    if (signal.aborted) return undefined;
     return 'arping is not installed (Debian package iputils-arping); neighbours learn the VIP when they next ask for it';
   }
+}
+
+/** arping processes at once: each takes about a second (two ARPs a second apart). */
+export const ANNOUNCE_CONCURRENCY = 32;
+
+/**
+ * Announces VIPs, ANNOUNCE_CONCURRENCY at a time, so thousands take minutes
+ * rather than an hour. Aborting kills the arping processes and ends at once
+ * (neighbours then learn the rest when they next ask). Returns warnings.
+ */
+export async function announceAll(vips: { vip: string; interface: string }[], signal: AbortSignal): Promise<string[]> {
+  const warnings: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < vips.length && !signal.aborted) {
+      const a = vips[next++]!;
+      const problem = await announce(a.vip, a.interface, signal);
+      if (problem) warnings.push(`announcing ${a.vip} on ${a.interface}: ${problem}`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(ANNOUNCE_CONCURRENCY, vips.length) }, worker));
+  return warnings;
 }
 
 /** Removes everything Tula installed outside nft and restores sysctls. */
