@@ -348,16 +348,6 @@ export class Converger {
       const saveRecord = () => {
         if (JSON.stringify(record) !== recorded) this.options.stateDir.write(HOST_FILE, record);
       };
-      try {
-        // A patch changes elements only: the host around the tables stays as it is.
-        if (!patched) await prepareHost(model.host, record);
-        // A rejected transaction throws here and leaves the previous rules in force.
-        await nftApply(sync.script);
-      } finally {
-        saveRecord();
-      }
-      // Committed: the kernel holds the new version. Nothing below can fail the convergence.
-      if (sync.script) this.baseline.clear();
       const step = async (what: string, run: () => Promise<void>) => {
         try {
           await run();
@@ -365,6 +355,19 @@ export class Converger {
           warnings.push(`${what}: ${describeError(err)}`);
         }
       };
+      try {
+        // A patch changes elements only: the host around the tables stays as it is.
+        // A re-check of the version already applied (same inputs) only repairs: a
+        // failure there is a warning, like every step after a commit.
+        if (!patched && idle && !sync.script) await step('setting up the host for the rules', () => prepareHost(model.host, record));
+        else if (!patched) await prepareHost(model.host, record);
+        // A rejected transaction throws here and leaves the previous rules in force.
+        await nftApply(sync.script);
+      } finally {
+        saveRecord();
+      }
+      // Committed: the kernel holds the new version. Nothing below can fail the convergence.
+      if (sync.script) this.baseline.clear();
       if (!patched) await step('removing what the previous version used', () => cleanupHost(model.host, record));
       let taken: { vip: string; interface: string }[] = [];
       if (!patched) await step('taking the VIPs on', async () => void (taken = await takeVips(model.host, record, this.stopping.signal)));

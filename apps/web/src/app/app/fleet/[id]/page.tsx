@@ -57,7 +57,7 @@ export default function NodeDetail({ params }: { params: Promise<{ id: string }>
             <dt className="text-slate-500">Tables changed outside Tula</dt>
             <dd>
               {n.lastDriftAt ? (
-                <span className="text-amber-800">
+                <span className="break-words text-amber-800">
                   drift repaired {ago(n.lastDriftAt)}: {n.lastDrift.join('; ')}
                 </span>
               ) : (
