@@ -2,7 +2,7 @@
 // gateway (WebSocket, /agent). Start it with `npm start` from the repository root.
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { authSecret, createAuth, createMailer } from '@tula/api';
+import { authSecret, createAuth, createMailer, startRolloutTicker } from '@tula/api';
 import { LocalBus, PostgresBus, type Bus } from '@tula/control';
 import { openDatabase } from '@tula/db';
 import { AgentGateway, enrollmentLimiter } from '@tula/gateway';
@@ -46,6 +46,8 @@ const auth = createAuth({
   secureCookies: publicUrl.startsWith('https:'),
 });
 const gateway = new AgentGateway(db, bus, { counterRetentionHours: env.TULA_COUNTER_RETENTION_HOURS });
+// Staged rollouts move on here, on every replica; the organisation's lock lets one act at a time.
+const stopRollouts = startRolloutTicker(db, bus);
 const runtime = {
   db,
   bus,
@@ -120,6 +122,7 @@ async function shutdown(signal: string) {
     console.log('lab: removing namespaces, agents and traffic');
     await (runtime.lab?.destroy() ?? removeLocalLab()).catch((err: Error) => console.error(`lab: cleanup failed (${err.message}); run sudo npm run lab:down`));
   }
+  stopRollouts();
   await gateway.close().catch(() => undefined);
   await bus.close().catch(() => undefined);
   await app.close().catch(() => undefined);

@@ -3,4 +3,4 @@ export { loadCompileRows, recompileOrganization } from './recompile.ts';
 export { LocalBus, PostgresBus, type Bus, type BusEvent } from './bus.ts';
 export { newSecret, sha256, sameHash } from './secrets.ts';
 export { DEFAULT_TRIAL_LIMITS, type TrialLimits } from './limits.ts';
-export { advanceRollout, planBatches, revisionForNode, type RolloutEvent, type RolloutProgress, type RolloutStatus } from './rollout.ts';
+export { advanceRollout, planBatches, revisionForNode, stagedServiceRows, type RolloutEvent, type RolloutProgress, type RolloutStatus } from './rollout.ts';

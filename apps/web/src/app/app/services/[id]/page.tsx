@@ -6,6 +6,7 @@ import { use } from 'react';
 import { useCanEdit } from '~/components/app-shell';
 import { DsrCharts, HealthTimeline } from '~/components/charts';
 import { ServiceTabs } from '~/components/service-tabs';
+import { StagedRollout } from '~/components/staged-rollout';
 import { Badge, Button, Card, ErrorNote, LinkButton, Spinner, Table } from '~/components/ui';
 import { errorMessage, useTRPC } from '~/trpc/client';
 
@@ -69,6 +70,8 @@ export default function ServiceDetail({ params }: { params: Promise<{ id: string
       </div>
       <ServiceTabs id={id} current="overview" />
       {(setState.error || remove.error) && <ErrorNote>{errorMessage(setState.error ?? remove.error)}</ErrorNote>}
+
+      <StagedRollout serviceId={id} canEdit={canEdit} />
 
       <Card title="Rollout">
         <p className="text-sm" data-testid="rollout">
