@@ -9,7 +9,7 @@ export const PauseInput = RolloutTarget;
 
 /** Holds the rollout where it is: no further batch takes the revision until it is resumed. */
 export const pauseRollout = writeProcedure.input(PauseInput).mutation(async ({ ctx, input }) =>
-  change(ctx, { action: 'rollout.pause', targetType: 'rollout', targetId: input.serviceId }, async (tx) => {
+  change(ctx, { action: 'rollout.pause', targetType: 'service', targetId: input.serviceId }, async (tx) => {
     const r = await activeRollout(tx, ctx.org.id, input.serviceId);
     if (!r || r.status !== 'running') throw new TRPCError({ code: 'BAD_REQUEST', message: 'This service has no running staged rollout to pause.' });
     const next = advanceRollout(r, { kind: 'pause' }, { batches: 0, holdSeconds: r.holdSeconds });

@@ -9,7 +9,7 @@ export const ResumeInput = RolloutTarget;
 
 /** Resumes a paused rollout; the batch it stopped at is held for a full hold again. */
 export const resumeRollout = writeProcedure.input(ResumeInput).mutation(async ({ ctx, input }) =>
-  change(ctx, { action: 'rollout.resume', targetType: 'rollout', targetId: input.serviceId }, async (tx) => {
+  change(ctx, { action: 'rollout.resume', targetType: 'service', targetId: input.serviceId }, async (tx) => {
     const r = await activeRollout(tx, ctx.org.id, input.serviceId);
     if (!r || r.status !== 'paused') throw new TRPCError({ code: 'BAD_REQUEST', message: 'This service has no paused staged rollout to resume.' });
     const next = advanceRollout(r, { kind: 'resume' }, { batches: 0, holdSeconds: r.holdSeconds });
