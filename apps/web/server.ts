@@ -2,7 +2,7 @@
 // gateway (WebSocket, /agent). Start it with `npm start` from the repository root.
 import { createServer, type IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { authSecret, createAuth, createMailer } from '@tula/api';
+import { authSecret, createAuth, createMailer, startRolloutTicker } from '@tula/api';
 import { clientAddress, LocalBus, PostgresBus, SharedLimiter, sha256, TrustedProxies, type Bus } from '@tula/control';
 import { openDatabase } from '@tula/db';
 import { AgentGateway, enrollmentLimiter } from '@tula/gateway';
@@ -54,6 +54,8 @@ const auth = createAuth({
   secureCookies: publicUrl.startsWith('https:'),
 });
 const gateway = new AgentGateway(db, bus, { counterRetentionHours: env.TULA_COUNTER_RETENTION_HOURS });
+// Staged rollouts move on here, on every replica; the organisation's lock lets one act at a time.
+const stopRollouts = startRolloutTicker(db, bus);
 const runtime = {
   db,
   bus,
@@ -142,6 +144,7 @@ async function shutdown(signal: string) {
     console.log('lab: removing namespaces, agents and traffic');
     await (runtime.lab?.destroy() ?? loadLab().then((l) => l.removeLocalLab())).catch((err: Error) => console.error(`lab: cleanup failed (${err.message}); run sudo npm run lab:down`));
   }
+  stopRollouts();
   await gateway.close().catch(() => undefined);
   await bus.close().catch(() => undefined);
   await app.close().catch(() => undefined);

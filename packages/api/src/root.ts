@@ -5,6 +5,7 @@ import { labRouter } from './routers/lab/index.ts';
 import { liveRouter } from './routers/live/index.ts';
 import { nodesRouter } from './routers/nodes/index.ts';
 import { orgRouter } from './routers/org/index.ts';
+import { rolloutsRouter } from './routers/rollouts/index.ts';
 import { servicesRouter } from './routers/services/index.ts';
 import { statsRouter } from './routers/stats/index.ts';
 import { teamRouter } from './routers/team/index.ts';
@@ -17,6 +18,7 @@ export const appRouter = router({
   apiTokens: apiTokensRouter,
   nodes: nodesRouter,
   services: servicesRouter,
+  rollouts: rolloutsRouter,
   live: liveRouter,
   org: orgRouter,
   audit: auditRouter,

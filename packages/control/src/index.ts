@@ -6,4 +6,4 @@ export { DEFAULT_TRIAL_LIMITS, type TrialLimits } from './limits.ts';
 export { SharedLimiter } from './shared-limit.ts';
 export { clientAddress, limitKey, TrustedProxies } from './client-address.ts';
 export { ONLINE_WINDOW_MS, isOnline, onlineWhere } from './presence.ts';
-export { advanceRollout, planBatches, revisionForNode, type RolloutEvent, type RolloutProgress, type RolloutStatus } from './rollout.ts';
+export { advanceRollout, planBatches, revisionForNode, stagedServiceRows, type RolloutEvent, type RolloutProgress, type RolloutStatus } from './rollout.ts';

@@ -3,12 +3,13 @@
 import type { Db } from '@tula/db';
 import { lockNodesInOrder } from '@tula/db/locks';
 import { compileNodes, type ServiceRow } from './compile.ts';
+import { revisionForNode, stagedServiceRows } from './rollout.ts';
 
 type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
 
 /** What the compiler reads: the organisation's live nodes (with their current document's hash) and services. */
 export async function loadCompileRows(db: Db | Tx, organizationId: string) {
-  const [nodes, services] = await Promise.all([
+  const [nodes, services, rollouts] = await Promise.all([
     db.node.findMany({
       where: { organizationId, revokedAt: null },
       select: { id: true, role: true, addresses: true, desiredHash: true, desiredVersion: true },
@@ -19,8 +20,26 @@ export async function loadCompileRows(db: Db | Tx, organizationId: string) {
       where: { organizationId, draft: false },
       include: { backends: true, balancers: { select: { nodeId: true } } },
     }),
+    db.rollout.findMany({ where: { organizationId, status: { in: ['running', 'paused'] } }, include: { nodes: true } }),
   ]);
-  const rows: (ServiceRow & { id: string })[] = services.map((s) => ({ ...s, balancerNodeIds: s.balancers.map((b) => b.nodeId) }));
+  const previous = new Map(
+    (rollouts.length === 0
+      ? []
+      : await db.serviceRevision.findMany({
+        where: { organizationId, OR: rollouts.map((r) => ({ serviceId: r.serviceId, number: r.fromRevision })) },
+          select: { serviceId: true, document: true },
+        })
+    ).map((r) => [r.serviceId, r.document as unknown as ServiceRow | null]),
+  );
+  const rows: (ServiceRow & { id: string })[] = services.flatMap((s) => {
+    const row: ServiceRow & { id: string } = { ...s, balancerNodeIds: s.balancers.map((b) => b.nodeId) };
+    // A service under a staged rollout: the balancers not reached yet keep the previous revision.
+    const rollout = rollouts.find((r) => r.serviceId === s.id);
+    const before = rollout && previous.get(s.id);
+    if (!rollout || !before) return [row];
+    const notReached = new Set(rollout.nodes.filter((n) => revisionForNode(rollout, n.batch) === rollout.fromRevision).map((n) => n.nodeId));
+    return stagedServiceRows<ServiceRow & { id: string }>(row, { ...before, id: s.id }, notReached);
+  });
   return { nodes, services: rows };
 }
 

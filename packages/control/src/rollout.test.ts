@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { advanceRollout, planBatches, revisionForNode, type RolloutProgress } from './rollout.ts';
+import { compileNodes, type ServiceRow } from './compile.ts';
+import { advanceRollout, planBatches, revisionForNode, stagedServiceRows, type RolloutProgress } from './rollout.ts';
 
 const t0 = new Date('2026-12-01T12:00:00Z');
 const at = (s: number) => new Date(t0.getTime() + s * 1000);
@@ -59,5 +60,36 @@ describe('advanceRollout', () => {
     expect(aborted).toMatchObject({ status: 'aborted', reason: 'aborted by ada@example.com' });
     expect(revisionForNode({ ...aborted, toRevision: 3, fromRevision: 2 }, 0)).toBe(2);
     expect(revisionForNode({ ...aborted, status: 'completed', toRevision: 3, fromRevision: 2 }, 5)).toBe(3);
+  });
+});
+
+describe('compiling a service under a staged rollout', () => {
+  const columns = {
+    name: 'web', vip: '10.97.0.100', portStart: 80, portEnd: 80, protocol: 'tcp', mode: 'l3', tunnel: 'vxlan', ingressInterface: null, drainTimeoutS: 30, mss: null,
+    hcType: 'none', hcPort: null, hcPath: null, hcExpectStatus: null, hcPayload: null, hcExpect: null, hcIntervalMs: 1000, hcTimeoutMs: 500, hcRise: 2, hcFall: 3,
+  } as const;
+  const backend = (address: string) => ({ address, port: null, weight: 1, state: 'active' as const, nodeId: null });
+  const nodes = [
+    { id: 'lb1', role: 'balancer' as const, addresses: ['10.99.0.2'] },
+    { id: 'lb2', role: 'balancer' as const, addresses: ['10.99.0.3'] },
+    { id: 'b1', role: 'backend' as const, addresses: ['10.99.0.11'] },
+    { id: 'b2', role: 'backend' as const, addresses: ['10.99.0.12'] },
+  ];
+  const previous: ServiceRow = { ...columns, balancerNodeIds: ['lb1', 'lb2'], backends: [backend('10.99.0.11'), backend('10.99.0.12')] };
+  const current: ServiceRow = { ...previous, backends: [backend('10.99.0.11')] };
+  const backendsOf = (doc: { state: unknown }) => JSON.stringify(doc.state).match(/"address":"[\d.]+"/g);
+
+  it('gives the reached balancers the new revision and the others the previous one; backends serve both', () => {
+    const staged = compileNodes(nodes, stagedServiceRows(current, previous, new Set(['lb2'])));
+    expect(backendsOf(staged.get('lb1')!)).toEqual(['"address":"10.99.0.11"']);
+    expect(backendsOf(staged.get('lb2')!)).toEqual(['"address":"10.99.0.11"', '"address":"10.99.0.12"']);
+    // b2 left the new revision but lb2 still sends to it: it keeps the VIP, with lb2 as its tunnel peer.
+    expect(JSON.stringify(staged.get('b2')!.state)).toContain('"balancers":["10.99.0.3"]');
+    expect(compileNodes(nodes, [current]).get('b2')!.state).toEqual({ apiVersion: 'tula/v1', backend: { vips: [] } });
+    expect(staged.get('b1')!.hash).toBe(compileNodes(nodes, [previous]).get('b1')!.hash);
+    // Nothing left to hold back: every node compiles exactly as without a rollout.
+    const done = compileNodes(nodes, stagedServiceRows(current, previous, new Set()));
+    const plain = compileNodes(nodes, [current]);
+    for (const n of ['lb1', 'lb2', 'b1']) expect(done.get(n)!.hash).toBe(plain.get(n)!.hash);
   });
 });

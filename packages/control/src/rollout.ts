@@ -1,7 +1,7 @@
 // Staged rollouts, the pure part: which balancers go in which batch, which
 // revision each node should run, and how a rollout moves on. The database holds
-// the state (Rollout, RolloutNode); the shell that ticks it, detects
-// regressions and compiles per-node documents is still to come (docs/revisions.md).
+// the state (Rollout, RolloutNode); recompile.ts compiles per node and
+// packages/api/src/rollouts.ts ticks it and detects regressions.
 
 export type RolloutStatus = 'running' | 'paused' | 'completed' | 'aborted' | 'rolled_back';
 
@@ -73,4 +73,18 @@ export function advanceRollout(r: RolloutProgress, event: RolloutEvent, plan: { 
       return { ...r, batch: r.batch + 1, holdUntil: null };
     }
   }
+}
+
+/**
+ * A service under a staged rollout, as the compiler sees it: the new rows for
+ * the balancers whose batch was reached, the previous revision's for the rest.
+ * Two rows, each carried by its own balancers; the backends serve both (their
+ * VIP section names every balancer that carries either), so a backend the new
+ * revision drops keeps serving the balancers that still run the old one.
+ */
+export function stagedServiceRows<S extends { balancerNodeIds: string[] }>(current: S, previous: S, previousNodeIds: ReadonlySet<string>): S[] {
+  return [
+    { ...current, balancerNodeIds: current.balancerNodeIds.filter((id) => !previousNodeIds.has(id)) },
+    { ...previous, balancerNodeIds: previous.balancerNodeIds.filter((id) => previousNodeIds.has(id)) },
+  ];
 }

@@ -105,7 +105,14 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
         <ServiceReview
           preview={preview.data}
           busy={update.isPending}
-          onApply={() => update.mutate({ id: serviceId, service: reviewed, ...(preview.data.currentRevision !== null && { baseRevision: preview.data.currentRevision }) })}
+          onApply={(staged) =>
+            update.mutate({
+              id: serviceId,
+              service: reviewed,
+              ...(preview.data.currentRevision !== null && { baseRevision: preview.data.currentRevision }),
+              ...(staged && { staged }),
+            })
+          }
           onBack={() => setReviewed(null)}
         />
       </div>

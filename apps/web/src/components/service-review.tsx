@@ -2,16 +2,36 @@
 
 import type { AppRouter } from '@tula/api';
 import type { inferRouterOutputs } from '@trpc/server';
+import { useState } from 'react';
 import { ServiceChanges } from './service-changes';
-import { Button, Card } from './ui';
+import { Button, Card, Field, Input, Select } from './ui';
 
 export type ServicePreview = inferRouterOutputs<AppRouter>['services']['preview'];
+export interface StagedChoice {
+  canary: string;
+  holdSeconds: number;
+  batchSize: number;
+}
 
 const pct = (part: number, whole: number) => (whole === 0 ? '0%' : `${((100 * part) / whole).toFixed(1)}%`);
 
 /** The review step before an edit is saved: what changes, which nodes get a new document, and which flows move. */
-export function ServiceReview({ preview, busy, onApply, onBack }: { preview: ServicePreview; busy: boolean; onApply: () => void; onBack: () => void }) {
+export function ServiceReview({
+  preview,
+  busy,
+  onApply,
+  onBack,
+}: {
+  preview: ServicePreview;
+  busy: boolean;
+  onApply: (staged: StagedChoice | undefined) => void;
+  onBack: () => void;
+}) {
   const f = preview.flows;
+  // Only balancers can be a canary; staging needs at least one that gets the new document.
+  const balancers = preview.nodes.filter((n) => n.role !== 'backend');
+  const [staged, setStaged] = useState(false);
+  const [choice, setChoice] = useState<StagedChoice>({ canary: balancers[0]?.id ?? '', holdSeconds: 300, batchSize: 1 });
   return (
     <Card title="Review the change">
       <div className="flex flex-col gap-4" data-testid="service-review">
@@ -48,9 +68,38 @@ export function ServiceReview({ preview, busy, onApply, onBack }: { preview: Ser
           </section>
         )}
         {preview.listenerChanged && <p className="text-sm font-medium text-amber-800">The VIP, port or protocol changes: connections to the old listener end.</p>}
+        {balancers.length > 0 && (
+          <section className="flex flex-col gap-2" aria-label="Staged rollout">
+            <label className="flex items-center gap-2 text-sm font-semibold">
+              <input type="checkbox" checked={staged} onChange={(e) => setStaged(e.target.checked)} />
+              Staged rollout: one balancer first, the others after a hold with no regression
+            </label>
+            {staged && (
+              <div className="grid gap-3 sm:grid-cols-3">
+                <Field label="Canary balancer">
+                  {(p) => (
+                    <Select {...p} value={choice.canary} onChange={(e) => setChoice({ ...choice, canary: e.target.value })}>
+                      {balancers.map((n) => (
+                        <option key={n.id} value={n.id}>
+                          {n.name}
+                        </option>
+                      ))}
+                    </Select>
+                  )}
+                </Field>
+                <Field label="Hold (seconds)" hint="Each batch is watched this long for NACKs, backends going down and drops.">
+                  {(p) => <Input {...p} type="number" min={1} max={86400} value={choice.holdSeconds} onChange={(e) => setChoice({ ...choice, holdSeconds: Number(e.target.value) })} />}
+                </Field>
+                <Field label="Batch size" hint="Balancers that take the change together after the canary.">
+                  {(p) => <Input {...p} type="number" min={1} max={1000} value={choice.batchSize} onChange={(e) => setChoice({ ...choice, batchSize: Number(e.target.value) })} />}
+                </Field>
+              </div>
+            )}
+          </section>
+        )}
         <div className="flex flex-wrap gap-3">
-          <Button type="button" busy={busy} onClick={onApply}>
-            Apply changes
+          <Button type="button" busy={busy} onClick={() => onApply(staged ? choice : undefined)}>
+            {staged ? 'Start staged rollout' : 'Apply changes'}
           </Button>
           <Button type="button" variant="secondary" onClick={onBack}>
             Back to editing

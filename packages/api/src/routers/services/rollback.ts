@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { change } from '../../change.ts';
 import { assertBaseRevision, latestRevision, loadServiceDocument, revisionDocument } from '../../revisions.ts';
 import { writeProcedure } from '../../trpc.ts';
+import { assertNoActiveRollout } from '../../rollouts.ts';
 import { replaceService } from './save.ts';
 
 export const RollbackInput = z.strictObject({
@@ -33,6 +34,7 @@ export const rollbackService = writeProcedure.input(RollbackInput).mutation(asyn
     { action: 'service.rollback', targetType: 'service', targetId: input.id, data: { name: document.name, restoredNumber: input.number }, restoredNumber: input.number },
     async (tx) => {
       await assertBaseRevision(tx, ctx.org.id, input.id, input.baseRevision);
+      await assertNoActiveRollout(tx, ctx.org.id, input.id);
       if (canonicalJson(await loadServiceDocument(tx, ctx.org.id, input.id)) === canonicalJson(document)) {
         throw new TRPCError({ code: 'BAD_REQUEST', message: `The service already is as revision ${input.number} left it; there is nothing to roll back.` });
       }

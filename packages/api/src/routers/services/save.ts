@@ -1,8 +1,11 @@
+import { canonicalJson } from '@tula/control';
 import { canonicalIp } from '@tula/protocol';
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { change, type Tx } from '../../change.ts';
-import { assertBaseRevision } from '../../revisions.ts';
+import { assertBaseRevision, latestRevision, loadServiceDocument } from '../../revisions.ts';
+import { assertNoActiveRollout, startRollout } from '../../rollouts.ts';
+import { StagedOptions } from '../../staged-options.ts';
 import { writeProcedure } from '../../trpc.ts';
 import { ServiceInput, serviceColumns } from '@tula/validators';
 
@@ -80,18 +83,32 @@ export const updateService = writeProcedure
       service: ServiceInput,
       /** The revision the change was reviewed against (services.preview); refused if the service has moved on. */
       baseRevision: z.int().min(1).optional(),
+      /** Apply it to a canary balancer first, then to the others after a hold with no regression (docs/revisions.md). */
+      staged: StagedOptions.optional(),
     }),
   )
   .mutation(async ({ ctx, input }) =>
-    change(ctx, { action: 'service.update', targetType: 'service', targetId: input.id, data: { name: input.service.name } }, async (tx) => {
-      await assertBaseRevision(tx, ctx.org.id, input.id, input.baseRevision);
-      await replaceService(tx, ctx.org.id, input.id, input.service);
-      return { id: input.id };
-    }),
+    change(
+      ctx,
+      { action: 'service.update', targetType: 'service', targetId: input.id, data: { name: input.service.name, ...(input.staged && { staged: input.staged }) } },
+      async (tx) => {
+        await assertBaseRevision(tx, ctx.org.id, input.id, input.baseRevision);
+        await assertNoActiveRollout(tx, ctx.org.id, input.id);
+        const [before, latest] = await Promise.all([loadServiceDocument(tx, ctx.org.id, input.id), latestRevision(tx, ctx.org.id, input.id)]);
+        await replaceService(tx, ctx.org.id, input.id, input.service);
+        const after = await loadServiceDocument(tx, ctx.org.id, input.id);
+        // A save that changes nothing records no revision, so there is nothing to stage.
+        if (input.staged && before && after && latest && canonicalJson(before) !== canonicalJson(after)) {
+          await startRollout(tx, { organizationId: ctx.org.id, serviceId: input.id, before, after, fromRevision: latest.number, staged: input.staged, startedById: ctx.user.id });
+        }
+        return { id: input.id };
+      },
+    ),
   );
 
 export const deleteService = writeProcedure.input(z.strictObject({ id: z.string().min(1).max(64) })).mutation(async ({ ctx, input }) =>
   change(ctx, { action: 'service.delete', targetType: 'service', targetId: input.id }, async (tx) => {
+    await assertNoActiveRollout(tx, ctx.org.id, input.id);
     const r = await tx.service.deleteMany({ where: { id: input.id, organizationId: ctx.org.id } });
     if (r.count === 0) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such service in this organisation.' });
     return { id: input.id };
@@ -106,6 +123,7 @@ export const setBackendState = writeProcedure
       ctx,
       { action: `backend.${input.state === 'active' ? 'activate' : input.state === 'draining' ? 'drain' : 'disable'}`, targetType: 'service', targetId: input.serviceId, data: { address: input.address } },
       async (tx) => {
+        await assertNoActiveRollout(tx, ctx.org.id, input.serviceId);
         const r = await tx.backend.updateMany({
           where: { serviceId: input.serviceId, organizationId: ctx.org.id, address: canonicalIp(input.address) },
           data: { state: input.state },

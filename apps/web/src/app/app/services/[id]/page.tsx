@@ -7,6 +7,7 @@ import { useCanEdit } from '~/components/app-shell';
 import { DsrCharts, HealthTimeline } from '~/components/charts';
 import { BackendHealthList, RolloutBadge, ServiceHealthBadge, WarningList } from '~/components/health';
 import { ServiceTabs } from '~/components/service-tabs';
+import { StagedRollout } from '~/components/staged-rollout';
 import { Badge, Button, Card, ErrorNote, LinkButton, Spinner, Table } from '~/components/ui';
 import { errorMessage, useTRPC } from '~/trpc/client';
 
@@ -70,6 +71,8 @@ export default function ServiceDetail({ params }: { params: Promise<{ id: string
       </div>
       <ServiceTabs id={id} current="overview" />
       {(setState.error || remove.error) && <ErrorNote>{errorMessage(setState.error ?? remove.error)}</ErrorNote>}
+
+      <StagedRollout serviceId={id} canEdit={canEdit} />
 
       <Card title="Health now">
         <p className="text-sm">
