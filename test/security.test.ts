@@ -100,6 +100,7 @@ const checks: Record<string, Check> = {
   'services.update': { refused: () => b.services.update.mutate({ id: A.service, service: validService }) },
   'services.delete': { refused: () => b.services.delete.mutate({ id: A.service }) },
   'services.setBackendState': { refused: () => b.services.setBackendState.mutate({ serviceId: A.service, address: '10.77.0.11', state: 'disabled' }) },
+  'services.setBackendWeight': { refused: () => b.services.setBackendWeight.mutate({ serviceId: A.service, address: '10.77.0.11', weight: 5 }) },
   'live.counters': { liveOfA: (api, o) => api.live.counters.subscribe(undefined, o), aLive: (e) => JSON.stringify(e).includes(A.liveNode) },
   'live.fleet': { liveOfA: (api, o) => api.live.fleet.subscribe(undefined, o), aLive: (e) => (e as { changed?: boolean }).changed === true },
   'org.summary': { showsNothingOfA: () => b.org.summary.query() },

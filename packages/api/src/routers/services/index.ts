@@ -1,6 +1,7 @@
 import { router } from '../../trpc.ts';
 import { getService, listServices } from './list.ts';
 import { createService, deleteService, setBackendState, updateService } from './save.ts';
+import { setBackendWeight } from './set-backend-weight.ts';
 
 export const servicesRouter = router({
   list: listServices,
@@ -9,4 +10,5 @@ export const servicesRouter = router({
   update: updateService,
   delete: deleteService,
   setBackendState,
+  setBackendWeight,
 });
