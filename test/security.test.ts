@@ -87,6 +87,8 @@ const checks: Record<string, Check> = {
   'apiTokens.create': { ownOrganisation: () => b.apiTokens.create.mutate({ name: 'b bot', role: 'viewer' }) },
   'apiTokens.list': { showsNothingOfA: () => b.apiTokens.list.query() },
   'apiTokens.revoke': { refused: () => b.apiTokens.revoke.mutate({ id: A.apiToken }) },
+  'account.sessions': { notAboutTenants: "the signed-in person's own sessions (where userId = the caller)" },
+  'account.signOutOthers': { notAboutTenants: "ends the signed-in person's own other sessions" },
   'nodes.list': { showsNothingOfA: () => b.nodes.list.query() },
   'nodes.page': { showsNothingOfA: () => b.nodes.page.query({ search: 'a-node' }) },
   'nodes.get': { refused: () => b.nodes.get.query({ id: A.node }) },

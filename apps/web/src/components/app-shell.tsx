@@ -16,6 +16,7 @@ const NAV = [
   { href: '/app/audit', label: 'Audit log' },
   { href: '/app/team', label: 'Team' },
   { href: '/app/api', label: 'API' },
+  { href: '/app/account', label: 'Account' },
 ];
 
 export function AppShell({ children }: { children: ReactNode }) {
