@@ -5,8 +5,8 @@ import { sha256 } from '@tula/control';
 import type { Database } from '@tula/db';
 
 export const API_TOKEN_PREFIX = 'tula';
-/** Last use is written at most this often per token: a write per API call would be a write per request. */
-const LAST_USE_RESOLUTION_MS = 60_000;
+/** Last use is written at most this often per token (and per session): a write per API call would be a write per request. */
+export const LAST_USE_RESOLUTION_MS = 60_000;
 
 export interface ApiTokenIdentity {
   token: { id: string; name: string; prefix: string };

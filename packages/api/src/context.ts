@@ -1,6 +1,6 @@
 import type { Bus, SharedLimiter, TrialLimits } from '@tula/control';
 import type { Database } from '@tula/db';
-import { authenticateApiToken, bearerApiToken } from './api-token.ts';
+import { authenticateApiToken, bearerApiToken, LAST_USE_RESOLUTION_MS } from './api-token.ts';
 import type { Auth } from './auth.ts';
 import type { Mailer } from './mailer.ts';
 
@@ -44,6 +44,8 @@ export interface ApiContext extends PanelServices {
   user: { id: string; email: string; name: string } | null;
   /** The API token the request carried (Authorization: Bearer tula_...), when valid. */
   apiToken?: { id: string; name: string; prefix: string } | null;
+  /** The signed-in session (for listing and ending the user's other sessions). */
+  sessionId?: string;
   /** Why the request's API token was refused (a bad token never falls back to the session). */
   credentialProblem?: string;
   /** The organisation the session (or token) is working in, and the role there. */
@@ -62,6 +64,7 @@ export async function createContext(services: PanelServices, headers: Headers, c
   const session = await services.auth.api.getSession({ headers }).catch(() => null);
   if (!session) return { ...services, user: null, org: null, clientAddress };
   const user = { id: session.user.id, email: session.user.email, name: session.user.name };
+  await markSessionActive(services.db, session.session.id);
   // The session's active organisation, else the user's first (a new account's own).
   const active = (session.session as { activeOrganizationId?: string | null }).activeOrganizationId;
   const m = await services.db.prisma.membership.findFirst({
@@ -69,5 +72,13 @@ export async function createContext(services: PanelServices, headers: Headers, c
     orderBy: { createdAt: 'asc' },
     include: { organization: { select: { trialEndsAt: true } } },
   });
-  return { ...services, user, org: m ? { id: m.organizationId, role: m.role, trialEndsAt: m.organization.trialEndsAt } : null, clientAddress };
+  return { ...services, user, sessionId: session.session.id, org: m ? { id: m.organizationId, role: m.role, trialEndsAt: m.organization.trialEndsAt } : null, clientAddress };
+}
+
+/** Records that the session was used, at most once a minute (a write per request would be a write per API call). */
+async function markSessionActive(db: Database, sessionId: string, now = new Date()) {
+  await db.prisma.session.updateMany({
+    where: { id: sessionId, OR: [{ lastActiveAt: null }, { lastActiveAt: { lt: new Date(now.getTime() - LAST_USE_RESOLUTION_MS) } }] },
+    data: { lastActiveAt: now },
+  });
 }

@@ -3,3 +3,4 @@ export { createContext, type ApiContext, type LabControl, type LabState, type Pa
 export { authSecret, createAuth, type Auth } from './auth.ts';
 export { createMailer, type Mailer, type Mail } from './mailer.ts';
 export { startRolloutTicker, tickRollouts } from './rollouts.ts';
+export { handleHttpApi, openApiDocument, HTTP_API_BASE } from './http-api.ts';

@@ -1,3 +1,4 @@
+import { accountRouter } from './routers/account/index.ts';
 import { apiTokensRouter } from './routers/apiTokens/index.ts';
 import { auditRouter } from './routers/audit/index.ts';
 import { healthRouter } from './routers/health/index.ts';
@@ -16,6 +17,7 @@ export const appRouter = router({
   health: healthRouter,
   tokens: tokensRouter,
   apiTokens: apiTokensRouter,
+  account: accountRouter,
   nodes: nodesRouter,
   services: servicesRouter,
   rollouts: rolloutsRouter,

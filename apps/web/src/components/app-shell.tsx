@@ -15,6 +15,8 @@ const NAV = [
   { href: '/app/fleet', label: 'Fleet' },
   { href: '/app/audit', label: 'Audit log' },
   { href: '/app/team', label: 'Team' },
+  { href: '/app/api', label: 'API' },
+  { href: '/app/account', label: 'Account' },
 ];
 
 export function AppShell({ children }: { children: ReactNode }) {

@@ -5,6 +5,7 @@ import { getService, listServices } from './list.ts';
 import { previewService } from './preview.ts';
 import { rollbackService } from './rollback.ts';
 import { createService, deleteService, setBackendState, updateService } from './save.ts';
+import { setBackendWeight } from './set-backend-weight.ts';
 
 export const servicesRouter = router({
   list: listServices,
@@ -17,4 +18,5 @@ export const servicesRouter = router({
   diff: diffRevisions,
   rollback: rollbackService,
   preview: previewService,
+  setBackendWeight,
 });

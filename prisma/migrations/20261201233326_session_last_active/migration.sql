@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "Session" ADD COLUMN     "lastActiveAt" TIMESTAMP(3);
+
