@@ -31,7 +31,7 @@ afterAll(async () => {
 
 function web(weight: number): ServiceInput {
   return {
-    name: 'web', vip: '10.9.9.10', ports: '80', protocol: 'tcp', mode: 'l2', tunnel: 'vxlan', ingressInterface: null, drainTimeoutS: 300, mss: null,
+    name: 'web', vip: '10.9.9.10', ports: '80', protocol: 'tcp', mode: 'l2', tunnel: 'vxlan', ingressInterface: null, drainTimeoutS: 300, mss: null, draft: false,
     healthCheck: { type: 'tcp', port: null, path: null, expectStatus: null, payload: null, expect: null, intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 },
     balancerNodeIds: [lb1, lb2],
     backends: ['10.0.0.1', '10.0.0.2'].map((address) => ({ address, port: null, weight, state: 'active' as const, nodeId: null })),

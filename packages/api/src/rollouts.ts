@@ -31,7 +31,7 @@ export async function assertNoActiveRollout(tx: Tx, organizationId: string, serv
 /** Plans the rollout of the revision the change is about to record (fromRevision + 1). Run in the change's transaction. */
 export async function startRollout(
   tx: Tx,
-  r: { organizationId: string; serviceId: string; before: ServiceDocument; after: ServiceDocument; fromRevision: number; staged: StagedOptions; startedById: string },
+  r: { organizationId: string; serviceId: string; before: ServiceDocument; after: ServiceDocument; fromRevision: number; staged: StagedOptions; startedById: string | null },
 ) {
   const balancers = [...new Set([...r.before.balancerNodeIds, ...r.after.balancerNodeIds])];
   let batches: string[][];

@@ -17,7 +17,7 @@ export const abortRollout = writeProcedure.input(AbortInput).mutation(async ({ c
       // Re-read under the lock: the ticker may have finished it meanwhile.
       const locked = await activeRollout(tx, ctx.org.id, input.serviceId);
       if (locked?.id !== r.id) throw new TRPCError({ code: 'CONFLICT', message: 'The rollout finished while you asked to abort it; see its outcome on the service page.' });
-      await restorePrevious(tx, locked, 'aborted', `aborted by ${ctx.user.email}`);
+      await restorePrevious(tx, locked, 'aborted', `aborted by ${ctx.actor.label}`);
       return { status: 'aborted' as const };
     },
   );

@@ -99,7 +99,7 @@ export const updateService = writeProcedure
         const after = await loadServiceDocument(tx, ctx.org.id, input.id);
         // A save that changes nothing records no revision, so there is nothing to stage.
         if (input.staged && before && after && latest && canonicalJson(before) !== canonicalJson(after)) {
-          await startRollout(tx, { organizationId: ctx.org.id, serviceId: input.id, before, after, fromRevision: latest.number, staged: input.staged, startedById: ctx.user.id });
+          await startRollout(tx, { organizationId: ctx.org.id, serviceId: input.id, before, after, fromRevision: latest.number, staged: input.staged, startedById: ctx.actor.userId });
         }
         return { id: input.id };
       },
