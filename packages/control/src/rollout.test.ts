@@ -75,7 +75,7 @@ describe('compiling a service under a staged rollout', () => {
     { id: 'b1', role: 'backend' as const, addresses: ['10.99.0.11'] },
     { id: 'b2', role: 'backend' as const, addresses: ['10.99.0.12'] },
   ];
-  const previous: ServiceRow = { ...columns, balancerNodeIds: ['lb1', 'lb2'], backends: [backend('10.99.0.11'), backend('10.99.0.12')] };
+  const previous: ServiceRow = { ...columns, draft: false, balancerNodeIds: ['lb1', 'lb2'], backends: [backend('10.99.0.11'), backend('10.99.0.12')] };
   const current: ServiceRow = { ...previous, backends: [backend('10.99.0.11')] };
   const backendsOf = (doc: { state: unknown }) => JSON.stringify(doc.state).match(/"address":"[\d.]+"/g);
 

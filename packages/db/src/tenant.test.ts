@@ -52,6 +52,20 @@ for (const kind of ['server', 'embedded'] as const) {
       expect(await db.prisma.node.count({ where: { name: 'planted' } })).toBe(0);
     });
 
+    it('every table with an organisation column is a tenant table: granted to the tenant role, with row-level security and its policy', async () => {
+      const tables = await db.pool.query<{ table: string; rls: boolean; granted: boolean; policy: boolean }>(
+        `SELECT c.relname AS table, c.relrowsecurity AS rls,
+                has_table_privilege('tula_tenant', c.oid, 'SELECT,INSERT,UPDATE,DELETE') AS granted,
+                EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation') AS policy
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+            AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'organizationId' AND NOT a.attisdropped)
+          ORDER BY 1`,
+      );
+      expect(tables.rows.length).toBeGreaterThan(10);
+      expect(tables.rows.filter((t) => !(t.rls && t.granted && t.policy)).map((t) => t.table)).toEqual([]);
+    });
+
     it('outside the tenant client the connection keeps its full view (the setting and role end with the transaction)', async () => {
       await withTenant(db, org.a, (tx) => tx.node.count());
       expect(await db.prisma.node.count()).toBe(2);
