@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Bus } from '@tula/control';
 import type { Database, SampleValues, SeriesKind } from '@tula/db';
 import type { CountersReport } from '@tula/protocol';
+import { expireHistory, type RetentionPolicy } from './retention.ts';
 
 export interface PendingReport {
   nodeId: string;
@@ -80,7 +81,7 @@ const NAMES_TTL_MS = 30_000;
 
 export interface CounterWriterOptions {
   flushMs?: number;
-  retentionHours: number;
+  retention: RetentionPolicy;
   log: (m: string) => void;
 }
 
@@ -273,8 +274,7 @@ export class CounterWriter {
   }
 
   private async expire() {
-    const cutoff = new Date(Date.now() - this.options.retentionHours * 3600_000);
-    await this.db.prisma.counterSample.deleteMany({ where: { at: { lt: cutoff } } }).catch((err: Error) => this.options.log(`counters: expiring old samples failed: ${err.message}`));
+    await expireHistory(this.db, this.options.retention).catch((err: Error) => this.options.log(`retention: expiring old rows failed: ${err.message}`));
   }
 
   async close() {

@@ -1,7 +1,8 @@
 // The counter path on a real database (PostgreSQL, and the embedded PGlite):
 // many agents reporting the same service cost one raw row per second, not one
 // per agent; the stored sums equal what the agents sent; a resent report is
-// acknowledged without being counted twice; per-node detail is kept at a 10 s step.
+// acknowledged without being counted twice; per-node detail is kept at a 10 s step;
+// every table that grows with time is expired at its own retention.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { createTestDatabase, type TestDatabase } from '@tula/db/testing';
 import type { CountersReport } from '@tula/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CounterWriter } from '../src/counters.ts';
+import { DEFAULT_RETENTION, expireHistory } from '../src/retention.ts';
 
 const AGENTS = 5;
 const SECONDS = 3;
@@ -41,7 +43,7 @@ function report(boot: string, seq: number, at: number, i: number): CountersRepor
 
 async function exercise(db: Database) {
   const { orgId, serviceId, backendId, nodeIds } = await fleet(db);
-  const writer = new CounterWriter(db, new LocalBus(), { flushMs: 3_600_000, retentionHours: 24, log: () => {} });
+  const writer = new CounterWriter(db, new LocalBus(), { flushMs: 3_600_000, retention: DEFAULT_RETENTION, log: () => {} });
   const acked: boolean[] = [];
   let sentBytes = 0;
   let sentBackendBytes = 0;
@@ -88,6 +90,37 @@ async function expectExact(db: Database) {
   expect(nodes.rows.reduce((a, n) => a + Number(n.bytes), 0)).toBe(r.sentBackendBytes);
 }
 
+/** Each growing table holds a row just past its retention and one just inside it: only the first goes. */
+async function expectRetention(db: Database) {
+  const now = Date.UTC(2026, 5, 1);
+  const H = 3_600_000;
+  const D = 24 * H;
+  const org = await db.prisma.organization.create({ data: { name: 'retention', slug: `r-${randomBytes(4).toString('hex')}` } });
+  const o = org.id;
+  const policy = { rawHours: 24, minuteDays: 30, hourDays: 400, historyDays: 400 };
+  const old = (ms: number) => new Date(now - ms - 1000);
+  const kept = (ms: number) => new Date(now - ms + 60_000);
+  const v = { kind: 'service' as const, seriesKey: 's', packets: 1, bytes: 1 };
+  for (const [at, tag] of [[old, 'old'], [kept, 'kept']] as const) {
+    await db.prisma.counterSample.create({ data: { organizationId: o, replica: tag, at: at(24 * H), ...v } });
+    await db.prisma.counterNodeSample.create({ data: { organizationId: o, nodeId: tag, at: at(24 * H), ...v } });
+    await db.prisma.counterRollup.create({ data: { organizationId: o, resolution: 'minute', bucket: at(30 * D), replica: tag, ...v } });
+    await db.prisma.counterRollup.create({ data: { organizationId: o, resolution: 'hour', bucket: at(400 * D), replica: tag, ...v } });
+    await db.prisma.healthTransition.create({ data: { organizationId: o, nodeId: tag, backendId: 'b', healthy: true, at: at(400 * D) } });
+    await db.prisma.auditEvent.create({ data: { organizationId: o, actorLabel: tag, action: 'test', targetType: 'test', createdAt: at(400 * D) } });
+  }
+  const deleted = await expireHistory(db, policy, now);
+  expect(deleted).toEqual({ CounterSample: 1, CounterNodeSample: 1, CounterRollup: 2, HealthTransition: 1, AuditEvent: 1 });
+  const left = await Promise.all([
+    db.prisma.counterSample.findMany({ where: { organizationId: o }, select: { replica: true } }),
+    db.prisma.counterNodeSample.findMany({ where: { organizationId: o }, select: { nodeId: true } }),
+    db.prisma.counterRollup.findMany({ where: { organizationId: o }, select: { replica: true, resolution: true }, orderBy: { resolution: 'asc' } }),
+    db.prisma.healthTransition.findMany({ where: { organizationId: o }, select: { nodeId: true } }),
+    db.prisma.auditEvent.findMany({ where: { organizationId: o }, select: { actorLabel: true } }),
+  ]);
+  expect(left).toEqual([[{ replica: 'kept' }], [{ nodeId: 'kept' }], [{ replica: 'kept', resolution: 'minute' }, { replica: 'kept', resolution: 'hour' }], [{ nodeId: 'kept' }], [{ actorLabel: 'kept' }]]);
+}
+
 describe('counter writer on PostgreSQL', () => {
   let testDb: TestDatabase;
   let db: Database;
@@ -101,6 +134,7 @@ describe('counter writer on PostgreSQL', () => {
   });
 
   it('stores one row per service per second for many agents, with exact sums', () => expectExact(db));
+  it('expires each growing table at its own retention', () => expectRetention(db));
 });
 
 describe('counter writer on the embedded database (PGlite)', () => {
@@ -116,4 +150,5 @@ describe('counter writer on the embedded database (PGlite)', () => {
   });
 
   it('stores one row per service per second for many agents, with exact sums', () => expectExact(db));
+  it('expires each growing table at its own retention', () => expectRetention(db));
 });
