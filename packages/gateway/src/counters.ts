@@ -157,6 +157,8 @@ export class CounterWriter {
     const repeats: PendingReport[] = [];
     // Per-node detail of this batch, merged into the 10 s buckets only once stored.
     const nodeDetail = new Sums();
+    // Health this batch saw, remembered only once stored (a failed write's transitions are recorded on the resend).
+    const health = new Map<string, boolean>();
 
     const nodeIds = [...new Set(batch.map((p) => p.nodeId))];
     const stored = new Map(
@@ -189,8 +191,8 @@ export class CounterWriter {
           add('backend', backendId, { packets: b.packets, bytes: b.bytes, newFlows: b.newFlows, drops: 0 });
           if (b.healthy !== null) {
             const key = `${p.nodeId}|${backendId}`;
-            if (this.health.get(key) !== b.healthy) {
-              this.health.set(key, b.healthy);
+            if ((health.get(key) ?? this.health.get(key)) !== b.healthy) {
+              health.set(key, b.healthy);
               transitions.push({ organizationId: p.organizationId, nodeId: p.nodeId, backendId, healthy: b.healthy, at: new Date(at) });
             }
           }
@@ -248,6 +250,7 @@ export class CounterWriter {
     }, { timeout: 30_000 });
     // Stored: the batch's per-node detail joins the open buckets, the written ones leave them.
     this.nodeBuckets.merge(nodeDetail);
+    for (const [key, healthy] of health) this.health.set(key, healthy);
     for (const r of closed) this.nodeBuckets.delete(r);
     for (const r of raw) {
       const total = this.totals.get(r.kind) ?? { bytes: 0, packets: 0 };

@@ -29,7 +29,8 @@ function targets(p: RetentionPolicy): [string, string, string, number][] {
     ['CounterNodeSample', 'at', '', p.rawHours * HOUR_MS],
     ['CounterRollup', 'bucket', `AND resolution = 'minute'`, p.minuteDays * DAY_MS],
     ['CounterRollup', 'bucket', `AND resolution = 'hour'`, p.hourDays * DAY_MS],
-    ['HealthTransition', 'at', '', p.historyDays * DAY_MS],
+    // A backend's newest transition on each node is its current state: kept, or a backend healthy for longer than the retention would show "no report".
+    ['HealthTransition', 'at', `AND EXISTS (SELECT 1 FROM "HealthTransition" n WHERE n."backendId" = "HealthTransition"."backendId" AND n."nodeId" = "HealthTransition"."nodeId" AND n.at > "HealthTransition".at)`, p.historyDays * DAY_MS],
     ['AuditEvent', '"createdAt"', '', p.historyDays * DAY_MS],
   ];
 }

@@ -106,19 +106,40 @@ async function expectRetention(db: Database) {
     await db.prisma.counterNodeSample.create({ data: { organizationId: o, nodeId: tag, at: at(24 * H), ...v } });
     await db.prisma.counterRollup.create({ data: { organizationId: o, resolution: 'minute', bucket: at(30 * D), replica: tag, ...v } });
     await db.prisma.counterRollup.create({ data: { organizationId: o, resolution: 'hour', bucket: at(400 * D), replica: tag, ...v } });
-    await db.prisma.healthTransition.create({ data: { organizationId: o, nodeId: tag, backendId: 'b', healthy: true, at: at(400 * D) } });
+    await db.prisma.healthTransition.create({ data: { organizationId: o, nodeId: 'n', backendId: 'b', healthy: tag === 'kept', at: at(400 * D) } });
     await db.prisma.auditEvent.create({ data: { organizationId: o, actorLabel: tag, action: 'test', targetType: 'test', createdAt: at(400 * D) } });
   }
+  // The only transition of a backend on a node is its state now, however old.
+  await db.prisma.healthTransition.create({ data: { organizationId: o, nodeId: 'steady', backendId: 'b', healthy: true, at: old(800 * D) } });
   const deleted = await expireHistory(db, policy, now);
   expect(deleted).toEqual({ CounterSample: 1, CounterNodeSample: 1, CounterRollup: 2, HealthTransition: 1, AuditEvent: 1 });
   const left = await Promise.all([
     db.prisma.counterSample.findMany({ where: { organizationId: o }, select: { replica: true } }),
     db.prisma.counterNodeSample.findMany({ where: { organizationId: o }, select: { nodeId: true } }),
     db.prisma.counterRollup.findMany({ where: { organizationId: o }, select: { replica: true, resolution: true }, orderBy: { resolution: 'asc' } }),
-    db.prisma.healthTransition.findMany({ where: { organizationId: o }, select: { nodeId: true } }),
+    db.prisma.healthTransition.findMany({ where: { organizationId: o }, select: { nodeId: true, healthy: true }, orderBy: { nodeId: 'asc' } }),
     db.prisma.auditEvent.findMany({ where: { organizationId: o }, select: { actorLabel: true } }),
   ]);
-  expect(left).toEqual([[{ replica: 'kept' }], [{ nodeId: 'kept' }], [{ replica: 'kept', resolution: 'minute' }, { replica: 'kept', resolution: 'hour' }], [{ nodeId: 'kept' }], [{ actorLabel: 'kept' }]]);
+  expect(left).toEqual([[{ replica: 'kept' }], [{ nodeId: 'kept' }], [{ replica: 'kept', resolution: 'minute' }, { replica: 'kept', resolution: 'hour' }], [{ nodeId: 'n', healthy: true }, { nodeId: 'steady', healthy: true }], [{ actorLabel: 'kept' }]]);
+}
+
+/** A failed write loses no health transition: the agent resends the report and the transition is stored then. */
+async function expectTransitionSurvivesFailedWrite(db: Database) {
+  const { orgId, backendId, nodeIds } = await fleet(db);
+  const writer = new CounterWriter(db, new LocalBus(), { flushMs: 3_600_000, retention: DEFAULT_RETENTION, log: () => {} });
+  const acked: boolean[] = [];
+  const r = report(randomBytes(8).toString('hex'), 1, T0, 0);
+  await db.pool.query(`CREATE FUNCTION refuse_transition() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$`);
+  await db.pool.query(`CREATE TRIGGER refuse BEFORE INSERT ON "HealthTransition" FOR EACH ROW EXECUTE FUNCTION refuse_transition()`);
+  writer.push({ nodeId: nodeIds[0]!, organizationId: orgId, report: r, done: (ok) => acked.push(ok) });
+  await writer.flush();
+  await db.pool.query(`DROP TRIGGER refuse ON "HealthTransition"`);
+  await db.pool.query(`DROP FUNCTION refuse_transition()`);
+  writer.push({ nodeId: nodeIds[0]!, organizationId: orgId, report: r, done: (ok) => acked.push(ok) });
+  await writer.flush();
+  await writer.close();
+  expect(acked).toEqual([false, true]);
+  expect(await db.prisma.healthTransition.findMany({ where: { organizationId: orgId, backendId }, select: { nodeId: true, healthy: true } })).toEqual([{ nodeId: nodeIds[0], healthy: true }]);
 }
 
 describe('counter writer on PostgreSQL', () => {
@@ -135,6 +156,7 @@ describe('counter writer on PostgreSQL', () => {
 
   it('stores one row per service per second for many agents, with exact sums', () => expectExact(db));
   it('expires each growing table at its own retention', () => expectRetention(db));
+  it('stores a health transition whose first write failed when the report is resent', () => expectTransitionSurvivesFailedWrite(db));
 });
 
 describe('counter writer on the embedded database (PGlite)', () => {
@@ -151,4 +173,5 @@ describe('counter writer on the embedded database (PGlite)', () => {
 
   it('stores one row per service per second for many agents, with exact sums', () => expectExact(db));
   it('expires each growing table at its own retention', () => expectRetention(db));
+  it('stores a health transition whose first write failed when the report is resent', () => expectTransitionSurvivesFailedWrite(db));
 });
