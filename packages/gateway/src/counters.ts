@@ -99,6 +99,9 @@ export class CounterWriter {
   private readonly nodeBuckets = new Sums();
   /** Bytes and packets this process has stored, by series kind (for /metrics, without reading tables). */
   readonly totals = new Map<SeriesKind, { bytes: number; packets: number }>();
+  /** Rows this process wrote, by table, and reports by outcome (for /metrics). */
+  readonly written = { CounterSample: 0, CounterRollup: 0, CounterNodeSample: 0 };
+  readonly reports = { stored: 0, repeated: 0, failed: 0 };
 
   constructor(
     private readonly db: Database,
@@ -141,6 +144,7 @@ export class CounterWriter {
     this.flushing = this.store(batch)
       .catch((err: Error) => {
         this.options.log(`counters: a batch of ${batch.length} reports was not stored (${err.message}); agents will resend`);
+        this.reports.failed += batch.length;
         for (const p of batch) p.done(false);
       })
       .finally(() => {
@@ -203,6 +207,7 @@ export class CounterWriter {
 
     const raw = seconds.rows();
     const closed = this.closedNodeBuckets(nodeDetail);
+    let rollupRows = 0;
     await this.db.prisma.$transaction(async (tx) => {
       if (raw.length) {
         await tx.counterSample.createMany({
@@ -212,6 +217,7 @@ export class CounterWriter {
       for (const resolution of ['minute', 'hour'] as const) {
         const rows = rebucket(raw, resolution === 'minute' ? 60_000 : 3_600_000);
         if (rows.length === 0) continue;
+        rollupRows += rows.length;
         await tx.$executeRaw`
           INSERT INTO "CounterRollup" ("organizationId", "resolution", "bucket", "replica", "kind", "seriesKey", "packets", "bytes", "newFlows", "drops")
           SELECT o, ${resolution}::"RollupResolution", b, ${this.replica}, k::"SeriesKind", s, p, y, f, d
@@ -251,6 +257,9 @@ export class CounterWriter {
     // Stored: the batch's per-node detail joins the open buckets, the written ones leave them.
     this.nodeBuckets.merge(nodeDetail);
     for (const [key, healthy] of health) this.health.set(key, healthy);
+    this.written.CounterSample += raw.length;
+    this.written.CounterRollup += rollupRows;
+    this.written.CounterNodeSample += closed.length;
     for (const r of closed) this.nodeBuckets.delete(r);
     for (const r of raw) {
       const total = this.totals.get(r.kind) ?? { bytes: 0, packets: 0 };
@@ -258,6 +267,8 @@ export class CounterWriter {
       total.packets += r.packets;
       this.totals.set(r.kind, total);
     }
+    this.reports.stored += accepted.length;
+    this.reports.repeated += repeats.length;
     for (const p of accepted) p.done(true);
     for (const p of repeats) p.done(true);
     const orgs = new Set(accepted.map((p) => p.organizationId));

@@ -97,6 +97,11 @@ export class AgentGateway {
     return this.counters.totals;
   }
 
+  /** Counter rows this process wrote by table, and counter reports by outcome. */
+  get counterStats(): { written: Readonly<Record<string, number>>; reports: Readonly<Record<string, number>> } {
+    return { written: this.counters.written, reports: this.counters.reports };
+  }
+
   /**
    * Handles an HTTP upgrade on /agent: authenticates before accepting the WebSocket.
    * `clientAddress`: the connection's client address (client-address.ts); the socket's peer by default.
