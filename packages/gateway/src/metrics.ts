@@ -1,22 +1,9 @@
 // Prometheus exposition for GET /metrics on the panel (prom-client): this
 // process's own counters and gauges, kept in memory, so a scrape reads no table
 // and sums nothing across tenants. Each replica is scraped; Prometheus adds them up.
-import { Counter, Gauge, Registry } from 'prom-client';
+import { mirroredCounter } from '@tula/protocol/metrics';
+import { Gauge, Registry } from 'prom-client';
 import type { AgentGateway } from './gateway.ts';
-
-/** A counter whose value is read from `value` at each scrape (the process keeps the running totals). */
-function mirroredCounter(registry: Registry, name: string, help: string, labelNames: string[], read: () => [number, Record<string, string>][]) {
-  return new Counter({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [value, labels] of read()) this.inc(labels, value);
-    },
-  });
-}
 
 /** The panel's metrics registry over one gateway; `registry.metrics()` renders a scrape. */
 export function panelMetrics(gateway: AgentGateway): Registry {
