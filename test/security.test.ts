@@ -107,7 +107,7 @@ const checks: Record<string, Check> = {
   'services.rollback': { refused: () => b.services.rollback.mutate({ id: A.service, number: 1 }) },
   'services.preview': { refused: () => b.services.preview.mutate({ id: A.service, service: validService }) },
   'services.setBackendWeight': { refused: () => b.services.setBackendWeight.mutate({ serviceId: A.service, address: '10.77.0.11', weight: 5 }) },
-  'live.counters': { liveOfA: (api, o) => api.live.counters.subscribe(undefined, o), aLive: (e) => JSON.stringify(e).includes(A.liveNode) },
+  'live.counters': { liveOfA: (api, o) => api.live.counters.subscribe(undefined, o), aLive: (e) => JSON.stringify(e).includes('10.77.0.2') },
   'live.fleet': { liveOfA: (api, o) => api.live.fleet.subscribe(undefined, o), aLive: (e) => (e as { changed?: boolean }).changed === true },
   'org.summary': { showsNothingOfA: () => b.org.summary.query() },
   'audit.list': { showsNothingOfA: () => b.audit.list.query({}) },

@@ -53,7 +53,14 @@ const auth = createAuth({
   secret: await authSecret(db, env.TULA_AUTH_SECRET),
   secureCookies: publicUrl.startsWith('https:'),
 });
-const gateway = new AgentGateway(db, bus, { counterRetentionHours: env.TULA_COUNTER_RETENTION_HOURS });
+const gateway = new AgentGateway(db, bus, {
+  retention: {
+    rawHours: env.TULA_COUNTER_RETENTION_HOURS,
+    minuteDays: env.TULA_MINUTE_RETENTION_DAYS,
+    hourDays: env.TULA_HOUR_RETENTION_DAYS,
+    historyDays: env.TULA_HISTORY_RETENTION_DAYS,
+  },
+});
 // Staged rollouts move on here, on every replica; the organisation's lock lets one act at a time.
 const stopRollouts = startRolloutTicker(db, bus);
 const runtime = {

@@ -1,10 +1,14 @@
-// Stores agents' counter deltas: raw samples (kept for a configurable number of
-// hours) and minute and hour rollups maintained by upsert, in batches. A report
-// is acknowledged only once stored, and a report seen before (same agent boot
-// and sequence) is acknowledged without being counted again.
+// Stores agents' counter deltas summed over the fleet: each flush writes one raw
+// row per series and second (not one per agent) and upserts this replica's minute
+// and hour rows, so database writes grow with services, not agents. Per-node
+// detail is summed in memory and written at a 10 s step once a bucket has ended.
+// A report is acknowledged only once its sums are stored, and a report seen
+// before (same agent boot and sequence) is acknowledged without being counted again.
+import { randomBytes } from 'node:crypto';
 import type { Bus } from '@tula/control';
 import type { Database, SampleValues, SeriesKind } from '@tula/db';
 import type { CountersReport } from '@tula/protocol';
+import { expireHistory, type RetentionPolicy } from './retention.ts';
 
 export interface PendingReport {
   nodeId: string;
@@ -14,8 +18,58 @@ export interface PendingReport {
   done: (stored: boolean) => void;
 }
 
-interface Sample extends SampleValues {
+type Values = Pick<SampleValues, 'packets' | 'bytes' | 'newFlows' | 'drops'>;
+
+interface Row extends Values {
   organizationId: string;
+  /** Empty for fleet-wide sums. */
+  nodeId: string;
+  kind: SeriesKind;
+  seriesKey: string;
+  /** Start of the bucket, ms since epoch. */
+  at: number;
+}
+
+/** Per-node detail is kept at this step. */
+const NODE_STEP_MS = 10_000;
+/** A node bucket is written this long after it ends, so late reports still land in it. */
+const NODE_GRACE_MS = 5_000;
+
+/** Sums of counter values by organisation, node, series and bucket. */
+class Sums {
+  private readonly byKey = new Map<string, Row>();
+
+  add(organizationId: string, nodeId: string, kind: SeriesKind, seriesKey: string, at: number, v: Values) {
+    if (!v.packets && !v.bytes && !v.newFlows && !v.drops) return;
+    const key = `${organizationId}|${nodeId}|${kind}|${seriesKey}|${at}`;
+    const row = this.byKey.get(key);
+    if (row) {
+      row.packets += v.packets;
+      row.bytes += v.bytes;
+      row.newFlows += v.newFlows;
+      row.drops += v.drops;
+    } else this.byKey.set(key, { organizationId, nodeId, kind, seriesKey, at, packets: v.packets, bytes: v.bytes, newFlows: v.newFlows, drops: v.drops });
+  }
+
+  merge(other: Sums) {
+    for (const r of other.byKey.values()) this.add(r.organizationId, r.nodeId, r.kind, r.seriesKey, r.at, r);
+  }
+
+  delete(r: Row) {
+    this.byKey.delete(`${r.organizationId}|${r.nodeId}|${r.kind}|${r.seriesKey}|${r.at}`);
+  }
+
+  /** Rows with traffic (series without any are never kept). */
+  rows(): Row[] {
+    return [...this.byKey.values()];
+  }
+}
+
+/** The same sums in wider buckets; one row per key (a batch may not upsert a row twice). */
+function rebucket(rows: Row[], sizeMs: number): Row[] {
+  const wider = new Sums();
+  for (const r of rows) wider.add(r.organizationId, r.nodeId, r.kind, r.seriesKey, Math.floor(r.at / sizeMs) * sizeMs, r);
+  return wider.rows();
 }
 
 interface OrgNames {
@@ -27,7 +81,7 @@ const NAMES_TTL_MS = 30_000;
 
 export interface CounterWriterOptions {
   flushMs?: number;
-  retentionHours: number;
+  retention: RetentionPolicy;
   log: (m: string) => void;
 }
 
@@ -39,8 +93,15 @@ export class CounterWriter {
   private readonly timer: NodeJS.Timeout;
   private readonly cleanup: NodeJS.Timeout;
   private flushing: Promise<void> | undefined;
+  /** Identifies this process's rows; readers add up every replica's. */
+  readonly replica = randomBytes(6).toString('hex');
+  /** Per-node detail of the open 10 s buckets, stored reports only. */
+  private readonly nodeBuckets = new Sums();
   /** Bytes and packets this process has stored, by series kind (for /metrics, without reading tables). */
   readonly totals = new Map<SeriesKind, { bytes: number; packets: number }>();
+  /** Rows this process wrote, by table, and reports by outcome (for /metrics). */
+  readonly written = { CounterSample: 0, CounterRollup: 0, CounterNodeSample: 0 };
+  readonly reports = { stored: 0, repeated: 0, failed: 0 };
 
   constructor(
     private readonly db: Database,
@@ -83,6 +144,7 @@ export class CounterWriter {
     this.flushing = this.store(batch)
       .catch((err: Error) => {
         this.options.log(`counters: a batch of ${batch.length} reports was not stored (${err.message}); agents will resend`);
+        this.reports.failed += batch.length;
         for (const p of batch) p.done(false);
       })
       .finally(() => {
@@ -92,11 +154,15 @@ export class CounterWriter {
   }
 
   private async store(batch: PendingReport[]) {
-    const samples: Sample[] = [];
+    const seconds = new Sums();
     const transitions: { organizationId: string; nodeId: string; backendId: string; healthy: boolean; at: Date }[] = [];
     const cursors = new Map<string, { boot: string; seq: number; organizationId: string }>();
     const accepted: PendingReport[] = [];
     const repeats: PendingReport[] = [];
+    // Per-node detail of this batch, merged into the 10 s buckets only once stored.
+    const nodeDetail = new Sums();
+    // Health this batch saw, remembered only once stored (a failed write's transitions are recorded on the resend).
+    const health = new Map<string, boolean>();
 
     const nodeIds = [...new Set(batch.map((p) => p.nodeId))];
     const stored = new Map(
@@ -112,48 +178,71 @@ export class CounterWriter {
       cursors.set(p.nodeId, { boot, seq, organizationId: p.organizationId });
       accepted.push(p);
       const names = await this.namesOf(p.organizationId);
-      const at = new Date(Math.min(p.report.at, Date.now()));
-      const base = { organizationId: p.organizationId, nodeId: p.nodeId, at };
+      const at = Math.min(p.report.at, Date.now());
+      const second = Math.floor(at / 1000) * 1000;
+      const tenSeconds = Math.floor(at / NODE_STEP_MS) * NODE_STEP_MS;
+      const add = (kind: SeriesKind, seriesKey: string, v: Values) => {
+        seconds.add(p.organizationId, '', kind, seriesKey, second, v);
+        nodeDetail.add(p.organizationId, p.nodeId, kind, seriesKey, tenSeconds, v);
+      };
       for (const s of p.report.services) {
         const svc = names.services.get(s.name);
         if (!svc) continue;
-        samples.push({ ...base, kind: 'service', seriesKey: svc.id, packets: s.packets, bytes: s.bytes, newFlows: s.newFlows, drops: s.drops });
+        add('service', svc.id, s);
         for (const b of s.backends) {
           const backendId = svc.backends.get(b.address);
           if (!backendId) continue;
-          samples.push({ ...base, kind: 'backend', seriesKey: backendId, packets: b.packets, bytes: b.bytes, newFlows: b.newFlows, drops: 0 });
+          add('backend', backendId, { packets: b.packets, bytes: b.bytes, newFlows: b.newFlows, drops: 0 });
           if (b.healthy !== null) {
             const key = `${p.nodeId}|${backendId}`;
-            if (this.health.get(key) !== b.healthy) {
-              this.health.set(key, b.healthy);
-              transitions.push({ organizationId: p.organizationId, nodeId: p.nodeId, backendId, healthy: b.healthy, at });
+            if ((health.get(key) ?? this.health.get(key)) !== b.healthy) {
+              health.set(key, b.healthy);
+              transitions.push({ organizationId: p.organizationId, nodeId: p.nodeId, backendId, healthy: b.healthy, at: new Date(at) });
             }
           }
         }
       }
-      for (const v of p.report.vips) {
-        samples.push({ ...base, kind: 'vip_return', seriesKey: v.vip, packets: v.packets, bytes: v.bytes, newFlows: 0, drops: 0 });
-      }
+      for (const v of p.report.vips) add('vip_return', v.vip, { packets: v.packets, bytes: v.bytes, newFlows: 0, drops: 0 });
     }
 
-    const nonZero = samples.filter((s) => s.packets || s.bytes || s.newFlows || s.drops);
+    const raw = seconds.rows();
+    const closed = this.closedNodeBuckets(nodeDetail);
+    let rollupRows = 0;
     await this.db.prisma.$transaction(async (tx) => {
-      if (nonZero.length) await tx.counterSample.createMany({ data: nonZero });
+      if (raw.length) {
+        await tx.counterSample.createMany({
+          data: raw.map((r) => ({ organizationId: r.organizationId, replica: this.replica, kind: r.kind, seriesKey: r.seriesKey, at: new Date(r.at), packets: r.packets, bytes: r.bytes, newFlows: r.newFlows, drops: r.drops })),
+        });
+      }
       for (const resolution of ['minute', 'hour'] as const) {
-        const rows = rollup(nonZero, resolution);
+        const rows = rebucket(raw, resolution === 'minute' ? 60_000 : 3_600_000);
         if (rows.length === 0) continue;
+        rollupRows += rows.length;
         await tx.$executeRaw`
-          INSERT INTO "CounterRollup" ("organizationId", "resolution", "bucket", "nodeId", "kind", "seriesKey", "packets", "bytes", "newFlows", "drops")
-          SELECT o, ${resolution}::"RollupResolution", b, n, k::"SeriesKind", s, p, y, f, d
-          FROM unnest(${rows.map((r) => r.organizationId)}::text[], ${rows.map((r) => r.bucket)}::timestamptz[], ${rows.map((r) => r.nodeId)}::text[],
+          INSERT INTO "CounterRollup" ("organizationId", "resolution", "bucket", "replica", "kind", "seriesKey", "packets", "bytes", "newFlows", "drops")
+          SELECT o, ${resolution}::"RollupResolution", b, ${this.replica}, k::"SeriesKind", s, p, y, f, d
+          FROM unnest(${rows.map((r) => r.organizationId)}::text[], ${rows.map((r) => new Date(r.at))}::timestamptz[],
                       ${rows.map((r) => r.kind)}::text[], ${rows.map((r) => r.seriesKey)}::text[], ${rows.map((r) => r.packets)}::bigint[],
                       ${rows.map((r) => r.bytes)}::bigint[], ${rows.map((r) => r.newFlows)}::bigint[], ${rows.map((r) => r.drops)}::bigint[])
-               AS t(o, b, n, k, s, p, y, f, d)
-          ON CONFLICT ("organizationId", "resolution", "bucket", "nodeId", "kind", "seriesKey") DO UPDATE SET
+               AS t(o, b, k, s, p, y, f, d)
+          ON CONFLICT ("organizationId", "resolution", "bucket", "replica", "kind", "seriesKey") DO UPDATE SET
             "packets" = "CounterRollup"."packets" + EXCLUDED."packets",
             "bytes" = "CounterRollup"."bytes" + EXCLUDED."bytes",
             "newFlows" = "CounterRollup"."newFlows" + EXCLUDED."newFlows",
             "drops" = "CounterRollup"."drops" + EXCLUDED."drops"`;
+      }
+      if (closed.length) {
+        // A node that moved to another replica within a bucket: both replicas' parts add up.
+        await tx.$executeRaw`
+          INSERT INTO "CounterNodeSample" ("organizationId", "nodeId", "kind", "seriesKey", "at", "packets", "bytes", "newFlows", "drops")
+          SELECT * FROM unnest(${closed.map((r) => r.organizationId)}::text[], ${closed.map((r) => r.nodeId)}::text[], ${closed.map((r) => r.kind)}::"SeriesKind"[],
+                               ${closed.map((r) => r.seriesKey)}::text[], ${closed.map((r) => new Date(r.at))}::timestamptz[], ${closed.map((r) => r.packets)}::bigint[],
+                               ${closed.map((r) => r.bytes)}::bigint[], ${closed.map((r) => r.newFlows)}::bigint[], ${closed.map((r) => r.drops)}::bigint[])
+          ON CONFLICT ("nodeId", "kind", "seriesKey", "at") DO UPDATE SET
+            "packets" = "CounterNodeSample"."packets" + EXCLUDED."packets",
+            "bytes" = "CounterNodeSample"."bytes" + EXCLUDED."bytes",
+            "newFlows" = "CounterNodeSample"."newFlows" + EXCLUDED."newFlows",
+            "drops" = "CounterNodeSample"."drops" + EXCLUDED."drops"`;
       }
       if (transitions.length) await tx.healthTransition.createMany({ data: transitions });
       if (cursors.size) {
@@ -165,21 +254,41 @@ export class CounterWriter {
           ON CONFLICT ("nodeId") DO UPDATE SET "boot" = EXCLUDED."boot", "seq" = EXCLUDED."seq"`;
       }
     }, { timeout: 30_000 });
-    for (const sample of nonZero) {
-      const total = this.totals.get(sample.kind) ?? { bytes: 0, packets: 0 };
-      total.bytes += sample.bytes;
-      total.packets += sample.packets;
-      this.totals.set(sample.kind, total);
+    // Stored: the batch's per-node detail joins the open buckets, the written ones leave them.
+    this.nodeBuckets.merge(nodeDetail);
+    for (const [key, healthy] of health) this.health.set(key, healthy);
+    this.written.CounterSample += raw.length;
+    this.written.CounterRollup += rollupRows;
+    this.written.CounterNodeSample += closed.length;
+    for (const r of closed) this.nodeBuckets.delete(r);
+    for (const r of raw) {
+      const total = this.totals.get(r.kind) ?? { bytes: 0, packets: 0 };
+      total.bytes += r.bytes;
+      total.packets += r.packets;
+      this.totals.set(r.kind, total);
     }
+    this.reports.stored += accepted.length;
+    this.reports.repeated += repeats.length;
     for (const p of accepted) p.done(true);
     for (const p of repeats) p.done(true);
     const orgs = new Set(accepted.map((p) => p.organizationId));
     for (const organizationId of orgs) await this.bus.publish({ kind: 'counters', organizationId, at: Date.now() });
   }
 
+  /**
+   * Per-node 10 s buckets that have ended (with a grace for late reports), this
+   * batch's part included: written in the batch's transaction.
+   */
+  private closedNodeBuckets(batch: Sums): Row[] {
+    const end = Date.now() - NODE_STEP_MS - NODE_GRACE_MS;
+    const all = new Sums();
+    all.merge(this.nodeBuckets);
+    all.merge(batch);
+    return all.rows().filter((r) => r.at < end);
+  }
+
   private async expire() {
-    const cutoff = new Date(Date.now() - this.options.retentionHours * 3600_000);
-    await this.db.prisma.counterSample.deleteMany({ where: { at: { lt: cutoff } } }).catch((err: Error) => this.options.log(`counters: expiring old samples failed: ${err.message}`));
+    await expireHistory(this.db, this.options.retention).catch((err: Error) => this.options.log(`retention: expiring old rows failed: ${err.message}`));
   }
 
   async close() {
@@ -189,21 +298,3 @@ export class CounterWriter {
   }
 }
 
-
-/** Sums samples into buckets; one row per key (a batch may not upsert a row twice). */
-function rollup(samples: Sample[], resolution: 'minute' | 'hour') {
-  const size = resolution === 'minute' ? 60_000 : 3_600_000;
-  const rows = new Map<string, { organizationId: string; bucket: Date; nodeId: string; kind: SeriesKind; seriesKey: string; packets: number; bytes: number; newFlows: number; drops: number }>();
-  for (const s of samples) {
-    const bucket = new Date(Math.floor(s.at.getTime() / size) * size);
-    const key = `${s.organizationId}|${bucket.getTime()}|${s.nodeId}|${s.kind}|${s.seriesKey}`;
-    const row = rows.get(key);
-    if (row) {
-      row.packets += s.packets;
-      row.bytes += s.bytes;
-      row.newFlows += s.newFlows;
-      row.drops += s.drops;
-    } else rows.set(key, { organizationId: s.organizationId, bucket, nodeId: s.nodeId, kind: s.kind, seriesKey: s.seriesKey, packets: s.packets, bytes: s.bytes, newFlows: s.newFlows, drops: s.drops });
-  }
-  return [...rows.values()];
-}

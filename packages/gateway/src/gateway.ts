@@ -10,6 +10,7 @@ import { lockNodesInOrder } from '@tula/db/locks';
 import { AgentMessage, CloseCode, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, type PanelMessage } from '@tula/protocol';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CounterWriter } from './counters.ts';
+import { DEFAULT_RETENTION, type RetentionPolicy } from './retention.ts';
 import { KeyedLimiter, TokenBucket } from './rate-limit.ts';
 
 /** Heartbeats: how often each agent is pinged, and how long one may stay silent before its socket is closed. */
@@ -25,7 +26,8 @@ export interface GatewayOptions {
   reconcileMs?: number;
   /** Time an agent has to say hello after connecting. */
   helloTimeoutMs?: number;
-  counterRetentionHours?: number;
+  /** How long counters and history are kept (default: DEFAULT_RETENTION). */
+  retention?: RetentionPolicy;
   log?: (m: string) => void;
 }
 
@@ -77,7 +79,7 @@ export class AgentGateway {
     options: GatewayOptions = {},
   ) {
     this.log = options.log ?? ((m) => console.log(`gateway: ${m}`));
-    this.counters = new CounterWriter(db, bus, { retentionHours: options.counterRetentionHours ?? 24, log: this.log });
+    this.counters = new CounterWriter(db, bus, { retention: options.retention ?? DEFAULT_RETENTION, log: this.log });
     this.unsubscribe = bus.subscribe((e) => void this.onBus(e));
     this.silentLimitMs = options.silentLimitMs ?? SILENT_LIMIT_MS;
     this.timers.push(setInterval(() => void this.heartbeat(), options.pingMs ?? PING_MS));
@@ -93,6 +95,11 @@ export class AgentGateway {
   /** Bytes and packets this process has stored, by series kind. */
   get trafficTotals(): ReadonlyMap<string, { bytes: number; packets: number }> {
     return this.counters.totals;
+  }
+
+  /** Counter rows this process wrote by table, and counter reports by outcome. */
+  get counterStats(): { written: Readonly<Record<string, number>>; reports: Readonly<Record<string, number>> } {
+    return { written: this.counters.written, reports: this.counters.reports };
   }
 
   /**

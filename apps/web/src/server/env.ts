@@ -11,8 +11,11 @@ export const PanelEnv = z.object({
   TULA_AGENT_RELEASE_DIR: z.string().min(1).optional(),
   /** Signs session cookies; unset: generated once and kept in the database. */
   TULA_AUTH_SECRET: z.string().min(32, 'TULA_AUTH_SECRET must be at least 32 characters').optional(),
-  /** Hours of per-second counter samples to keep (minute and hour rollups are kept). */
+  /** How long history is kept: per-second counters (and per-node 10 s detail), minute and hour rollups, health transitions and audit events. */
   TULA_COUNTER_RETENTION_HOURS: z.coerce.number().int().min(1).max(24 * 90).default(24),
+  TULA_MINUTE_RETENTION_DAYS: z.coerce.number().int().min(1).max(3660).default(30),
+  TULA_HOUR_RETENTION_DAYS: z.coerce.number().int().min(1).max(3660).default(400),
+  TULA_HISTORY_RETENTION_DAYS: z.coerce.number().int().min(1).max(3660).default(400),
   /** smtp://user:pass@host:port (or smtps://): outgoing mail. Unset: mail goes to the outbox. */
   TULA_SMTP_URL: z.string().regex(/^smtps?:\/\//, 'TULA_SMTP_URL must start with smtp:// or smtps://').optional(),
   TULA_MAIL_FROM: z.string().min(3).default('Tula <tula@localhost>'),

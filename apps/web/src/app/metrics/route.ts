@@ -1,14 +1,17 @@
 import { sameHash, sha256 } from '@tula/control';
-import { metricsText } from '@tula/gateway';
+import { panelMetrics } from '@tula/gateway';
 import { panelRuntime } from '~/server/runtime';
 
 export const dynamic = 'force-dynamic';
+
+/** Built once per process, on the first authorised scrape. */
+let metrics: ReturnType<typeof panelMetrics> | undefined;
 
 /**
  * Prometheus metrics of this panel process, for the scrape token only
  * (TULA_METRICS_TOKEN as a bearer token; unset: 404, as if there were no such page).
  */
-export function GET(req: Request) {
+export async function GET(req: Request) {
   const { gateway, metricsTokenHash } = panelRuntime();
   if (!metricsTokenHash) return new Response('Not found\n', { status: 404 });
   const token = /^Bearer (\S+)$/.exec(req.headers.get('authorization') ?? '')?.[1];
@@ -19,5 +22,6 @@ export function GET(req: Request) {
       headers: { 'www-authenticate': 'Bearer realm="tula-metrics"' },
     });
   }
-  return new Response(metricsText(gateway), { headers: { 'content-type': 'text/plain; version=0.0.4', 'cache-control': 'no-store' } });
+  metrics ??= panelMetrics(gateway);
+  return new Response(await metrics.metrics(), { headers: { 'content-type': metrics.contentType, 'cache-control': 'no-store' } });
 }

@@ -54,8 +54,8 @@ export const liveCounters = orgProcedure.subscription(async function* ({ ctx, si
   );
   let cursor = newest.rows[0]?.id ?? '0';
   for await (const _ of busWake(ctx.bus, (e) => e.kind === 'counters' && e.organizationId === orgId, signal, 5000)) {
-    const { rows } = await ctx.db.pool.query<{ id: string; nodeId: string; kind: LiveSample['kind']; seriesKey: string; at: Date; packets: string; bytes: string; newFlows: string; drops: string }>(
-      `SELECT id::text, "nodeId", kind::text AS kind, "seriesKey", at, packets::text, bytes::text, "newFlows"::text, drops::text
+    const { rows } = await ctx.db.pool.query<{ id: string; kind: LiveSample['kind']; seriesKey: string; at: Date; packets: string; bytes: string; newFlows: string; drops: string }>(
+      `SELECT id::text, kind::text AS kind, "seriesKey", at, packets::text, bytes::text, "newFlows"::text, drops::text
          FROM "CounterSample" WHERE "organizationId" = $1 AND id > $2::bigint ORDER BY id LIMIT 5000`,
       [orgId, cursor],
     );

@@ -36,17 +36,25 @@ export async function checkAgainstOrganisation(tx: Tx, organizationId: string, i
   });
 }
 
+/**
+ * Writes a service's backends and balancers. Backends are matched by address, so
+ * one an edit leaves in place keeps its id (its counter and health history are
+ * keyed by it): changed fields are updated, removed backends deleted, new ones inserted.
+ */
 async function writeChildren(tx: Tx, organizationId: string, serviceId: string, input: ServiceInput) {
-  await tx.backend.deleteMany({ where: { serviceId } });
-  await tx.serviceBalancer.deleteMany({ where: { serviceId } });
   const b = input.backends;
+  const addresses = b.map((x) => canonicalIp(x.address));
+  await tx.backend.deleteMany({ where: { serviceId, address: { notIn: addresses } } });
+  await tx.serviceBalancer.deleteMany({ where: { serviceId } });
   // One statement for any number of backends (thousands per service are allowed).
   if (b.length > 0) {
     await tx.$executeRaw`
       INSERT INTO "Backend" (id, "organizationId", "serviceId", address, port, weight, state, "nodeId", "updatedAt")
       SELECT gen_random_uuid()::text, ${organizationId}, ${serviceId}, a, p, w, s::"BackendState", n, now()
-      FROM unnest(${b.map((x) => canonicalIp(x.address))}::text[], ${b.map((x) => x.port)}::int[], ${b.map((x) => x.weight)}::int[],
-                  ${b.map((x) => x.state)}::text[], ${b.map((x) => x.nodeId)}::text[]) AS t(a, p, w, s, n)`;
+      FROM unnest(${addresses}::text[], ${b.map((x) => x.port)}::int[], ${b.map((x) => x.weight)}::int[],
+                  ${b.map((x) => x.state)}::text[], ${b.map((x) => x.nodeId)}::text[]) AS t(a, p, w, s, n)
+      ON CONFLICT ("serviceId", address) DO UPDATE SET port = EXCLUDED.port, weight = EXCLUDED.weight, state = EXCLUDED.state, "nodeId" = EXCLUDED."nodeId", "updatedAt" = now()
+        WHERE ("Backend".port, "Backend".weight, "Backend".state, "Backend"."nodeId") IS DISTINCT FROM (EXCLUDED.port, EXCLUDED.weight, EXCLUDED.state, EXCLUDED."nodeId")`;
   }
   await tx.serviceBalancer.createMany({ data: input.balancerNodeIds.map((nodeId) => ({ organizationId, serviceId, nodeId })) });
 }
