@@ -52,6 +52,17 @@ for (const kind of ['server', 'embedded'] as const) {
       expect(await db.prisma.node.count({ where: { name: 'planted' } })).toBe(0);
     });
 
+    it('every table with an organizationId is open to the tenant role under row-level security', async () => {
+      const tables = await db.prisma.$queryRaw<{ table: string; rls: boolean; granted: boolean }[]>`
+        SELECT c.relname::text AS table, c.relrowsecurity AS rls, has_table_privilege('tula_tenant', c.oid, 'SELECT, INSERT, UPDATE, DELETE') AS granted
+        FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'organizationId' AND NOT a.attisdropped
+        WHERE c.relkind = 'r' ORDER BY c.relname`;
+      expect(tables.length).toBeGreaterThan(5);
+      expect(tables.filter((t) => !t.rls || !t.granted).map((t) => t.table)).toEqual([]);
+    });
+
     it('outside the tenant client the connection keeps its full view (the setting and role end with the transaction)', async () => {
       await withTenant(db, org.a, (tx) => tx.node.count());
       expect(await db.prisma.node.count()).toBe(2);
