@@ -79,8 +79,8 @@ test.describe('revisions, review and rollback', () => {
     await expect(page.getByTestId('revision-2')).toContainText('current');
     await expect(page.getByTestId('revision-1')).toContainText('service created');
 
-    page.once('dialog', (d) => void d.accept());
     await page.getByTestId('revision-1').getByRole('button', { name: 'Roll back to this revision' }).click();
+    await page.getByRole('alertdialog', { name: 'Roll back shop to revision 1?' }).getByRole('button', { name: 'Roll back to revision 1' }).click();
     await expect(page.getByTestId('revision-3')).toContainText('restores revision 1');
     await expect(page.getByTestId('revision-3')).toContainText('backend 10.77.0.2 added');
     await page.screenshot({ path: `${SCREENSHOTS}/service-history.png`, fullPage: true });

@@ -120,6 +120,8 @@ const checks: Record<string, Check> = {
   'team.accept': { refused: () => b.team.accept.mutate({ token: A.invitation }) },
   'team.setRole': { refused: () => b.team.setRole.mutate({ membershipId: A.membership, role: 'viewer' }) },
   'team.remove': { refused: () => b.team.remove.mutate({ membershipId: A.membership }) },
+  'team.revokeInvitation': { refused: async () => b.team.revokeInvitation.mutate({ id: (await a.team.list.query()).invitations[0]!.id }) },
+  'team.renewInvitation': { refused: async () => b.team.renewInvitation.mutate({ id: (await a.team.list.query()).invitations[0]!.id, deliver: 'link' }) },
   'lab.status': { showsNothingOfA: () => b.lab.status.query() },
   'lab.setBackendServing': { refused: () => b.lab.setBackendServing.mutate({ backend: 'b1', serving: false }) },
 };

@@ -20,38 +20,52 @@ import { gatherFacts } from './host/facts.ts';
 import { DEFAULT_STATE_DIR, StateDir } from './state-dir.ts';
 import { StateFileError, loadStateFile } from './state-file.ts';
 
-const HELP = `tula-agent ${TULA_VERSION}: the Tula host agent for DSR balancer and backend hosts
-
-Usage:
-  tula-agent render --state FILE [--facts FILE | --offline]
+/** Each command's usage: printed by `tula-agent <command> --help`, and together by `--help`. */
+const USAGE: Record<string, string> = {
+  render: `  tula-agent render --state FILE [--facts FILE | --offline]
                                    print the nft script that would be applied (no root needed)
-  tula-agent validate --state FILE check a desired-state document and list every problem
-  tula-agent apply --state FILE [--facts FILE]
-                                   converge this host to FILE once; exit 0 only when the kernel holds it
-  tula-agent run --state FILE      keep converging: reload FILE on change, run health checks
-  tula-agent run --server URL [--token TOKEN] [--name NAME] [--insecure]
+      --offline    do not read this host: use placeholder interfaces and MACs, for
+                   rendering on a machine that is not the balancer or backend`,
+  validate: `  tula-agent validate --state FILE check a desired-state document and list every problem`,
+  apply: `  tula-agent apply --state FILE [--facts FILE] [--dry-run]
+                                   converge this host to FILE once; exit 0 only when the kernel holds it`,
+  run: `  tula-agent run --state FILE      keep converging: reload FILE on change, run health checks
+  tula-agent run --server URL [--token TOKEN] [--name NAME] [--insecure] [--metrics-port N]
                                    take the desired state from a Tula panel; the token (used
                                    once, to enroll) is exchanged for a credential kept in the
                                    state directory (mode 0600). URL is https://, or http://
-                                   only to this host's loopback unless --insecure
-  tula-agent enroll --server URL --token TOKEN [--name NAME] [--insecure]
+                                   only to this host's loopback unless --insecure`,
+  enroll: `  tula-agent enroll --server URL --token TOKEN [--name NAME] [--insecure]
                                    exchange the token for this node's credential, then exit
-                                   (already enrolled with URL: nothing to do)
-  tula-agent check                 check the service's settings (server, credential, log format,
-                                   metrics port) and that nft and ip are installed
-  tula-agent status                print the applied version, backend health and counters as JSON
-  tula-agent reset                 remove everything Tula installed on this host
-  tula-agent --version | --help
+                                   (already enrolled with URL: nothing to do)`,
+  check: `  tula-agent check                 check the service's settings (server, credential, log format,
+                                   metrics port) and that nft and ip are installed`,
+  status: `  tula-agent status                print, as JSON, the state directory read, whether the agent
+                                   is running (its pid, when it last wrote status.json), the
+                                   applied version, backend health and counters; warns on
+                                   stderr when that status is stale`,
+  reset: `  tula-agent reset                 remove everything Tula installed on this host`,
+};
 
-Options:
+const OPTIONS = `Options:
   --state-dir DIR   where the agent keeps what it applied (default ${DEFAULT_STATE_DIR},
                     or TULA_AGENT_STATE_DIR)
   --dry-run         (apply, run) compute and render, but do not touch the kernel
   --facts FILE      (render, apply) use these host facts (interfaces, MACs) instead of
                     reading the host: for tests and troubleshooting
+  --offline         (render) read nothing from this host: placeholder interfaces and MACs
   --metrics-port N  (run) serve Prometheus metrics on this port
   --insecure        (run, enroll, check) allow an http:// panel on another host: the credential and
                     desired states then cross the network unencrypted
+  --help            after a command: that command's usage`;
+
+const HELP = `tula-agent ${TULA_VERSION}: the Tula host agent for DSR balancer and backend hosts
+
+Usage:
+${Object.values(USAGE).join('\n')}
+  tula-agent --version | --help | <command> --help
+
+${OPTIONS}
 
 Environment (tula-agent.service reads it from /etc/default/tula-agent):
   TULA_SERVER              --server when not given
@@ -60,6 +74,10 @@ Environment (tula-agent.service reads it from /etc/default/tula-agent):
   TULA_AGENT_LOG_FORMAT    text (default) or json: one JSON object per log line
   TULA_AGENT_INSECURE      1: as --insecure
 `;
+
+function commandHelp(command: string): string {
+  return `Usage:\n${USAGE[command]}\n\n${OPTIONS}\n`;
+}
 
 const FactsFile = z.object({
   interfaces: z.record(z.string(), z.object({ mac: z.string() })),
@@ -74,8 +92,16 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${TULA_VERSION}\n`);
     return 0;
   }
+  if (command === 'help' && rest[0] !== undefined && rest[0] in USAGE) {
+    process.stdout.write(commandHelp(rest[0]));
+    return 0;
+  }
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(HELP);
+    return 0;
+  }
+  if (command in USAGE && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(commandHelp(command));
     return 0;
   }
   const { values } = parseArgs({
@@ -222,9 +248,12 @@ async function main(argv: string[]): Promise<number> {
       else await daemon.stop();
       return 0;
     }
-    case 'status':
-      process.stdout.write(`${JSON.stringify(await statusReport(stateDir), null, 2)}\n`);
+    case 'status': {
+      const report = await statusReport(stateDir);
+      for (const w of report.notices) process.stderr.write(`tula-agent status: ${w}\n`);
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       return 0;
+    }
     case 'reset':
       await new Converger({ stateDir }).reset();
       process.stdout.write('removed everything Tula installed on this host\n');

@@ -1,4 +1,5 @@
-// `tula-agent status`: applied version, backend health and counters, as JSON.
+// `tula-agent status`: which state directory, whether the agent runs, applied version,
+// backend health and counters, as JSON; notices (printed on stderr) when it is stale.
 import { z } from 'zod';
 import { Drift, loadApplied } from '../dataplane/converge.ts';
 import { BackendHealth } from '../health/checker.ts';
@@ -25,15 +26,41 @@ export type AgentStatus = z.infer<typeof AgentStatus>;
 /** `run` rewrites its status every second; an older file means it stopped. */
 const STATUS_FRESH_MS = 5000;
 
-export async function statusReport(stateDir: StateDir): Promise<unknown> {
-  const saved = loadApplied(stateDir, () => undefined);
-  const live = stateDir.read(STATUS_FILE, AgentStatus);
-  const running = live !== undefined && Date.now() - Date.parse(live.updatedAt) < STATUS_FRESH_MS;
+/** Whether a process with this pid exists (EPERM: it does, under another user). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function statusReport(stateDir: StateDir) {
+  const notices: string[] = [];
+  const saved = loadApplied(stateDir, (m) => notices.push(m));
+  const live = stateDir.read(STATUS_FILE, AgentStatus, (m) => notices.push(m));
+  const ageMs = live ? Date.now() - Date.parse(live.updatedAt) : undefined;
+  const pidAlive = live ? processExists(live.pid) : null;
+  const running = ageMs !== undefined && ageMs < STATUS_FRESH_MS && pidAlive === true;
+  if (!live) {
+    notices.push(
+      `no status file in ${stateDir.path}: no agent has run with this state directory (the service's is set by TULA_AGENT_STATE_DIR in /etc/default/tula-agent; choose with --state-dir)`,
+    );
+  } else if (!running) {
+    const why = pidAlive ? 'still exists but stopped updating it' : 'is not running';
+    notices.push(
+      `stale: ${stateDir.file(STATUS_FILE)} was last written ${Math.round(ageMs! / 1000)} s ago by pid ${live.pid}, which ${why}; health and errors are not current (start it: systemctl start tula-agent)`,
+    );
+  }
   const applied = saved?.applied;
   const model = saved?.model;
   const counters = model ? await readSnapshot(model) : undefined;
   return {
+    stateDir: stateDir.path,
     running,
+    agent: { pid: live?.pid ?? null, pidAlive, statusWrittenAt: live?.updatedAt ?? null },
+    notices,
     appliedVersion: applied?.version ?? null,
     appliedAt: applied?.appliedAt ?? null,
     lastError: running ? (live?.lastError ?? null) : null,

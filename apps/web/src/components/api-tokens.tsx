@@ -5,6 +5,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { Badge, Button, Card, ErrorNote, Field, Input, Select, Table } from '~/components/ui';
+import { ConfirmButton } from './confirm-button';
 import { errorMessage, useTRPC } from '~/trpc/client';
 
 const when = (d: Date | string | null) => (d ? new Date(d).toLocaleString() : 'never');
@@ -83,9 +84,16 @@ export function ApiTokens({ canEdit }: { canEdit: boolean }) {
               <td className="px-3 py-2">{t.revokedAt ? <Badge tone="red">revoked</Badge> : t.usable ? when(t.expiresAt) : <Badge tone="amber">expired</Badge>}</td>
               <td className="px-3 py-2">
                 {canEdit && !t.revokedAt && (
-                  <Button variant="ghost" aria-label={`Revoke ${t.name}`} onClick={() => revoke.mutate({ id: t.id })}>
+                  <ConfirmButton
+                    variant="ghost"
+                    aria-label={`Revoke ${t.name}`}
+                    title={`Revoke the token ${t.name}?`}
+                    description="Requests carrying it are refused from now on."
+                    confirmLabel={`Revoke ${t.name}`}
+                    onConfirm={() => revoke.mutate({ id: t.id })}
+                  >
                     Revoke
-                  </Button>
+                  </ConfirmButton>
                 )}
               </td>
             </tr>

@@ -1,12 +1,13 @@
 import { limitKey, newSecret, sha256 } from '@tula/control';
 import type { Database } from '@tula/db';
+import type { ApiContext } from '../../context.ts';
 import { InviteInput } from '@tula/validators';
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { change } from '../../change.ts';
 import { orgProcedure, personProcedure, personWriteProcedure, writeProcedure } from '../../trpc.ts';
 
-const INVITATION_DAYS = 7;
+export const INVITATION_DAYS = 7;
 
 export const listTeam = orgProcedure.query(async ({ ctx }) => {
   const [members, invitations] = await Promise.all([
@@ -29,12 +30,10 @@ async function hasVerifiedEmail(db: Database, userId: string) {
   return (await db.prisma.user.findUnique({ where: { id: userId }, select: { emailVerified: true } }))?.emailVerified === true;
 }
 
-/**
- * Invites someone by email with a role; the link in the mail is valid for a week.
- * Only from a verified address, and limited per organisation and per client
- * address (invitations are mail to strangers' inboxes).
- */
-export const invite = personWriteProcedure.input(InviteInput).mutation(async ({ ctx, input }) => {
+type PersonContext = ApiContext & { user: NonNullable<ApiContext['user']>; org: NonNullable<ApiContext['org']> };
+
+/** Invitations are mail to strangers' inboxes: only from a verified address, limited per organisation and per client address. */
+export async function assertMayMailInvitation(ctx: PersonContext) {
   if (!(await hasVerifiedEmail(ctx.db, ctx.user.id))) {
     throw new TRPCError({ code: 'FORBIDDEN', message: `Confirm your email address first: follow the link we mailed to ${ctx.user.email} when you signed up.` });
   }
@@ -42,6 +41,25 @@ export const invite = personWriteProcedure.input(InviteInput).mutation(async ({ 
   if (limited) {
     throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `At most ${ctx.inviteAttempts.max} invitations an hour; try again later.` });
   }
+}
+
+/** Mails the invitation link carrying `token`. */
+export async function mailInvitation(ctx: PersonContext, inv: { email: string; role: string; token: string }) {
+  const org = await ctx.db.prisma.organization.findUniqueOrThrow({ where: { id: ctx.org.id }, select: { name: true } });
+  await ctx.mailer.send({
+    to: inv.email,
+    subject: `${ctx.user.name || ctx.user.email} invited you to ${org.name} on Tula`,
+    text: `You are invited to join ${org.name} on Tula as ${inv.role}.\n\nAccept within ${INVITATION_DAYS} days: ${ctx.publicUrl}/invite/${inv.token}\n`,
+  });
+}
+
+/**
+ * Invites someone by email with a role; the link in the mail is valid for a week.
+ * Only from a verified address, and limited per organisation and per client
+ * address (invitations are mail to strangers' inboxes).
+ */
+export const invite = personWriteProcedure.input(InviteInput).mutation(async ({ ctx, input }) => {
+  await assertMayMailInvitation(ctx);
   const token = newSecret('tinv');
   const row = await change(
     ctx,
@@ -51,12 +69,7 @@ export const invite = personWriteProcedure.input(InviteInput).mutation(async ({ 
         data: { organizationId: ctx.org.id, email: input.email.toLowerCase(), role: input.role, inviterId: ctx.user.id, tokenHash: sha256(token), expiresAt: new Date(Date.now() + INVITATION_DAYS * 86_400_000) },
       }),
   );
-  const org = await ctx.db.prisma.organization.findUniqueOrThrow({ where: { id: ctx.org.id }, select: { name: true } });
-  await ctx.mailer.send({
-    to: input.email,
-    subject: `${ctx.user.name || ctx.user.email} invited you to ${org.name} on Tula`,
-    text: `You are invited to join ${org.name} on Tula as ${input.role}.\n\nAccept within ${INVITATION_DAYS} days: ${ctx.publicUrl}/invite/${token}\n`,
-  });
+  await mailInvitation(ctx, { email: input.email, role: input.role, token });
   return { id: row.id };
 });
 

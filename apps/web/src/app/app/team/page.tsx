@@ -6,6 +6,7 @@ import { useState, type FormEvent } from 'react';
 import { ApiTokens } from '~/components/api-tokens';
 import { useCanEdit } from '~/components/app-shell';
 import { Badge, Button, Card, ErrorNote, Field, Input, Select, Spinner, Table } from '~/components/ui';
+import { ConfirmButton } from '~/components/confirm-button';
 import { errorMessage, useTRPC } from '~/trpc/client';
 
 export default function Team() {
@@ -18,6 +19,9 @@ export default function Team() {
   const invite = useMutation({ ...trpc.team.invite.mutationOptions(), onSuccess: refresh });
   const setRole = useMutation({ ...trpc.team.setRole.mutationOptions(), onSuccess: refresh });
   const remove = useMutation({ ...trpc.team.remove.mutationOptions(), onSuccess: refresh });
+  const revokeInvitation = useMutation({ ...trpc.team.revokeInvitation.mutationOptions(), onSuccess: refresh });
+  const renewInvitation = useMutation({ ...trpc.team.renewInvitation.mutationOptions(), onSuccess: refresh });
+  const [invitationNote, setInvitationNote] = useState<{ email: string; text: string; link?: string }>();
   const [form, setForm] = useState<{ email: string; role: 'admin' | 'viewer' }>({ email: '', role: 'viewer' });
   const [sent, setSent] = useState<string>();
   const check = InviteInput.safeParse(form);
@@ -28,7 +32,7 @@ export default function Team() {
     if (!check.success) return;
     invite.mutate(check.data, { onSuccess: () => (setSent(form.email), setForm({ email: '', role: form.role })) });
   }
-  const error = invite.error ?? setRole.error ?? remove.error;
+  const error = invite.error ?? setRole.error ?? remove.error ?? revokeInvitation.error ?? renewInvitation.error;
   return (
     <div className="flex flex-col gap-4">
       <h1 className="text-2xl font-semibold">Team</h1>
@@ -77,9 +81,15 @@ export default function Team() {
                 </td>
                 <td className="px-3 py-2">
                   {isOwner && m.user.id !== summary.data?.user?.id && (
-                    <Button variant="ghost" onClick={() => remove.mutate({ membershipId: m.id })}>
+                    <ConfirmButton
+                      variant="ghost"
+                      title={`Remove ${m.user.name || m.user.email}?`}
+                      description="They lose access to this organisation at once; invite them again to undo."
+                      confirmLabel={`Remove ${m.user.name || m.user.email}`}
+                      onConfirm={() => remove.mutate({ membershipId: m.id })}
+                    >
                       Remove
-                    </Button>
+                    </ConfirmButton>
                   )}
                 </td>
               </tr>
@@ -87,13 +97,83 @@ export default function Team() {
           </Table>
           {q.data.invitations.length > 0 && (
             <Card title="Pending invitations">
-              <ul className="text-sm">
+              <ul className="flex flex-col divide-y divide-slate-100 text-sm">
                 {q.data.invitations.map((i) => (
-                  <li key={i.id}>
-                    {i.email} as {i.role}, until {new Date(i.expiresAt).toLocaleDateString()}
+                  <li key={i.id} className="flex flex-wrap items-center justify-between gap-2 py-2">
+                    <span className="min-w-0 break-all">
+                      {i.email} as {i.role}, until {new Date(i.expiresAt).toLocaleDateString()}
+                    </span>
+                    {canEdit && (
+                      <span className="flex flex-wrap gap-1">
+                        <Button
+                          variant="ghost"
+                          aria-label={`Resend the invitation to ${i.email}`}
+                          busy={renewInvitation.isPending && renewInvitation.variables?.id === i.id && renewInvitation.variables.deliver === 'mail'}
+                          onClick={() =>
+                            renewInvitation.mutate(
+                              { id: i.id, deliver: 'mail' },
+                              { onSuccess: () => setInvitationNote({ email: i.email, text: `Sent ${i.email} a new link, valid for 7 days; the earlier link no longer works.` }) },
+                            )
+                          }
+                        >
+                          Resend
+                        </Button>
+                        <Button
+                          variant="ghost"
+                          aria-label={`Copy a link to the invitation for ${i.email}`}
+                          busy={renewInvitation.isPending && renewInvitation.variables?.id === i.id && renewInvitation.variables.deliver === 'link'}
+                          onClick={() =>
+                            renewInvitation.mutate(
+                              { id: i.id, deliver: 'link' },
+                              {
+                                onSuccess: async ({ link }) => {
+                                  if (!link) return;
+                                  // The clipboard may be refused (no permission, no secure context): the link is shown either way.
+                                  const copied = await navigator.clipboard?.writeText(link).then(
+                                    () => true,
+                                    () => false,
+                                  );
+                                  setInvitationNote({
+                                    email: i.email,
+                                    link,
+                                    text: `${copied ? 'Copied a new link' : 'A new link'} for ${i.email}, valid for 7 days; the earlier link no longer works. Pass it on yourself.`,
+                                  });
+                                },
+                              },
+                            )
+                          }
+                        >
+                          Copy link
+                        </Button>
+                        <ConfirmButton
+                          variant="ghost"
+                          aria-label={`Revoke the invitation to ${i.email}`}
+                          title={`Revoke the invitation to ${i.email}?`}
+                          description="Its link stops working at once. You can invite them again later."
+                          confirmLabel="Revoke invitation"
+                          onConfirm={() => revokeInvitation.mutate({ id: i.id }, { onSuccess: () => setInvitationNote(undefined) })}
+                        >
+                          Revoke
+                        </ConfirmButton>
+                      </span>
+                    )}
                   </li>
                 ))}
               </ul>
+              {invitationNote && (
+                <div role="status" className="mt-2 flex flex-col gap-1 text-sm text-emerald-800">
+                  <p>{invitationNote.text}</p>
+                  {invitationNote.link && (
+                    <input
+                      readOnly
+                      aria-label={`Invitation link for ${invitationNote.email}`}
+                      value={invitationNote.link}
+                      onFocus={(e) => e.currentTarget.select()}
+                      className="w-full rounded border border-slate-300 bg-slate-50 px-2 py-1 font-mono text-xs text-slate-800"
+                    />
+                  )}
+                </div>
+              )}
             </Card>
           )}
         </>

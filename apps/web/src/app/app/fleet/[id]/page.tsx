@@ -6,6 +6,7 @@ import { use } from 'react';
 import { useCanEdit } from '~/components/app-shell';
 import { WarningList } from '~/components/health';
 import { Badge, Button, Card, ErrorNote, Select, Spinner } from '~/components/ui';
+import { ConfirmButton } from '~/components/confirm-button';
 import { ago } from '~/lib/format';
 import { errorMessage, useTRPC } from '~/trpc/client';
 
@@ -90,21 +91,27 @@ export default function NodeDetail({ params }: { params: Promise<{ id: string }>
                 <Button variant="secondary" busy={rotate.isPending} onClick={() => rotate.mutate({ id })}>
                   Rotate credential
                 </Button>
-                <Button
-                  variant="danger"
+                <ConfirmButton
                   busy={revoke.isPending}
-                  onClick={() => {
-                    if (confirm(`Revoke ${n.name}? Its agent is disconnected now and cannot connect again. Its data plane keeps its last state.`)) revoke.mutate({ id });
-                  }}
+                  title={`Revoke ${n.name}?`}
+                  description="Its agent is disconnected now and cannot connect again. Its data plane keeps its last state."
+                  confirmLabel={`Revoke ${n.name}`}
+                  onConfirm={() => revoke.mutate({ id })}
                 >
                   Revoke
-                </Button>
+                </ConfirmButton>
               </div>
             )}
             {canEdit && n.revokedAt && (
-              <Button variant="danger" busy={remove.isPending} onClick={() => remove.mutate({ id })}>
+              <ConfirmButton
+                busy={remove.isPending}
+                title={`Delete ${n.name}?`}
+                description="The node leaves the fleet and the services that named it; its history of revisions keeps it."
+                confirmLabel={`Delete ${n.name}`}
+                onConfirm={() => remove.mutate({ id })}
+              >
                 Delete this node
-              </Button>
+              </ConfirmButton>
             )}
           </div>
         </Card>

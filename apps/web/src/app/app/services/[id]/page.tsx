@@ -9,6 +9,7 @@ import { BackendHealthList, RolloutBadge, ServiceHealthBadge, WarningList } from
 import { ServiceTabs } from '~/components/service-tabs';
 import { StagedRollout } from '~/components/staged-rollout';
 import { Badge, Button, Card, ErrorNote, LinkButton, Spinner, Table } from '~/components/ui';
+import { ConfirmButton } from '~/components/confirm-button';
 import { errorMessage, useTRPC } from '~/trpc/client';
 
 export default function ServiceDetail({ params }: { params: Promise<{ id: string }> }) {
@@ -57,15 +58,15 @@ export default function ServiceDetail({ params }: { params: Promise<{ id: string
             <LinkButton href={`/app/services/${id}/edit`} variant="secondary">
               Edit
             </LinkButton>
-            <Button
-              variant="danger"
+            <ConfirmButton
               busy={remove.isPending}
-              onClick={() => {
-                if (confirm(`Delete ${s.name}? Its balancers stop forwarding its VIP.`)) remove.mutate({ id });
-              }}
+              title={`Delete ${s.name}?`}
+              description="Its balancers stop forwarding its VIP. Its revisions and audit entries stay."
+              confirmLabel={`Delete ${s.name}`}
+              onConfirm={() => remove.mutate({ id })}
             >
               Delete
-            </Button>
+            </ConfirmButton>
           </div>
         )}
       </div>

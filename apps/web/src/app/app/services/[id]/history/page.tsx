@@ -6,6 +6,7 @@ import { useCanEdit } from '~/components/app-shell';
 import { ServiceChanges } from '~/components/service-changes';
 import { ServiceTabs } from '~/components/service-tabs';
 import { Badge, Button, Card, ErrorNote, Spinner } from '~/components/ui';
+import { ConfirmButton } from '~/components/confirm-button';
 import { errorMessage, useTRPC } from '~/trpc/client';
 
 const ACTIONS: Record<string, string> = {
@@ -58,18 +59,17 @@ export default function ServiceHistory({ params }: { params: Promise<{ id: strin
                 canEdit &&
                 r.number !== latest &&
                 r.document !== null && (
-                  <Button
+                  <ConfirmButton
                     variant="secondary"
                     className="px-2 py-1 text-xs"
                     busy={rollback.isPending && rollback.variables?.number === r.number}
-                    onClick={() => {
-                      if (confirm(`Roll back ${r.document!.name} to revision ${r.number}? This saves a new revision equal to it and pushes it to the nodes.`)) {
-                        rollback.mutate({ id, number: r.number, ...(latest !== undefined && { baseRevision: latest }) });
-                      }
-                    }}
+                    title={`Roll back ${r.document.name} to revision ${r.number}?`}
+                    description="This saves a new revision equal to it and pushes it to the nodes."
+                    confirmLabel={`Roll back to revision ${r.number}`}
+                    onConfirm={() => rollback.mutate({ id, number: r.number, ...(latest !== undefined && { baseRevision: latest }) })}
                   >
                     Roll back to this revision
-                  </Button>
+                  </ConfirmButton>
                 )
               }
             >
