@@ -17,6 +17,13 @@ export function activeRollout(tx: Tx, organizationId: string, serviceId: string)
   return tx.rollout.findFirst({ where: { organizationId, serviceId, status: { in: ['running', 'paused'] } } });
 }
 
+/** The rollout in progress of a service of this organisation; another organisation's service is not found. */
+export async function serviceRollout(tx: Tx, organizationId: string, serviceId: string) {
+  const service = await tx.service.findFirst({ where: { id: serviceId, organizationId }, select: { id: true } });
+  if (!service) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such service in this organisation.' });
+  return activeRollout(tx, organizationId, serviceId);
+}
+
 /** A service under a staged rollout takes no other change until it completes or is aborted. */
 export async function assertNoActiveRollout(tx: Tx, organizationId: string, serviceId: string) {
   const r = await activeRollout(tx, organizationId, serviceId);

@@ -1,6 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import { change } from '../../change.ts';
-import { activeRollout, restorePrevious } from '../../rollouts.ts';
+import { activeRollout, restorePrevious, serviceRollout } from '../../rollouts.ts';
 import { writeProcedure } from '../../trpc.ts';
 import { RolloutTarget } from './schema.ts';
 
@@ -8,7 +8,7 @@ export const AbortInput = RolloutTarget;
 
 /** Stops the rollout and restores the previous revision on every node, as a new revision (audited, pushed). */
 export const abortRollout = writeProcedure.input(AbortInput).mutation(async ({ ctx, input }) => {
-  const r = await activeRollout(ctx.db.prisma, ctx.org.id, input.serviceId);
+  const r = await serviceRollout(ctx.db.prisma, ctx.org.id, input.serviceId);
   if (!r) throw new TRPCError({ code: 'BAD_REQUEST', message: 'This service has no staged rollout in progress to abort.' });
   return change(
     ctx,
