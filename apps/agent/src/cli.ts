@@ -191,7 +191,8 @@ async function main(argv: string[]): Promise<number> {
       const problems: string[] = [];
       if (!server) problems.push('TULA_SERVER (or --server) is not set: the URL of the Tula panel');
       else {
-        const urlProblem = panelUrlProblem(server, insecure);
+        const url = URL.canParse(server) ? new URL(server) : undefined;
+        const urlProblem = !url || !['http:', 'https:'].includes(url.protocol) ? `TULA_SERVER is not an http(s) URL: ${JSON.stringify(server)}` : panelUrlProblem(server, insecure);
         if (urlProblem) problems.push(urlProblem);
         else {
           const credential = loadCredential(stateDir, (m) => problems.push(m));
