@@ -95,7 +95,7 @@ describe('staged rollouts', () => {
     await api.services.update({ id, service: { ...web(2), name: 'mail', vip: '10.9.9.12' }, staged: { holdSeconds: 60, batchSize: 1 } });
     const { api: other } = await memberCaller(db, { name: 'Other Org' });
     expect(await other.rollouts.get({ serviceId: id })).toBeNull();
-    await expect(other.rollouts.abort({ serviceId: id })).rejects.toThrow(/no staged rollout in progress/);
+    await expect(other.rollouts.abort({ serviceId: id })).rejects.toThrow(/No such service in this organisation/);
     await expect(other.rollouts.pause({ serviceId: id })).rejects.toThrow(/no running staged rollout/);
     expect((await api.rollouts.get({ serviceId: id }))!.status).toBe('running');
     await api.rollouts.abort({ serviceId: id });

@@ -92,11 +92,12 @@ async function findRegression(tx: Tx, rollout: Rollout, reached: string[], now: 
     return `${name(t.nodeId)} reports backend ${backends.find((b) => b.id === t.backendId)?.address} unhealthy under revision ${rollout.toRevision}`;
   }
 
-  // Drops of the service on the reached balancers, since the rollout began against the same span before it.
+  // Drops of the service on the reached balancers, since the rollout began against the same span before it
+  // (per-node counters, kept in 10 s buckets).
   const span = now.getTime() - rollout.createdAt.getTime();
   const [drops] = await tx.$queryRaw<{ after: bigint | null; before: bigint | null }[]>`
     SELECT sum(drops) FILTER (WHERE at >= ${rollout.createdAt}) AS after, sum(drops) FILTER (WHERE at < ${rollout.createdAt}) AS before
-    FROM "CounterSample"
+    FROM "CounterNodeSample"
     WHERE "organizationId" = ${rollout.organizationId} AND kind = 'service' AND "seriesKey" = ${rollout.serviceId}
       AND "nodeId" = ANY(${reached}::text[]) AND at >= ${new Date(rollout.createdAt.getTime() - span)}`;
   const after = Number(drops?.after ?? 0);

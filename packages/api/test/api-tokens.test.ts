@@ -35,7 +35,7 @@ afterAll(async () => {
 const asOwner = (name: 'a' | 'b') => createCaller({ ...services, user: orgs[name].owner, org: { id: orgs[name].id, role: 'owner', trialEndsAt: new Date(Date.now() + 86_400_000) } });
 /** A caller that carries only `Authorization: Bearer <token>`, through the request path's context. */
 const withBearer = async (token: string) => createCaller(await createContext(services, new Headers({ authorization: `Bearer ${token}` })));
-const service = (name: string) => ({ name, vip: '10.90.0.1', ports: '80', protocol: 'tcp' as const, mode: 'l2' as const, backends: [{ address: '10.90.0.11' }] });
+const service = (name: string) => ({ name, vip: '10.90.0.1', ports: '80', protocol: 'tcp' as const, mode: 'l2' as const, backends: [{ address: '10.90.0.11' }], draft: true });
 
 describe('API tokens', () => {
   it('an admin token changes the configuration, and the audit log names the token', async () => {
