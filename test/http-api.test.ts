@@ -48,7 +48,7 @@ it('documents the API at /api/openapi.json, generated from the procedures', asyn
 });
 
 it('creates a service, drains a backend, changes a weight and reads the audit with curl and a token only', async () => {
-  const created = await curl('POST', '/api/v1/services', tokens.admin, { name: 'web', vip: '10.60.0.1', ports: '443', protocol: 'tcp', mode: 'l2', backends: [{ address: '10.60.0.11' }, { address: '10.60.0.12' }] });
+  const created = await curl('POST', '/api/v1/services', tokens.admin, { name: 'web', vip: '10.60.0.1', ports: '443', protocol: 'tcp', mode: 'l2', backends: [{ address: '10.60.0.11' }, { address: '10.60.0.12' }], draft: true });
   expect(created.status).toBe(200);
   const id = created.json.id as string;
   expect((await curl('PUT', `/api/v1/services/${id}/backends/10.60.0.11/state`, tokens.admin, { state: 'draining' })).status).toBe(200);

@@ -96,7 +96,7 @@ describe('staged rollouts', () => {
     const { api: other } = await memberCaller(db, { name: 'Other Org' });
     expect(await other.rollouts.get({ serviceId: id })).toBeNull();
     await expect(other.rollouts.abort({ serviceId: id })).rejects.toThrow(/No such service in this organisation/);
-    await expect(other.rollouts.pause({ serviceId: id })).rejects.toThrow(/no running staged rollout/);
+    await expect(other.rollouts.pause({ serviceId: id })).rejects.toThrow(/No such service in this organisation/);
     expect((await api.rollouts.get({ serviceId: id }))!.status).toBe('running');
     await api.rollouts.abort({ serviceId: id });
   });

@@ -27,7 +27,7 @@ afterAll(async () => {
 
 /** What change() reads of a request: the database, the bus, who asks and in which organisation. */
 const asOwnerOf = (organizationId: string) =>
-  ({ db, bus: new LocalBus(), user: { id: 'u', email: 'owner@example.com', name: 'o' }, org: { id: organizationId, role: 'owner', trialEndsAt: new Date(Date.now() + 86_400_000) } }) as unknown as Parameters<typeof change>[0];
+  ({ db, bus: new LocalBus(), user: { id: 'u', email: 'owner@example.com', name: 'o' }, actor: { userId: null, tokenId: null, label: 'owner@example.com' }, org: { id: organizationId, role: 'owner', trialEndsAt: new Date(Date.now() + 86_400_000) } }) as unknown as Parameters<typeof change>[0];
 
 it("a change with an unscoped query changes only the caller's organisation", async () => {
   const count = await change(asOwnerOf(org.a), { action: 'test.unscoped', targetType: 'node' }, async (tx) => (await tx.node.updateMany({ data: { hostname: 'renamed by a' } })).count);
