@@ -52,7 +52,7 @@ test('a viewer can look but not change, and the API refuses their changes', asyn
   const viewerEmail = uniqueEmail('viewer');
   await page.goto('/app/team');
   await page.getByLabel('Email').fill(viewerEmail);
-  await page.getByLabel('Role').selectOption('viewer');
+  await page.getByLabel('Role', { exact: true }).selectOption('viewer');
   await page.getByRole('button', { name: 'Send invitation' }).click();
   await expect(page.getByText(`Invitation sent to ${viewerEmail}`)).toBeVisible();
   const { link } = await latestMail(viewerEmail, /invited you/);

@@ -52,6 +52,7 @@ test('an API token is made on the Team page, shown once, works, and stops workin
   await expect(row).not.toContainText('never'); // used above, and it expires in 90 days
   await expect(page.getByText(token)).toHaveCount(0);
   await row.getByRole('button', { name: 'Revoke ci pipeline' }).click();
+  await page.getByRole('alertdialog', { name: 'Revoke the token ci pipeline?' }).getByRole('button', { name: 'Revoke ci pipeline' }).click();
   await expect(row).toContainText('revoked');
   const refused = await request.get('/api/v1/services', { headers: auth });
   expect(refused.status()).toBe(401);

@@ -87,6 +87,8 @@ test.describe('health now, in the local lab', () => {
     await page.getByRole('button', { name: 'Add a backend' }).click();
     await page.getByLabel('Backend 4 address').fill('10.99.0.99');
     await page.getByRole('button', { name: 'Save changes' }).click();
+    // An edit is reviewed before it applies (issue 18's review step).
+    await page.getByRole('button', { name: 'Apply changes' }).click();
     await expect(page).toHaveURL(servicePage);
     try {
       const warning = 'no MAC known for backend 10.99.0.99';

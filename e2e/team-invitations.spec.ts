@@ -48,7 +48,7 @@ test('pending invitations can be resent, their link copied, and revoked', async 
   await expect(pending).toHaveCount(0);
   expect(await acceptAnswer(page, copied)).toContain(UNKNOWN);
   await page.reload();
-  await expect(page.getByRole('heading', { name: 'Team' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Team', exact: true })).toBeVisible();
   await expect(page.getByRole('table')).toBeVisible();
   await expect(page.getByText(invitee)).toHaveCount(0);
 });

@@ -265,13 +265,19 @@ export function HealthTimeline({ serviceId }: { serviceId: string }) {
         const segments: { from: number; to: number; healthy: boolean | null }[] = [];
         let state: boolean | null = null;
         let from = since;
+        // A report that repeats the state (another error message, a resent report) continues its segment.
+        const close = (to: number) => {
+          const last = segments.at(-1);
+          if (last && last.healthy === state) last.to = to;
+          else segments.push({ from, to, healthy: state });
+        };
         for (const t of own) {
           const at = new Date(t.at).getTime();
-          segments.push({ from, to: at, healthy: state });
+          close(at);
           state = t.healthy;
           from = at;
         }
-        segments.push({ from, to: now, healthy: state });
+        close(now);
         return (
           <div key={b.id} className="flex items-center gap-3 text-xs">
             <span className="w-32 shrink-0 font-mono">{b.address}</span>
