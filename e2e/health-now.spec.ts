@@ -107,6 +107,7 @@ test.describe('health now, in the local lab', () => {
       await page.getByRole('link', { name: 'Edit' }).click();
       await page.getByRole('button', { name: 'Remove backend 4' }).click();
       await page.getByRole('button', { name: 'Save changes' }).click();
+      await page.getByRole('button', { name: 'Apply changes' }).click();
       await expect(page).toHaveURL(servicePage);
     }
     await expect(page.getByTestId('warnings')).toHaveCount(0, SHOWS_WITHIN);
