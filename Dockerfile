@@ -1,7 +1,9 @@
 # The control-panel image: `docker compose up` builds it from the repository.
 # Build stage: every dependency, the Next build, the compiled custom server
-# (apps/web/scripts/build-standalone.mjs) and the agent's release files, which
-# the panel serves under /download and /install.sh.
+# (apps/web/scripts/build-standalone.mjs) and the agent's release files for
+# x86_64 and arm64 (the other architecture's node binary comes from the npm
+# registry: apps/agent/packaging/build-release.sh), which the panel serves under
+# /download and /install.sh.
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
 COPY . .

@@ -1,6 +1,7 @@
 // Browser tests in Debian's Chromium (/usr/bin/chromium) against the real panel
 // process and a real PostgreSQL database (E2E_DATABASE_URL, which npm test creates fresh).
 import { defineConfig } from '@playwright/test';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './e2e/support/chromium.ts';
 
 const port = Number(process.env.E2E_PORT ?? 3111);
 /** A second panel as README command 1 starts it: embedded database, local lab (when root). */
@@ -10,8 +11,12 @@ if (!databaseUrl) {
   throw new Error('E2E_DATABASE_URL is not set: run the browser tests through `npm test`, which creates a fresh database for them.');
 }
 
+/** E2E_NO_LAB=1 starts no lab: the specs that use it (`*.lab.spec.ts`) are left out. */
+const withoutLab = process.env.E2E_NO_LAB === '1';
+
 export default defineConfig({
   testDir: 'e2e',
+  testIgnore: withoutLab ? ['**/*.lab.spec.ts'] : [],
   outputDir: 'test-results/e2e',
   fullyParallel: false,
   workers: 1,
@@ -24,16 +29,8 @@ export default defineConfig({
     screenshot: 'only-on-failure',
     trace: 'retain-on-failure',
     launchOptions: {
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      executablePath: CHROMIUM_PATH,
+      args: CHROMIUM_ARGS,
     },
   },
   webServer: [
@@ -52,30 +49,44 @@ export default defineConfig({
         TULA_PUBLIC_URL: `http://127.0.0.1:${port}`,
         // Every test signs up from this one address.
         TULA_SIGNUPS_PER_MINUTE: '1000',
+        // Failed alert deliveries retried after 0.5 s, 1 s, ... (not 30 s): the delivery log test waits for them.
+        TULA_ALERT_RETRY_BASE_MS: '500',
+        // No agent build to serve, whatever npm test's other suites build into apps/agent/dist/release
+        // meanwhile: e2e/add-node.spec.ts checks what "Add a node" says then.
+        TULA_AGENT_RELEASE_DIR: 'test-results/no-agent-release',
         DATABASE_URL: databaseUrl,
       },
     },
-    {
-      // README command 1's panel: the embedded database in a fresh data directory, and the local lab.
-      command: 'rm -rf test-results/lab-panel && exec node --import tsx apps/web/server.ts',
-      // Ready once the lab has settled: building it adds network links, and Chromium aborts
-      // page loads in flight when links appear (ERR_NETWORK_CHANGED).
-      url: `http://127.0.0.1:${labPort}/api/health?wait=lab`,
-      timeout: 240_000,
-      reuseExistingServer: false,
-      stdout: 'pipe',
-      // Ctrl-C, as a person stops it: the lab removes its namespaces on the way out.
-      gracefulShutdown: { signal: 'SIGINT', timeout: 30_000 },
-      env: {
-        NODE_ENV: 'production',
-        NEXT_TELEMETRY_DISABLED: '1',
-        HOST: '0.0.0.0',
-        PORT: String(labPort),
-        TULA_PUBLIC_URL: `http://127.0.0.1:${labPort}`,
-        DATABASE_URL: '',
-        TULA_DATA_DIR: 'test-results/lab-panel',
-        TULA_LAB: '1',
-      },
-    },
+    // E2E_NO_LAB=1: only the panel above, for specs that do not use the lab (no network namespaces are built).
+    ...(withoutLab
+      ? []
+      : [
+          {
+            // README command 1's panel: the embedded database in a fresh data directory, and the local lab.
+            command: 'rm -rf test-results/lab-panel && exec node --import tsx apps/web/server.ts',
+            // Ready once the lab has settled: building it adds network links, and Chromium aborts
+            // page loads in flight when links appear (ERR_NETWORK_CHANGED).
+            url: `http://127.0.0.1:${labPort}/api/health?wait=lab`,
+            timeout: 240_000,
+            reuseExistingServer: false,
+            stdout: 'pipe' as const,
+            // Ctrl-C, as a person stops it: the lab removes its namespaces on the way out.
+            gracefulShutdown: { signal: 'SIGINT' as const, timeout: 30_000 },
+            env: {
+              NODE_ENV: 'production',
+              NEXT_TELEMETRY_DISABLED: '1',
+              HOST: '0.0.0.0',
+              PORT: String(labPort),
+              TULA_PUBLIC_URL: `http://127.0.0.1:${labPort}`,
+              DATABASE_URL: '',
+              TULA_DATA_DIR: 'test-results/lab-panel',
+              TULA_LAB: '1',
+              // A lab of its own (namespaces pwlab-*, management links 10.254.201.0/24): npm test runs
+              // these specs beside test/lab.test.ts, which builds, crashes and removes the default lab.
+              TULA_LAB_PREFIX: process.env.TULA_LAB_PREFIX ?? 'pwlab',
+              TULA_LAB_NET: process.env.TULA_LAB_NET ?? '201',
+            },
+          },
+        ]),
   ],
 });

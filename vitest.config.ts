@@ -1,12 +1,44 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Tests that build network namespaces, load nftables or run routing daemons. Several of them
+ * share management subnets and measure failovers, so they run one file at a time, in two
+ * projects that never overlap: `kernel` (the agent and nftables alone, no build needed) and
+ * `kernel-panel` (a production panel beside namespaces: needs `turbo run build`). The rest
+ * (PostgreSQL, panels and agents on loopback, pure code, namespace tests with subnets of their
+ * own that time nothing: upgrade, systemd, prometheus, and the panel image, which needs root but no
+ * namespace) run two files at a time as `host`.
+ * scripts/test.sh starts `kernel` before the build and `kernel-panel` after it, beside `host`
+ * and the browser tests, as separate processes: one vitest process gives every project that runs
+ * at the same time the same number of workers (a plain `vitest run` runs the three one after the other).
+ */
+const kernelTests = ['apps/agent/test/**/*.test.ts', 'apps/agent/src/announce/*.test.ts', 'packages/nft/test/**/*.test.ts'];
+const kernelPanelTests = ['test/*-lab.test.ts', 'test/{faults,install,lab}.test.ts'];
+const allTests = ['{apps,packages}/*/src/**/*.test.ts', '{apps,packages}/*/test/**/*.test.ts', 'test/**/*.test.ts'];
+const exclude = ['**/node_modules/**', '**/.next/**'];
+
 export default defineConfig({
   test: {
-    include: ['{apps,packages}/*/src/**/*.test.ts', '{apps,packages}/*/test/**/*.test.ts', 'test/**/*.test.ts'],
-    exclude: ['**/node_modules/**', '**/.next/**'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // verbose prints each skipped test with its reason.
     reporters: ['verbose'],
+    projects: [
+      { extends: true, test: { name: 'kernel', include: kernelTests, exclude, fileParallelism: false, sequence: { groupOrder: 0 } } },
+      {
+        extends: true,
+        test: { name: 'kernel-panel', include: kernelPanelTests, exclude, fileParallelism: false, sequence: { groupOrder: 1 } },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'host',
+          include: allTests,
+          exclude: [...exclude, ...kernelTests, ...kernelPanelTests],
+          maxWorkers: 2,
+          sequence: { groupOrder: 2 },
+        },
+      },
+    ],
   },
 });

@@ -10,13 +10,18 @@ import { startPanel } from '../test/support/panel.ts';
 import { cpuSeconds, quantile } from '../test/support/measure.ts';
 import { connectSimulatedAgents, insertSimulatedNodes, settledMemory } from '../test/support/simulated-agents.ts';
 
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
 if (sizes.length === 0) sizes.push(1000, 5000);
-
 
 async function run(n: number) {
   const db = await createTestDatabase();
-  const panel = await startPanel({ DATABASE_URL: db.url, TULA_AUTH_SECRET: 'b'.repeat(40), NODE_OPTIONS: '--inspect=127.0.0.1:0' }, 120_000);
+  const panel = await startPanel(
+    { DATABASE_URL: db.url, TULA_AUTH_SECRET: 'b'.repeat(40), NODE_OPTIONS: '--inspect=127.0.0.1:0' },
+    120_000,
+  );
   const inspectorUrl = /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(panel.output())![0];
   const api = apiClient(panel.url, await signUp(panel.url, `bench-${n}@example.com`));
   const sql = new pg.Client({ connectionString: db.url });
@@ -46,8 +51,16 @@ async function run(n: number) {
 
   // The change: one service whose backends are every node; it gives every node a new document.
   const service = {
-    name: 'everywhere', vip: '10.99.99.99', ports: '443', protocol: 'tcp' as const, mode: 'l3' as const, tunnel: 'vxlan' as const, balancerNodeIds: [nodes[0]!.id],
-    mss: 1400, backends: nodes.map((x) => ({ address: x.address })), healthCheck: { type: 'none' as const },
+    name: 'everywhere',
+    vip: '10.99.99.99',
+    ports: '443',
+    protocol: 'tcp' as const,
+    mode: 'l3' as const,
+    tunnel: 'vxlan' as const,
+    balancerNodeIds: [nodes[0]!.id],
+    mss: 1400,
+    backends: nodes.map((x) => ({ address: x.address })),
+    healthCheck: { type: 'none' as const },
   };
   watch = { version: 2, since: Date.now() };
   const cpuBefore = cpuSeconds(panel.child.pid!);
@@ -75,7 +88,9 @@ async function run(n: number) {
   return result;
 }
 
-console.log('| agents | change to last ACK: p50 | p99 | last | API call | panel memory per connection (heap + external, after GC) | RSS growth per connection | panel CPU for the change |');
+console.log(
+  '| agents | change to last ACK: p50 | p99 | last | API call | panel memory per connection (heap + external, after GC) | RSS growth per connection | panel CPU for the change |',
+);
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const n of sizes) {
   const r = await run(n);

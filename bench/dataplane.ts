@@ -11,6 +11,8 @@
 // HAProxy's own process time is shown beside it), and TCP connect time p50/p99.
 // The paths take turns over several rounds, so a noisy moment on this shared
 // machine does not land on one path; each figure is the median of its rounds.
+// Then bench/ha.ts: two balancers against one under a link cap, and failover with
+// and without BFD (BENCH_ONLY=ha runs only that part).
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +22,7 @@ import type { DesiredStateInput } from '@tula/protocol';
 import { createLab, LAB, type Lab, type LabHost } from '@tula/netlab';
 import { chromium } from '@playwright/test';
 import { cpuSeconds, quantile } from '../test/support/measure.ts';
+import { benchHa, haSummary } from './ha.ts';
 
 const repoRoot = fileURLToPath(new URL('../', import.meta.url));
 const AGENT = `${repoRoot}node_modules/.bin/tula-agent`;
@@ -37,12 +40,20 @@ if (process.getuid?.() !== 0) {
   console.error('bench:dataplane needs root (network namespaces, nftables, tc): sudo npm run bench:dataplane');
   process.exit(1);
 }
-for (const [bin, pkg] of [['haproxy', 'haproxy'], ['iperf3', 'iperf3'], ['tc', 'iproute2'], ['curl', 'curl']] as const) {
+for (const [bin, pkg] of [
+  ['haproxy', 'haproxy'],
+  ['iperf3', 'iperf3'],
+  ['tc', 'iproute2'],
+  ['curl', 'curl'],
+] as const) {
   try {
     execFileSync('sh', ['-c', 'command -v "$0"', bin], { stdio: 'ignore' });
   } catch {
     console.log(`installing ${pkg} (Debian package)`);
-    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
   }
 }
 
@@ -57,7 +68,12 @@ interface Path {
 const PATHS = (lab: Lab): Path[] => {
   const lb = lab.balancers[0]!;
   return [
-    { name: 'direct', http: lab.backends.map((b) => `http://${b.v4}/`), iperf: `${lab.backends[0]!.v4}:5201`, connect: `${lab.backends[0]!.v4}:80` },
+    {
+      name: 'direct',
+      http: lab.backends.map((b) => `http://${b.v4}/`),
+      iperf: `${lab.backends[0]!.v4}:5201`,
+      connect: `${lab.backends[0]!.v4}:80`,
+    },
     { name: 'L2 DSR', http: [`http://${LAB.l2Vip.v4}/`], iperf: `${LAB.l2Vip.v4}:5201`, connect: `${LAB.l2Vip.v4}:80` },
     { name: 'L3 DSR (vxlan)', http: [`http://${LAB.l3Vip.v4}/`], iperf: `${LAB.l3Vip.v4}:5201`, connect: `${LAB.l3Vip.v4}:80` },
     { name: 'Tula NAT', http: [`http://${LAB.l2Vip.v4}:8080/`], iperf: `${LAB.l2Vip.v4}:5202`, connect: `${LAB.l2Vip.v4}:8080` },
@@ -78,8 +94,22 @@ function balancerDoc(lab: Lab): DesiredStateInput {
         { name: 'l2-iperf', vip: LAB.l2Vip.v4, port: 5201, protocol: 'tcp', mode: 'l2', backends: b1 },
         { name: 'l3-http', vip: LAB.l3Vip.v4, port: 80, protocol: 'tcp', mode: 'l3', tunnel: 'vxlan', backends: all },
         { name: 'l3-iperf', vip: LAB.l3Vip.v4, port: 5201, protocol: 'tcp', mode: 'l3', tunnel: 'vxlan', backends: b1 },
-        { name: 'nat-http', vip: LAB.l2Vip.v4, port: 8080, protocol: 'tcp', mode: 'nat', backends: lab.backends.map((b) => ({ address: b.v4, port: 80 })) },
-        { name: 'nat-iperf', vip: LAB.l2Vip.v4, port: 5202, protocol: 'tcp', mode: 'nat', backends: [{ address: lab.backends[0]!.v4, port: 5201 }] },
+        {
+          name: 'nat-http',
+          vip: LAB.l2Vip.v4,
+          port: 8080,
+          protocol: 'tcp',
+          mode: 'nat',
+          backends: lab.backends.map((b) => ({ address: b.v4, port: 80 })),
+        },
+        {
+          name: 'nat-iperf',
+          vip: LAB.l2Vip.v4,
+          port: 5202,
+          protocol: 'tcp',
+          mode: 'nat',
+          backends: [{ address: lab.backends[0]!.v4, port: 5201 }],
+        },
       ],
     },
   };
@@ -150,20 +180,48 @@ interface Result {
 async function measure(lab: Lab, path: Path, capped: boolean, haproxy: ChildProcess): Promise<Result> {
   const lb = lab.balancers[0]!;
   // Connect latency first, on an idle network.
-  const times = JSON.parse((await lab.exec(lab.client.ns, [process.execPath, '--import', 'tsx', `${repoRoot}bench/connect-times.ts`, '--target', path.connect, '--count', String(CONNECTS)])).stdout) as number[];
+  const times = JSON.parse(
+    (
+      await lab.exec(lab.client.ns, [
+        process.execPath,
+        '--import',
+        'tsx',
+        `${repoRoot}bench/connect-times.ts`,
+        '--target',
+        path.connect,
+        '--count',
+        String(CONNECTS),
+      ])
+    ).stdout,
+  ) as number[];
 
   const [host, port] = path.iperf.split(':') as [string, string];
-  const iperf = JSON.parse((await lab.exec(lab.client.ns, ['iperf3', '-c', host, '-p', port, '-R', '-P', '4', '-t', String(IPERF_SECONDS), '-O', '1', '-J'])).stdout) as {
+  const iperf = JSON.parse(
+    (await lab.exec(lab.client.ns, ['iperf3', '-c', host, '-p', port, '-R', '-P', '4', '-t', String(IPERF_SECONDS), '-O', '1', '-J']))
+      .stdout,
+  ) as {
     end: { sum_received: { bits_per_second: number } };
   };
 
   const urls = Array.from({ length: DOWNLOADS }, (_, i) => `${path.http[i % path.http.length]}bytes/${OBJECT}`);
   const before = { link: await lab.linkStats(lb.ns), cpu: machineBusySeconds(), haproxy: cpuSeconds(haproxy.pid!) };
   const started = performance.now();
-  const out = await lab.exec(lab.client.ns, ['curl', '-sS', '--parallel', '--parallel-max', String(PARALLEL), '-w', '%{size_download}\n', ...urls.flatMap((u) => ['-o', '/dev/null', u])]);
+  const out = await lab.exec(lab.client.ns, [
+    'curl',
+    '-sS',
+    '--parallel',
+    '--parallel-max',
+    String(PARALLEL),
+    '-w',
+    '%{size_download}\n',
+    ...urls.flatMap((u) => ['-o', '/dev/null', u]),
+  ]);
   const seconds = (performance.now() - started) / 1000;
   const after = { link: await lab.linkStats(lb.ns), cpu: machineBusySeconds(), haproxy: cpuSeconds(haproxy.pid!) };
-  const bytes = out.stdout.trim().split('\n').reduce((a, n) => a + Number(n), 0);
+  const bytes = out.stdout
+    .trim()
+    .split('\n')
+    .reduce((a, n) => a + Number(n), 0);
   if (bytes !== DOWNLOADS * OBJECT) throw new Error(`${path.name}: downloaded ${bytes} bytes, expected ${DOWNLOADS * OBJECT}`);
   const gb = bytes / 1e9;
   return {
@@ -226,7 +284,9 @@ function goals(results: Result[]): string[] {
       const r = get(dsr, capped);
       for (const metric of ['httpGbps', 'iperfGbps'] as const) {
         const ratio = r[metric] / direct[metric];
-        lines.push(`${ratio >= 0.95 ? 'MET   ' : 'MISSED'} ${dsr}, ${capped ? 'capped' : 'uncapped'}, ${metric === 'httpGbps' ? 'HTTP' : 'iperf3'}: ${(ratio * 100).toFixed(1)} % of direct (goal >= 95 %)`);
+        lines.push(
+          `${ratio >= 0.95 ? 'MET   ' : 'MISSED'} ${dsr}, ${capped ? 'capped' : 'uncapped'}, ${metric === 'httpGbps' ? 'HTTP' : 'iperf3'}: ${(ratio * 100).toFixed(1)} % of direct (goal >= 95 %)`,
+        );
       }
       if (capped) {
         for (const classic of ['Tula NAT', 'HAProxy (TCP)']) {
@@ -234,7 +294,9 @@ function goals(results: Result[]): string[] {
           lines.push(`${ratio >= 5 ? 'MET   ' : 'MISSED'} ${dsr} vs ${classic}, capped, HTTP: ${ratio.toFixed(1)}x (goal >= 5x)`);
         }
       }
-      lines.push(`${r.lbBytesPerByte <= 0.01 ? 'MET   ' : 'MISSED'} ${dsr}, ${capped ? 'capped' : 'uncapped'}: the balancer carried ${(r.lbBytesPerByte * 100).toFixed(2)} % of response bytes (goal <= 1 %)`);
+      lines.push(
+        `${r.lbBytesPerByte <= 0.01 ? 'MET   ' : 'MISSED'} ${dsr}, ${capped ? 'capped' : 'uncapped'}: the balancer carried ${(r.lbBytesPerByte * 100).toFixed(2)} % of response bytes (goal <= 1 %)`,
+      );
     }
   }
   return lines;
@@ -243,7 +305,12 @@ function goals(results: Result[]): string[] {
 async function chart(results: Result[], file: string) {
   const paths = [...new Set(results.map((r) => r.path))];
   const max = Math.max(...results.map((r) => Math.max(r.httpGbps, r.iperfGbps)));
-  const W = 920, H = 420, left = 70, bottom = 360, top = 50, groupW = (W - left - 20) / paths.length;
+  const W = 920,
+    H = 420,
+    left = 70,
+    bottom = 360,
+    top = 50,
+    groupW = (W - left - 20) / paths.length;
   const y = (v: number) => bottom - (v / max) * (bottom - top);
   const series = [
     { key: 'httpGbps', capped: false, label: 'HTTP, no cap', color: '#0c7564' },
@@ -272,11 +339,19 @@ async function chart(results: Result[], file: string) {
     svg += `<rect x="${left + j * 200}" y="${H - 28}" width="12" height="12" fill="${s.color}"/><text x="${left + j * 200 + 16}" y="${H - 18}">${s.label}</text>`;
   });
   svg += '</svg>';
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
   const page = await browser.newPage({ viewport: { width: W, height: H } });
   await page.setContent(`<body style="margin:0">${svg}</body>`);
   await page.screenshot({ path: file });
   await browser.close();
+}
+
+if (process.env.BENCH_ONLY === 'ha') {
+  for (const line of haSummary(await benchHa())) console.log(line);
+  process.exit(0);
 }
 
 const lab = await createLab({ prefix: 'bdp' });
@@ -294,12 +369,15 @@ try {
   console.log(`machine: ${machine}`);
   const results: Result[] = [];
   for (const capped of [false, true]) {
-    if (capped) await lab.exec(lb.ns, ['tc', 'qdisc', 'replace', 'dev', 'e0', 'root', 'tbf', 'rate', CAP, 'burst', '512kb', 'latency', '50ms']);
+    if (capped)
+      await lab.exec(lb.ns, ['tc', 'qdisc', 'replace', 'dev', 'e0', 'root', 'tbf', 'rate', CAP, 'burst', '512kb', 'latency', '50ms']);
     const rounds = new Map<string, Result[]>();
     for (let round = 1; round <= ROUNDS; round++) {
       for (const path of PATHS(lab)) {
         const r = await measure(lab, path, capped, haproxy);
-        console.log(`round ${round}, ${r.path} (${capped ? `capped ${CAP}` : 'uncapped'}): HTTP ${r.httpGbps.toFixed(2)} Gbit/s, iperf3 ${r.iperfGbps.toFixed(2)} Gbit/s, balancer ${(r.lbBytesPerByte * 100).toFixed(2)} % of bytes`);
+        console.log(
+          `round ${round}, ${r.path} (${capped ? `capped ${CAP}` : 'uncapped'}): HTTP ${r.httpGbps.toFixed(2)} Gbit/s, iperf3 ${r.iperfGbps.toFixed(2)} Gbit/s, balancer ${(r.lbBytesPerByte * 100).toFixed(2)} % of bytes`,
+        );
         rounds.set(path.name, [...(rounds.get(path.name) ?? []), r]);
       }
     }
@@ -315,3 +393,5 @@ try {
 } finally {
   await lab.destroy();
 }
+// Several balancers (issue 16): scale-out under a link cap, failover with and without BFD.
+for (const line of haSummary(await benchHa())) console.log(line);

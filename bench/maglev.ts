@@ -26,4 +26,6 @@ const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 const p = (xs: number[], q: number) => sorted(xs)[Math.min(xs.length - 1, Math.floor(xs.length * q))]!.toFixed(2);
 console.log(`| M | N | populate median | populate p90 | entries per backend (min-max) | failover overlay median |`);
 console.log(`| --- | --- | --- | --- | --- | --- |`);
-console.log(`| ${M} | ${N} | ${p(times, 0.5)} ms | ${p(times, 0.9)} ms | ${Math.min(...counts)}-${Math.max(...counts)} | ${p(overlay, 0.5)} ms |`);
+console.log(
+  `| ${M} | ${N} | ${p(times, 0.5)} ms | ${p(times, 0.9)} ms | ${Math.min(...counts)}-${Math.max(...counts)} | ${p(overlay, 0.5)} ms |`,
+);

@@ -2,10 +2,8 @@
 // dialog is labelled, takes the focus and keeps it, Escape cancels (nothing
 // happens), and only its own button goes ahead. Checked on a node's Revoke and
 // Delete and a service's Delete, in Chromium against the real panel.
-import { randomBytes } from 'node:crypto';
 import type { Locator, Page } from '@playwright/test';
-import pg from 'pg';
-import { signUp, uniqueEmail } from './support/app.ts';
+import { nodeWithService, signUp, uniqueEmail } from './support/app.ts';
 import { expect, test } from './support/no-uncaught.ts';
 
 /** Opens the dialog, checks it is labelled and keeps the focus, then cancels it with Escape. */
@@ -31,26 +29,8 @@ test('destructive actions ask in a labelled dialog that traps the focus and canc
     };
   });
   await signUp(page, uniqueEmail('confirm'));
-  const summary = await page.request.get('/api/trpc/org.summary', { headers: { origin: new URL(page.url()).origin } });
-  const orgId = ((await summary.json()) as { result: { data: { json: { id: string } } } }).result.data.json.id;
-  const nodeId = `cd${randomBytes(6).toString('hex')}`;
-  const sql = new pg.Client({ connectionString: process.env.E2E_DATABASE_URL });
-  await sql.connect();
-  try {
-    await sql.query(`INSERT INTO "Node" (id, "organizationId", name, role, "credentialHash") VALUES ($1, $2, 'cd-lb1', 'both', $3)`, [nodeId, orgId, randomBytes(32).toString('hex')]);
-  } finally {
-    await sql.end();
-  }
-
-  // A service on that node: Delete asks first.
-  await page.goto('/app/services/new');
-  await page.getByLabel('Name').fill('doomed');
-  await page.getByLabel('Virtual IP (VIP)').fill('10.78.0.100');
-  await page.getByLabel('Port or range').fill('80');
-  await page.getByLabel('cd-lb1').check();
-  await page.getByLabel('Backend 1 address').fill('10.78.0.1');
-  await page.getByRole('button', { name: 'Create service' }).click();
-  await expect(page).toHaveURL(/\/app\/services\/(?!new$)[^/]+$/);
+  // A service on a node: Delete asks first.
+  const { nodeId } = await nodeWithService(page, { node: 'cd-lb1', name: 'doomed', vip: '10.78.0.100', port: '80', backend: '10.78.0.1' });
   const del = page.getByRole('button', { name: 'Delete', exact: true });
   await escapeCancels(page, del, /Delete doomed\?/);
   await expect(page.getByRole('heading', { name: 'doomed', level: 1 })).toBeVisible();

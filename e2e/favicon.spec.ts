@@ -10,3 +10,10 @@ test('pages link an SVG favicon that the panel serves', async ({ page }) => {
   expect(icon.headers()['content-type']).toContain('image/svg+xml');
   expect(await icon.text()).toContain('<svg');
 });
+
+test('/favicon.ico, which browsers and crawlers ask for unprompted, leads to the icon', async ({ page }) => {
+  const icon = await page.request.get('/favicon.ico');
+  expect(icon.status()).toBe(200);
+  expect(icon.headers()['content-type']).toContain('image/svg+xml');
+  expect(await icon.text()).toContain('<svg');
+});

@@ -2,7 +2,7 @@
 // page pages, searches and filters on the server. The nodes are rows written
 // straight into the test database (agents that never connected), so the page
 // has 120 of them without 120 agent processes.
-import { expect, test } from '@playwright/test';
+import { expect, test } from './support/no-uncaught.ts';
 import pg from 'pg';
 import { insertSimulatedNodes } from '../test/support/simulated-agents.ts';
 import { signUp, uniqueEmail } from './support/app.ts';

@@ -1,4 +1,4 @@
-import { expect, test } from '@playwright/test';
+import { expect, test } from './support/no-uncaught.ts';
 
 test('the health page shows a healthy panel on its PostgreSQL server', async ({ page }) => {
   await page.goto('/health');

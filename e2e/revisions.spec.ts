@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect, test } from '@playwright/test';
+import { expect, test } from './support/no-uncaught.ts';
 import { lookupChange, serviceLookupTable } from '@tula/nft';
 import { SCREENSHOTS, signUp, uniqueEmail } from './support/app.ts';
 
@@ -28,7 +28,11 @@ test.describe('revisions, review and rollback', () => {
     const token = /--token (\S+)/.exec(command)?.[1];
     expect(token).toBeTruthy();
     const stateDir = join(mkdtempSync(join(tmpdir(), 'tula-e2e-rv-')), 'state');
-    agent = spawn(AGENT, ['run', '--server', `http://127.0.0.1:${port}`, '--token', token!, '--name', 'rv-lb1', '--state-dir', stateDir, '--dry-run'], { stdio: 'ignore' });
+    agent = spawn(
+      AGENT,
+      ['run', '--server', `http://127.0.0.1:${port}`, '--token', token!, '--name', 'rv-lb1', '--state-dir', stateDir, '--dry-run'],
+      { stdio: 'ignore' },
+    );
     await expect(page.getByTestId('onboarding-nodes')).toContainText('rv-lb1');
 
     await page.goto('/app/services/new');
@@ -80,7 +84,10 @@ test.describe('revisions, review and rollback', () => {
     await expect(page.getByTestId('revision-1')).toContainText('service created');
 
     await page.getByTestId('revision-1').getByRole('button', { name: 'Roll back to this revision' }).click();
-    await page.getByRole('alertdialog', { name: 'Roll back shop to revision 1?' }).getByRole('button', { name: 'Roll back to revision 1' }).click();
+    await page
+      .getByRole('alertdialog', { name: 'Roll back shop to revision 1?' })
+      .getByRole('button', { name: 'Roll back to revision 1' })
+      .click();
     await expect(page.getByTestId('revision-3')).toContainText('restores revision 1');
     await expect(page.getByTestId('revision-3')).toContainText('backend 10.77.0.2 added');
     await page.screenshot({ path: `${SCREENSHOTS}/service-history.png`, fullPage: true });
@@ -93,10 +100,10 @@ test.describe('revisions, review and rollback', () => {
 
     // The audit log links the rollback to its revision, filtered to this service.
     await page.goto('/app/audit');
-    await page.getByLabel('Service').selectOption({ label: 'shop' });
+    await page.getByLabel('Target').selectOption({ label: 'shop' });
     const rows = page.getByRole('table', { name: 'Audit events' }).locator('tbody tr');
     await expect(rows).toHaveCount(3);
-    await expect(rows.first()).toContainText('service.rollback');
+    await expect(rows.first()).toContainText('rolled back service shop');
     await rows.first().getByRole('link', { name: 'revision 3' }).click();
     await expect(page.getByTestId('revision-3')).toBeVisible();
   });

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect, test } from '@playwright/test';
+import { expect, test } from './support/no-uncaught.ts';
 import { signUp, uniqueEmail } from './support/app.ts';
 
 const AGENT = `${process.cwd()}/node_modules/.bin/tula-agent`;
@@ -25,7 +25,11 @@ test.describe('staged rollout', () => {
     expect(token).toBeTruthy();
     const stateDir = join(mkdtempSync(join(tmpdir(), 'tula-e2e-rs-')), 'state');
     // A real agent in dry-run: it renders and acknowledges without touching this host's kernel.
-    agent = spawn(AGENT, ['run', '--server', `http://127.0.0.1:${port}`, '--token', token!, '--name', 'rs-lb1', '--state-dir', stateDir, '--dry-run'], { stdio: 'ignore' });
+    agent = spawn(
+      AGENT,
+      ['run', '--server', `http://127.0.0.1:${port}`, '--token', token!, '--name', 'rs-lb1', '--state-dir', stateDir, '--dry-run'],
+      { stdio: 'ignore' },
+    );
     await expect(page.getByTestId('onboarding-nodes')).toContainText('rs-lb1');
 
     await page.goto('/app/services/new');
@@ -55,8 +59,9 @@ test.describe('staged rollout', () => {
     await expect(card).toContainText('paused');
     await page.getByRole('button', { name: 'Resume' }).click();
     await expect(card).toContainText('rolling out');
-    page.once('dialog', (d) => void d.accept());
+    // Abort asks in the panel's own dialog, not window.confirm() (which Playwright would dismiss: nothing aborted).
     await page.getByRole('button', { name: 'Abort' }).click();
+    await page.getByRole('alertdialog', { name: 'Abort the rollout?' }).getByRole('button', { name: 'Abort the rollout' }).click();
     await expect(card).toContainText('aborted');
     await expect(page.getByTestId('rollout-reason')).toContainText('aborted by');
     await expect(page.getByRole('button', { name: 'Abort' })).toHaveCount(0);

@@ -18,11 +18,14 @@ require_node() {
 }
 
 # Installs the Debian packages that provide the given commands, if any is missing.
-# Arguments are command:package pairs.
+# Arguments are command:package pairs (or /path:package, for a file that is no command).
 ensure_debian_packages() {
   local missing=() pair
   for pair in "$@"; do
-    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+    case "$pair" in
+      /*) [ -e "${pair%%:*}" ] || missing+=("${pair#*:}") ;;
+      *) command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}") ;;
+    esac
   done
   [ "${#missing[@]}" -eq 0 ] && return 0
   command -v apt-get >/dev/null || die "missing ${missing[*]}, and this is not a Debian-like system: install them by hand"

@@ -23,7 +23,14 @@ const PROXY = '127.0.0.4';
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const common = { DATABASE_URL: db.url, TULA_AUTH_SECRET: 's'.repeat(40), TULA_SIGNINS_PER_MINUTE: '5', TULA_SIGNUPS_PER_MINUTE: '5', TULA_ENROLLMENTS_PER_MINUTE: '6', TULA_INVITATIONS_PER_HOUR: '3' };
+  const common = {
+    DATABASE_URL: db.url,
+    TULA_AUTH_SECRET: 's'.repeat(40),
+    TULA_SIGNINS_PER_MINUTE: '5',
+    TULA_SIGNUPS_PER_MINUTE: '5',
+    TULA_ENROLLMENTS_PER_MINUTE: '6',
+    TULA_INVITATIONS_PER_HOUR: '3',
+  };
   [panel, replica] = await Promise.all([
     startPanel({ ...common, TULA_TRUSTED_PROXIES: `${PROXY}/32`, TULA_METRICS_TOKEN: METRICS_TOKEN, TULA_DEV_OUTBOX: '1' }),
     startPanel(common),
@@ -64,11 +71,19 @@ function call(url: string, options: { from: string; method?: string; headers?: R
 }
 
 const signIn = (from: string, headers: Record<string, string> = {}, target = panel) =>
-  call(`${target.url}/api/auth/sign-in/email`, { from, headers, body: { email: 'owner@example.com', password: 'not the password at all' } });
+  call(`${target.url}/api/auth/sign-in/email`, {
+    from,
+    headers,
+    body: { email: 'owner@example.com', password: 'not the password at all' },
+  });
 const enroll = (from: string, headers: Record<string, string> = {}, target = panel) =>
   call(`${target.url}/api/agent/enroll`, { from, headers, body: { token: 'tet_'.padEnd(40, 'z'), name: 'n1', hostname: 'h1' } });
 /** Headers an attacker would forge, different on every attempt. */
-const forged = (i: number) => ({ 'x-forwarded-for': `203.0.113.${i + 1}`, forwarded: `for=198.51.100.${i + 1}`, 'x-real-ip': `192.0.2.${i + 1}` });
+const forged = (i: number) => ({
+  'x-forwarded-for': `203.0.113.${i + 1}`,
+  forwarded: `for=198.51.100.${i + 1}`,
+  'x-real-ip': `192.0.2.${i + 1}`,
+});
 
 describe('client address', () => {
   it('sign-in: once an address is limited, forged forwarding headers from it change nothing', async () => {
@@ -103,7 +118,12 @@ describe('client address', () => {
   });
 
   it('password-reset requests and sign-ups are limited per address as well', async () => {
-    const reset = (from: string, i: number) => call(`${panel.url}/api/auth/request-password-reset`, { from, headers: forged(i), body: { email: 'owner@example.com', redirectTo: '/reset-password' } });
+    const reset = (from: string, i: number) =>
+      call(`${panel.url}/api/auth/request-password-reset`, {
+        from,
+        headers: forged(i),
+        body: { email: 'owner@example.com', redirectTo: '/reset-password' },
+      });
     const resets: number[] = [];
     for (let i = 0; i < 8; i++) resets.push((await reset('127.0.0.7', i)).status);
     expect(resets.at(-1), `statuses: ${resets.join(' ')}`).toBe(429);
@@ -133,11 +153,17 @@ describe('limits shared by replicas', () => {
 });
 
 describe('invitations', () => {
-  const refusal = (p: Promise<unknown>) => p.then(() => 'accepted', (e: { data?: { code?: string }; message?: string }) => `${e.data?.code}: ${e.message}`);
+  const refusal = (p: Promise<unknown>) =>
+    p.then(
+      () => 'accepted',
+      (e: { data?: { code?: string }; message?: string }) => `${e.data?.code}: ${e.message}`,
+    );
 
   it('come only from a verified address, go only to one, and are limited per organisation across replicas', async () => {
     const owner = apiClient(panel.url, cookie);
-    expect(await refusal(owner.team.invite.mutate({ email: 'first@example.com', role: 'viewer' }))).toMatch(/^FORBIDDEN: Confirm your email address/);
+    expect(await refusal(owner.team.invite.mutate({ email: 'first@example.com', role: 'viewer' }))).toMatch(
+      /^FORBIDDEN: Confirm your email address/,
+    );
     await verifyEmail(db.url, 'owner@example.com');
     expect(await refusal(owner.team.invite.mutate({ email: 'first@example.com', role: 'viewer' }))).toBe('accepted');
 
@@ -152,7 +178,9 @@ describe('invitations', () => {
     const onReplica = apiClient(replica.url, cookie);
     expect(await refusal(onReplica.team.invite.mutate({ email: 'second@example.com', role: 'viewer' }))).toBe('accepted');
     expect(await refusal(owner.team.invite.mutate({ email: 'third@example.com', role: 'viewer' }))).toBe('accepted');
-    expect(await refusal(onReplica.team.invite.mutate({ email: 'fourth@example.com', role: 'viewer' }))).toMatch(/^TOO_MANY_REQUESTS: At most 3 invitations an hour/);
+    expect(await refusal(onReplica.team.invite.mutate({ email: 'fourth@example.com', role: 'viewer' }))).toMatch(
+      /^TOO_MANY_REQUESTS: At most 3 invitations an hour/,
+    );
     await expect(latestMail(db.url, 'fourth@example.com', undefined, 500)).rejects.toThrow(/no mail/);
   });
 });
@@ -184,7 +212,27 @@ describe("better-auth's organisation routes", () => {
     });
   }
 
-  it('made no organisation: there is one per account (its sign-up trial) and none of the plugin\'s', async () => {
+  // Routes that would add people or organisations beside our API: single sign-on
+  // provider registration (@better-auth/sso, not loaded: sso.ts says why), the
+  // admin plugin, deleting an account (its memberships would go unaudited), and
+  // linking an organisation's SSO provider to an account that is not a member.
+  const others: [string, unknown][] = [
+    ['sso/register', { providerId: 'x', issuer: 'https://idp.example.com', domain: 'example.com', organizationId: 'x' }],
+    ['sso/update-provider', { providerId: 'x' }],
+    ['sso/delete-provider', { providerId: 'x' }],
+    ['sign-in/sso', { email: 'a@example.com', callbackURL: '/app' }],
+    ['admin/create-user', { email: 'x@example.com', password: 'x'.repeat(12), name: 'x' }],
+    ['admin/remove-user', { userId: 'x' }],
+    ['delete-user', {}],
+  ];
+  for (const [route, body] of others) {
+    it(`POST /api/auth/${route} answers 404 or 403`, async () => {
+      const res = await call(`${panel.url}/api/auth/${route}`, { from: '127.0.0.11', headers: { cookie }, body });
+      expect([403, 404], `${route}: ${res.status} ${res.body.slice(0, 200)}`).toContain(res.status);
+    });
+  }
+
+  it("made no organisation: there is one per account (its sign-up trial) and none of the plugin's", async () => {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     const counts = await client
@@ -200,7 +248,9 @@ describe("better-auth's organisation routes", () => {
 describe('/metrics', () => {
   it('refuses a scrape without the bearer token, or with a wrong one', async () => {
     expect((await call(`${panel.url}/metrics`, { from: '127.0.0.12' })).status).toBe(401);
-    expect((await call(`${panel.url}/metrics`, { from: '127.0.0.12', headers: { authorization: `Bearer ${METRICS_TOKEN}y` } })).status).toBe(401);
+    expect(
+      (await call(`${panel.url}/metrics`, { from: '127.0.0.12', headers: { authorization: `Bearer ${METRICS_TOKEN}y` } })).status,
+    ).toBe(401);
     expect((await call(`${panel.url}/metrics`, { from: '127.0.0.12', headers: { authorization: 'Bearer ' } })).status).toBe(401);
   });
 

@@ -29,7 +29,10 @@ async function dclint(file: string): Promise<{ code: number; output: string }> {
   const args = [file, '--color=false', ...DISABLED_RULES.flatMap((r) => ['--disable-rule', r])];
   return promisify(execFile)(`${root}node_modules/.bin/dclint`, args).then(
     ({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
-    (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: err.code ?? -1, output: `${err.stdout ?? ''}${err.stderr ?? ''}` }),
+    (err: { code?: number; stdout?: string; stderr?: string }) => ({
+      code: err.code ?? -1,
+      output: `${err.stdout ?? ''}${err.stderr ?? ''}`,
+    }),
   );
 }
 
@@ -53,7 +56,12 @@ it('the schema check fails a broken copy (so the check above can fail)', async (
   const dir = mkdtempSync(join(tmpdir(), 'tula-compose-'));
   const broken = join(dir, 'docker-compose.yml');
   // A misspelt key and a condition Compose does not know: both outside the schema.
-  writeFileSync(broken, text.replace('restart: unless-stopped', 'restrat: unless-stopped').replace('condition: service_healthy', 'condition: when-it-feels-like-it'));
+  writeFileSync(
+    broken,
+    text
+      .replace('restart: unless-stopped', 'restrat: unless-stopped')
+      .replace('condition: service_healthy', 'condition: when-it-feels-like-it'),
+  );
   const { code, output } = await dclint(broken);
   expect(code).not.toBe(0);
   expect(output).toMatch(/schema/i);

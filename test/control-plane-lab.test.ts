@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiClient, enrollLab, labWebService, signUp, waitFor, type AgentProcess, type Api } from './support/control.ts';
 import { startPanel, type PanelProcess } from './support/panel.ts';
 
-const unavailable = process.getuid?.() !== 0 ? 'needs root for network namespaces and nftables (run the suite as root, as CI does)' : undefined;
+const unavailable =
+  process.getuid?.() !== 0 ? 'needs root for network namespaces and nftables (run the suite as root, as CI does)' : undefined;
 
 describe.skipIf(unavailable)(`control plane with real kernels${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   let db: TestDatabase;
@@ -18,14 +19,18 @@ describe.skipIf(unavailable)(`control plane with real kernels${unavailable ? ` (
   let nodeIds = new Map<string, string>();
   const env = () => ({ DATABASE_URL: db.url, TULA_AUTH_SECRET: 'y'.repeat(40), HOST: '0.0.0.0' });
 
-  const curl = async (url: string) => (await lab.exec(lab.client.ns, ['curl', '-sS', '--max-time', '3', url], { allowFailure: true })).stdout.trim();
+  const curl = async (url: string) =>
+    (await lab.exec(lab.client.ns, ['curl', '-sS', '--max-time', '3', url], { allowFailure: true })).stdout.trim();
   const seen = async (url: string) => {
     const s = new Set<string>();
     for (let i = 0; i < 30 && s.size < 3; i++) s.add(await curl(url));
     return [...s].sort();
   };
   const ruleset = async (ns: string) =>
-    withoutFlowEntries((await lab.exec(ns, ['nft', 'list', 'ruleset'])).stdout).replace(/(packets|bytes) \d+/g, '$1 N').replace(/ expires [\dhms]+/g, '').replace(/ counter packets N bytes N/g, '');
+    withoutFlowEntries((await lab.exec(ns, ['nft', 'list', 'ruleset'])).stdout)
+      .replace(/(packets|bytes) \d+/g, '$1 N')
+      .replace(/ expires [\dhms]+/g, '')
+      .replace(/ counter packets N bytes N/g, '');
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -43,10 +48,14 @@ describe.skipIf(unavailable)(`control plane with real kernels${unavailable ? ` (
   });
 
   const allInSync = () =>
-    waitFor('every node to apply its document', async () => {
-      const nodes = await api.nodes.list.query();
-      return nodes.length === agents.size && nodes.every((n) => n.inSync && !n.lastError) ? nodes : undefined;
-    }, 30_000);
+    waitFor(
+      'every node to apply its document',
+      async () => {
+        const nodes = await api.nodes.list.query();
+        return nodes.length === agents.size && nodes.every((n) => n.inSync && !n.lastError) ? nodes : undefined;
+      },
+      30_000,
+    );
 
   it('a service created through the API carries traffic, and the backends were set up from their addresses', async () => {
     await api.services.create.mutate(labWebService(lab, nodeIds.get('lb1')!, { intervalMs: 500, timeoutMs: 300, fall: 2 }));
@@ -56,11 +65,11 @@ describe.skipIf(unavailable)(`control plane with real kernels${unavailable ? ` (
     expect(backendDoc).toContain(`"vip":"${LAB.l2Vip.v4}"`);
   });
 
-  it('counters reach the database and the live stream; return-path bytes dwarf the balancer\'s', async () => {
+  it("counters reach the database and the live stream; return-path bytes dwarf the balancer's", async () => {
     const received: { kind: string; bytes: number }[] = [];
     let firstAt = 0;
     const sub = api.live.counters.subscribe(undefined, {
-      onData: (samples) => {
+      onData: ({ data: samples }) => {
         if (!firstAt && samples.some((s) => s.kind === 'vip_return' && s.bytes > 1_000_000)) firstAt = Date.now();
         received.push(...samples);
       },
@@ -71,7 +80,9 @@ describe.skipIf(unavailable)(`control plane with real kernels${unavailable ? ` (
       await lab.exec(lab.client.ns, ['curl', '-sS', '-o', '/dev/null', `http://${LAB.l2Vip.v4}/bytes/${5 * 1024 * 1024}`]);
       const downloadedAt = Date.now();
       await waitFor('return-path samples on the live stream', () => firstAt > 0, 15_000);
-      console.log(`live stream delivered the return-path counters ${firstAt - downloadedAt} ms after the download ended (${downloadedAt - startedAt} ms long)`);
+      console.log(
+        `live stream delivered the return-path counters ${firstAt - downloadedAt} ms after the download ended (${downloadedAt - startedAt} ms long)`,
+      );
       const sql = new pg.Client({ connectionString: db.url });
       await sql.connect();
       const { rows } = await sql.query<{ kind: string; bytes: string }>(
@@ -101,10 +112,14 @@ describe.skipIf(unavailable)(`control plane with real kernels${unavailable ? ` (
       balancerNodeIds: [lb.id],
       backends: [{ address: lab.backends[0]!.v4 }],
     });
-    const failed = await waitFor('the balancer to NACK', async () => {
-      const n = await api.nodes.get.query({ id: lb.id });
-      return n.lastError ? n : undefined;
-    }, 30_000);
+    const failed = await waitFor(
+      'the balancer to NACK',
+      async () => {
+        const n = await api.nodes.get.query({ id: lb.id });
+        return n.lastError ? n : undefined;
+      },
+      30_000,
+    );
     expect(failed.lastError).toContain('interface tula-absent0 does not exist on this host');
     expect(failed.inSync).toBe(false);
     expect((await api.services.get.query({ id })).rollout.errors[0]?.error).toBe(failed.lastError);
@@ -113,14 +128,18 @@ describe.skipIf(unavailable)(`control plane with real kernels${unavailable ? ` (
     await allInSync();
   });
 
-  it('a map flushed behind the agent\'s back is repaired, and the drift shows on the node and in the audit log', async () => {
+  it("a map flushed behind the agent's back is repaired, and the drift shows on the node and in the audit log", async () => {
     const lb = nodeIds.get('lb1')!;
     const before = Date.now();
     await lab.exec(lab.balancers[0]!.ns, ['nft', 'flush', 'map', 'netdev', 'tula', 'lut']);
-    const node = await waitFor('the drift to reach the panel', async () => {
-      const n = await api.nodes.get.query({ id: lb });
-      return n.lastDriftAt && n.lastDriftAt.getTime() >= before - 1000 ? n : undefined;
-    }, 20_000);
+    const node = await waitFor(
+      'the drift to reach the panel',
+      async () => {
+        const n = await api.nodes.get.query({ id: lb });
+        return n.lastDriftAt && n.lastDriftAt.getTime() >= before - 1000 ? n : undefined;
+      },
+      20_000,
+    );
     expect(node.lastDrift.join('\n')).toMatch(/lut/);
     const audit = (await api.audit.list.query({})).items.find((e) => e.action === 'node.drift_repaired' && e.targetId === lb);
     expect(JSON.stringify(audit?.data)).toMatch(/lut/);

@@ -20,7 +20,13 @@ const agents: AgentProcess[] = [];
 beforeAll(async () => {
   db = await createTestDatabase();
   // Every agent here enrolls from 127.0.0.1; the brute-force limit has its own test below.
-  const env = { DATABASE_URL: db.url, TULA_AUTH_SECRET: 'x'.repeat(40), TULA_TRIAL_MAX_NODES: '100', TULA_ENROLLMENTS_PER_MINUTE: '1000', TULA_METRICS_TOKEN: 'm'.repeat(32) };
+  const env = {
+    DATABASE_URL: db.url,
+    TULA_AUTH_SECRET: 'x'.repeat(40),
+    TULA_TRIAL_MAX_NODES: '100',
+    TULA_ENROLLMENTS_PER_MINUTE: '1000',
+    TULA_METRICS_TOKEN: 'm'.repeat(32),
+  };
   panelA = await startPanel(env);
   panelB = await startPanel(env);
   api = apiClient(panelA.url, await signUp(panelA.url, `cp-${Date.now()}@example.com`));
@@ -68,7 +74,7 @@ describe('agents and the panel', () => {
     expect(synced.appliedVersion).toBe(2);
     expect(JSON.stringify(synced.desiredState)).toContain('"name":"web"');
     const svc = await api.services.get.query({ id });
-    expect(svc.rollout).toEqual({ nodes: 1, applied: 1, errors: [] });
+    expect(svc.rollout).toEqual({ nodes: 1, applied: 1, offline: 0, errors: [] });
     // The agent keeps the credential in a file only its user can read.
     const { statSync } = await import('node:fs');
     expect(statSync(join(agent.stateDir, 'credential.json')).mode & 0o777).toBe(0o600);
@@ -102,12 +108,19 @@ describe('agents and the panel', () => {
     try {
       await waitFor('the last good state to be applied', () => {
         const status = JSON.parse(readFileSync(join(agent.stateDir, 'status.json'), 'utf8')) as { version?: number; appliedAt?: string };
-        return offline.output().includes(`reapplying the last good state (version ${node.desiredVersion})`) && status.version === node.desiredVersion && Date.parse(status.appliedAt ?? '') >= restartedAt;
+        return (
+          offline.output().includes(`reapplying the last good state (version ${node.desiredVersion})`) &&
+          status.version === node.desiredVersion &&
+          Date.parse(status.appliedAt ?? '') >= restartedAt
+        );
       });
     } finally {
       panelA.child.kill('SIGCONT');
     }
-    await waitFor('the agent to reconnect', async () => (await api.nodes.get.query({ id: node.id })).online && offline.output().includes('desired state'));
+    await waitFor(
+      'the agent to reconnect',
+      async () => (await api.nodes.get.query({ id: node.id })).online && offline.output().includes('desired state'),
+    );
   });
 
   it('serves Prometheus metrics on the panel and on the agent', async () => {
@@ -129,8 +142,15 @@ describe('agents and the panel', () => {
     const { agent, node } = await enrolledAgent('edge-r', panelB);
     const before = agent.output().match(/applied version/g)?.length ?? 0;
     await panelB.stop('SIGKILL');
-    panelB = await startPanel({ DATABASE_URL: db.url, TULA_AUTH_SECRET: 'x'.repeat(40), TULA_TRIAL_MAX_NODES: '100', TULA_ENROLLMENTS_PER_MINUTE: '1000' }, 90_000, { port: panelB.port });
-    await waitFor('the agent to reconnect', () => agent.output().includes('disconnected from the panel') && agent.output().split('desired state version').length > 1);
+    panelB = await startPanel(
+      { DATABASE_URL: db.url, TULA_AUTH_SECRET: 'x'.repeat(40), TULA_TRIAL_MAX_NODES: '100', TULA_ENROLLMENTS_PER_MINUTE: '1000' },
+      90_000,
+      { port: panelB.port },
+    );
+    await waitFor(
+      'the agent to reconnect',
+      () => agent.output().includes('disconnected from the panel') && agent.output().split('desired state version').length > 1,
+    );
     await waitFor('the node to be online again', async () => (await api.nodes.get.query({ id: node.id })).online);
     await new Promise((r) => setTimeout(r, 1500));
     expect(agent.output().match(/applied version/g)?.length ?? 0).toBe(before);
@@ -148,7 +168,11 @@ describe('credentials and tokens', () => {
   it('a used-up token and an expired token are refused', async () => {
     const { token, id } = await api.tokens.create.mutate({ maxUses: 1 });
     const enroll = (t: string, name: string) =>
-      fetch(`${panelA.url}/api/agent/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: t, name, hostname: 'h' }) });
+      fetch(`${panelA.url}/api/agent/enroll`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token: t, name, hostname: 'h' }),
+      });
     expect((await enroll(token, 'once-1')).status).toBe(201);
     const second = await enroll(token, 'once-2');
     expect(second.status).toBe(401);
@@ -170,7 +194,10 @@ describe('credentials and tokens', () => {
       const c = JSON.parse(readFileSync(join(agent.stateDir, 'credential.json'), 'utf8')).credential as string;
       return c !== old ? c : undefined;
     });
-    await waitFor('the rotation to complete', async () => (await api.nodes.get.query({ id: node.id })).credentialRotatedAt > node.credentialRotatedAt);
+    await waitFor(
+      'the rotation to complete',
+      async () => (await api.nodes.get.query({ id: node.id })).credentialRotatedAt > node.credentialRotatedAt,
+    );
     const tryConnect = (credential: string) =>
       new Promise<number>((resolve) => {
         const ws = new WebSocket(`${panelA.url.replace('http', 'ws')}/agent`, { headers: { authorization: `Bearer ${credential}` } });
@@ -188,7 +215,11 @@ describe('credentials and tokens', () => {
 describe('bad input on the agent socket', () => {
   async function socketFor(name: string) {
     const { token } = await api.tokens.create.mutate({});
-    const res = await fetch(`${panelA.url}/api/agent/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, name, hostname: 'h' }) });
+    const res = await fetch(`${panelA.url}/api/agent/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, name, hostname: 'h' }),
+    });
     expect(res.status).toBe(201);
     const { credential } = (await res.json()) as { credential: string };
     const ws = new WebSocket(`${panelA.url.replace('http', 'ws')}/agent`, { headers: { authorization: `Bearer ${credential}` } });
@@ -198,7 +229,8 @@ describe('bad input on the agent socket', () => {
     });
     return ws;
   }
-  const closed = (ws: WebSocket) => new Promise<{ code: number; reason: string }>((r) => ws.once('close', (code, reason) => r({ code, reason: reason.toString() })));
+  const closed = (ws: WebSocket) =>
+    new Promise<{ code: number; reason: string }>((r) => ws.once('close', (code, reason) => r({ code, reason: reason.toString() })));
 
   it('closes on a malformed message with a reason, on an oversized one, and keeps serving', async () => {
     const a = await socketFor('bad-1');
@@ -219,13 +251,22 @@ describe('bad input on the agent socket', () => {
     expect((await fetch(`${panelA.url}/api/health`)).status).toBe(200);
   });
 
-  it('never gives a node another node\'s state: a hello naming another node is refused', async () => {
+  it("never gives a node another node's state: a hello naming another node is refused", async () => {
     const ws = await socketFor('bad-4');
     const c = closed(ws);
-    ws.send(JSON.stringify({
-      type: 'hello', protocol: 1, nodeId: 'someone-else', agentVersion: 't', hostname: 'h', addresses: [], appliedVersion: null, appliedHash: null,
-      capabilities: { tunnels: [], nftVersion: null, kernel: 'k', canBalance: true, canServe: true },
-    }));
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        protocol: 1,
+        nodeId: 'someone-else',
+        agentVersion: 't',
+        hostname: 'h',
+        addresses: [],
+        appliedVersion: null,
+        appliedHash: null,
+        capabilities: { tunnels: [], nftVersion: null, kernel: 'k', canBalance: true, canServe: true },
+      }),
+    );
     expect(await c).toEqual({ code: CloseCode.badMessage, reason: 'the hello names another node than the credential' });
   });
 
@@ -236,7 +277,11 @@ describe('bad input on the agent socket', () => {
     const strict = await startPanel({ DATABASE_URL: strictDb.url, TULA_AUTH_SECRET: 'x'.repeat(40), TULA_ENROLLMENTS_PER_MINUTE: '3' });
     try {
       const guess = () =>
-        fetch(`${strict.url}/api/agent/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: `tet_guess${Math.random()}`, name: 'g', hostname: 'h' }) });
+        fetch(`${strict.url}/api/agent/enroll`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ token: `tet_guess${Math.random()}`, name: 'g', hostname: 'h' }),
+        });
       const statuses = [];
       for (let i = 0; i < 5; i++) statuses.push((await guess()).status);
       expect(statuses).toEqual([401, 401, 401, 429, 429]);
@@ -249,19 +294,25 @@ describe('bad input on the agent socket', () => {
 
   it('rate-limits a reconnect storm from one address', async () => {
     const { token } = await api.tokens.create.mutate({});
-    const res = await fetch(`${panelA.url}/api/agent/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, name: 'storm', hostname: 'h' }) });
+    const res = await fetch(`${panelA.url}/api/agent/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, name: 'storm', hostname: 'h' }),
+    });
     const { credential } = (await res.json()) as { credential: string };
     const statuses = await Promise.all(
-      Array.from({ length: 120 }, () =>
-        new Promise<number>((resolve) => {
-          const ws = new WebSocket(`${panelA.url.replace('http', 'ws')}/agent`, { headers: { authorization: `Bearer ${credential}` } });
-          ws.on('unexpected-response', (_q, r) => resolve(r.statusCode ?? 0));
-          ws.on('open', () => {
-            ws.terminate();
-            resolve(101);
-          });
-          ws.on('error', () => resolve(-1));
-        }),
+      Array.from(
+        { length: 120 },
+        () =>
+          new Promise<number>((resolve) => {
+            const ws = new WebSocket(`${panelA.url.replace('http', 'ws')}/agent`, { headers: { authorization: `Bearer ${credential}` } });
+            ws.on('unexpected-response', (_q, r) => resolve(r.statusCode ?? 0));
+            ws.on('open', () => {
+              ws.terminate();
+              resolve(101);
+            });
+            ws.on('error', () => resolve(-1));
+          }),
       ),
     );
     expect(statuses.filter((s) => s === 503).length).toBeGreaterThan(0);
@@ -280,7 +331,9 @@ describe('with the embedded database (one process, in-process bus)', () => {
       const { token } = await local.tokens.create.mutate({});
       const agent = startAgent({ server: panel.url, token, name: 'solo' });
       agents.push(agent);
-      const node = await waitFor('the node to apply its first document', async () => (await local.nodes.list.query()).find((n) => n.inSync));
+      const node = await waitFor('the node to apply its first document', async () =>
+        (await local.nodes.list.query()).find((n) => n.inSync),
+      );
       await local.services.create.mutate(serviceInput('embedded', [node.id]));
       await waitFor('the change to be applied', async () => {
         const n = await local.nodes.get.query({ id: node.id });
@@ -291,5 +344,6 @@ describe('with the embedded database (one process, in-process bus)', () => {
       await panel.stop();
       rmSync(dataDir, { recursive: true, force: true });
     }
-  });
+    // A fresh embedded database is created and migrated first: slow on a busy machine, not a measure.
+  }, 180_000);
 });

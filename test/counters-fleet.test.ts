@@ -37,8 +37,15 @@ it('writes rows per VIP and second, not per agent, and stores exactly what the a
   const nodes = await insertSimulatedNodes(sql, org, AGENTS);
   await sql.query(`UPDATE "Node" SET role = 'both' WHERE id = $1`, [nodes[0]!.id]);
   await api.services.create.mutate({
-    name: 'fleet', vip: VIP, ports: '443', protocol: 'tcp', mode: 'l3', tunnel: 'vxlan', balancerNodeIds: [nodes[0]!.id],
-    backends: nodes.map((x) => ({ address: x.address })), healthCheck: { type: 'none' },
+    name: 'fleet',
+    vip: VIP,
+    ports: '443',
+    protocol: 'tcp',
+    mode: 'l3',
+    tunnel: 'vxlan',
+    balancerNodeIds: [nodes[0]!.id],
+    backends: nodes.map((x) => ({ address: x.address })),
+    healthCheck: { type: 'none' },
   });
   fleet = await connectSimulatedAgents(panel.url, nodes, { reportEveryMs: 1000 });
   await new Promise((r) => setTimeout(r, 8000));
@@ -55,11 +62,19 @@ it('writes rows per VIP and second, not per agent, and stores exactly what the a
   // A second's reports arrive over about a second, so they may span two or three flushes; never one row per agent.
   expect(Math.max(...perSecond.rows.map((r) => r.rows))).toBeLessThanOrEqual(3);
 
-  const stored = await sql.query<{ reports: string }>(`SELECT sum(seq)::text AS reports FROM "CounterCursor" WHERE "organizationId" = $1`, [org]);
+  const stored = await sql.query<{ reports: string }>(`SELECT sum(seq)::text AS reports FROM "CounterCursor" WHERE "organizationId" = $1`, [
+    org,
+  ]);
   const expected = Number(stored.rows[0]!.reports) * 1_000_000;
   expect(Number(stored.rows[0]!.reports)).toBeGreaterThanOrEqual(fleet.reports.acked);
-  const raw = await sql.query<{ bytes: string }>(`SELECT sum(bytes)::text AS bytes FROM "CounterSample" WHERE kind = 'vip_return' AND "seriesKey" = $1`, [VIP]);
-  const minutes = await sql.query<{ bytes: string }>(`SELECT sum(bytes)::text AS bytes FROM "CounterRollup" WHERE resolution = 'minute' AND kind = 'vip_return' AND "seriesKey" = $1`, [VIP]);
+  const raw = await sql.query<{ bytes: string }>(
+    `SELECT sum(bytes)::text AS bytes FROM "CounterSample" WHERE kind = 'vip_return' AND "seriesKey" = $1`,
+    [VIP],
+  );
+  const minutes = await sql.query<{ bytes: string }>(
+    `SELECT sum(bytes)::text AS bytes FROM "CounterRollup" WHERE resolution = 'minute' AND kind = 'vip_return' AND "seriesKey" = $1`,
+    [VIP],
+  );
   expect(Number(raw.rows[0]!.bytes)).toBe(expected);
   expect(Number(minutes.rows[0]!.bytes)).toBe(expected);
 }, 120_000);

@@ -17,12 +17,17 @@ import { apiClient, enrollLab, labWebService, signUp, startAgent, waitFor, type 
 import { freePort, startPanel, type PanelProcess } from './support/panel.ts';
 
 const run = promisify(execFile);
-const unavailable = process.getuid?.() !== 0 ? 'needs root for network namespaces, nftables and a private PostgreSQL (run the suite as root, as CI does)' : undefined;
+const unavailable =
+  process.getuid?.() !== 0
+    ? 'needs root for network namespaces, nftables and a private PostgreSQL (run the suite as root, as CI does)'
+    : undefined;
 
 /** A PostgreSQL server of its own in a temporary directory, run as the postgres user. */
 class PrivatePostgres {
   readonly dir = mkdtempSync(join(tmpdir(), 'tula-pg-'));
-  private readonly bin = `/usr/lib/postgresql/${readdirSync('/usr/lib/postgresql').sort((a, b) => Number(a) - Number(b)).at(-1)}/bin`;
+  private readonly bin = `/usr/lib/postgresql/${readdirSync('/usr/lib/postgresql')
+    .sort((a, b) => Number(a) - Number(b))
+    .at(-1)}/bin`;
   constructor(readonly port: number) {
     chmodSync(this.dir, 0o777);
   }
@@ -30,7 +35,18 @@ class PrivatePostgres {
     return `postgresql://postgres@127.0.0.1:${this.port}/postgres`;
   }
   private pgCtl(...args: string[]) {
-    return run('runuser', ['-u', 'postgres', '--', `${this.bin}/pg_ctl`, '-D', join(this.dir, 'data'), '-w', '-l', join(this.dir, 'log'), ...args]);
+    return run('runuser', [
+      '-u',
+      'postgres',
+      '--',
+      `${this.bin}/pg_ctl`,
+      '-D',
+      join(this.dir, 'data'),
+      '-w',
+      '-l',
+      join(this.dir, 'log'),
+      ...args,
+    ]);
   }
   async start() {
     await run('runuser', ['-u', 'postgres', '--', `${this.bin}/initdb`, '-D', join(this.dir, 'data'), '--auth=trust', '-U', 'postgres']);
@@ -57,10 +73,14 @@ describe.skipIf(unavailable)(`faults (${unavailable ?? 'real panel, agents, kern
   const env = () => ({ DATABASE_URL: postgres.url, TULA_AUTH_SECRET: 'f'.repeat(40), HOST: '0.0.0.0', TULA_ENROLLMENTS_PER_MINUTE: '100' });
 
   const converged = (what: string) =>
-    waitFor(`every node to apply its document (${what})`, async () => {
-      const nodes = await api.nodes.list.query();
-      return nodes.length === agents.size && nodes.every((n) => n.online && n.inSync && !n.lastError) ? nodes : undefined;
-    }, 60_000);
+    waitFor(
+      `every node to apply its document (${what})`,
+      async () => {
+        const nodes = await api.nodes.list.query();
+        return nodes.length === agents.size && nodes.every((n) => n.online && n.inSync && !n.lastError) ? nodes : undefined;
+      },
+      60_000,
+    );
 
   beforeAll(async () => {
     postgres = new PrivatePostgres(await freePort());
@@ -70,9 +90,20 @@ describe.skipIf(unavailable)(`faults (${unavailable ?? 'real panel, agents, kern
     lab = await createLab({ prefix: 'tflt', managementNet: 31 });
     const fleet = await enrollLab(api, lab, panel.port);
     ({ agents, servers } = fleet);
-    ({ id: serviceId } = await api.services.create.mutate(labWebService(lab, fleet.nodeIds.get('lb1')!, { intervalMs: 1000, timeoutMs: 500, fall: 3 })));
+    ({ id: serviceId } = await api.services.create.mutate(
+      labWebService(lab, fleet.nodeIds.get('lb1')!, { intervalMs: 1000, timeoutMs: 500, fall: 3 }),
+    ));
     await converged('the service');
-    loop = lab.spawn(lab.client.ns, [process.execPath, '--import', 'tsx', 'packages/netlab/src/request-loop.ts', '--url', `http://${LAB.l2Vip.v4}/`, '--interval', '20']);
+    loop = lab.spawn(lab.client.ns, [
+      process.execPath,
+      '--import',
+      'tsx',
+      'packages/netlab/src/request-loop.ts',
+      '--url',
+      `http://${LAB.l2Vip.v4}/`,
+      '--interval',
+      '20',
+    ]);
   }, 240_000);
 
   afterAll(async () => {
@@ -94,11 +125,21 @@ describe.skipIf(unavailable)(`faults (${unavailable ?? 'real panel, agents, kern
     await converged('after the panel restart');
   }, 120_000);
 
-  it('kill -9 the balancer\'s agent, then start it again (its credential is on disk)', async () => {
+  it("kill -9 the balancer's agent, then start it again (its credential is on disk)", async () => {
     const old = agents.get('lb1')!;
     await old.stop('SIGKILL');
     await pause(3000);
-    agents.set('lb1', startAgent({ server: servers.get('lb1')!, name: 'lb1', netns: lab.balancers[0]!.ns, dryRun: false, stateDir: old.stateDir, extra: ['--insecure'] }));
+    agents.set(
+      'lb1',
+      startAgent({
+        server: servers.get('lb1')!,
+        name: 'lb1',
+        netns: lab.balancers[0]!.ns,
+        dryRun: false,
+        stateDir: old.stateDir,
+        extra: ['--insecure'],
+      }),
+    );
     await converged('after the agent restart');
   }, 120_000);
 
@@ -112,7 +153,7 @@ describe.skipIf(unavailable)(`faults (${unavailable ?? 'real panel, agents, kern
     await converged('after a change on the restarted database');
   }, 120_000);
 
-  it('cut the balancer\'s link to the panel for 30 s, changing the service meanwhile', async () => {
+  it("cut the balancer's link to the panel for 30 s, changing the service meanwhile", async () => {
     const lb = lab.balancers[0]!;
     await lab.exec(lb.ns, ['ip', 'link', 'set', 'm0', 'down']);
     try {
@@ -142,13 +183,18 @@ describe.skipIf(unavailable)(`faults (${unavailable ?? 'real panel, agents, kern
     // agent resends unacknowledged reports and the panel drops duplicates.
     await pause(4000);
     const lb = agents.get('lb1')!;
-    const status = JSON.parse((await lab.exec(lab.balancers[0]!.ns, ['node_modules/.bin/tula-agent', 'status', '--state-dir', lb.stateDir])).stdout) as {
+    const status = JSON.parse(
+      (await lab.exec(lab.balancers[0]!.ns, ['node_modules/.bin/tula-agent', 'status', '--state-dir', lb.stateDir])).stdout,
+    ) as {
       counters: { services: Record<string, { packets: number }> };
     };
     const kernel = status.counters.services.web!.packets;
     const sql = new pg.Client({ connectionString: postgres.url });
     await sql.connect();
-    const { rows } = await sql.query<{ packets: string }>(`SELECT COALESCE(sum(packets), 0)::text AS packets FROM "CounterSample" WHERE kind = 'service' AND "seriesKey" = $1`, [serviceId]);
+    const { rows } = await sql.query<{ packets: string }>(
+      `SELECT COALESCE(sum(packets), 0)::text AS packets FROM "CounterSample" WHERE kind = 'service' AND "seriesKey" = $1`,
+      [serviceId],
+    );
     await sql.end();
     const stored = Number(rows[0]!.packets);
     console.log(`faults: the balancer's kernel counted ${kernel} packets for the service, the database holds ${stored}`);

@@ -24,7 +24,7 @@ beforeAll(async () => {
   await insertSimulatedNodes(sql, org, NODES);
   // A mix of every state, by the node's number i: connected and seen now, seen an
   // hour ago or never; applied its document, another one or none; failing; with
-  // warnings; revoked. "Now" is dated a minute ahead so those nodes stay within
+  // warnings; drift repaired an hour or two days ago; revoked. "Now" is dated a minute ahead so those nodes stay within
   // the online window however long the test takes.
   await sql.query(`
     UPDATE "Node" SET
@@ -32,11 +32,12 @@ beforeAll(async () => {
       addresses = ARRAY['10.200.0.' || i],
       "lastSeenAt" = CASE WHEN i % 10 = 0 THEN NULL WHEN i % 2 = 0 THEN now() + interval '1 minute' ELSE now() - interval '1 hour' END,
       connected = i % 2 = 0 AND i % 10 <> 0,
-      warnings = CASE WHEN i % 5 = 0 THEN ARRAY['service web: no MAC known for backend 10.0.0.1 on e0'] ELSE ARRAY[]::text[] END,
+      warnings = CASE WHEN i % 3 = 0 THEN ARRAY['service web: no MAC known for backend 10.0.0.1 on e0'] ELSE ARRAY[]::text[] END,
       "desiredHash" = CASE WHEN i % 17 = 0 THEN NULL ELSE 'h1' END,
       "appliedHash" = CASE WHEN i % 7 = 0 THEN NULL WHEN i % 3 = 0 THEN 'h0' ELSE 'h1' END,
       "lastError" = CASE WHEN i % 11 = 0 THEN 'nft: syntax error' END,
-      "revokedAt" = CASE WHEN i % 13 = 0 THEN now() END
+      "revokedAt" = CASE WHEN i % 13 = 0 THEN now() END,
+      "lastDriftAt" = CASE WHEN i % 4 = 0 THEN now() - interval '1 hour' WHEN i % 9 = 0 THEN now() - interval '2 days' END
     FROM (SELECT id AS node, substr(id, 4)::int AS i FROM "Node") AS n
     WHERE n.node = "Node".id`);
   await sql.end();
@@ -57,18 +58,33 @@ describe('nodes.page', () => {
       offline: live.filter((n) => !n.online).length,
       'out-of-sync': live.filter((n) => !n.inSync).length,
       errors: live.filter((n) => n.lastError).length,
-      warnings: live.filter((n) => n.warnings.length > 0).length,
+      // An offline node's warnings are from its last report (stale): it counts as offline, not as "with warnings".
+      warnings: live.filter((n) => n.online && n.warnings.length > 0).length,
+      // Drift repaired within the last day; an older repair is history.
+      drifted: live.filter((n) => n.lastDriftAt && Date.now() - new Date(n.lastDriftAt).getTime() < 86_400_000).length,
       revoked: all.length - live.length,
     };
     // Every filter selects something and leaves something out, so each comparison can fail.
-    for (const [filter, n] of Object.entries(expected)) if (filter !== 'all') expect(n, filter).toBeGreaterThan(0), expect(n, filter).toBeLessThan(NODES);
+    for (const [filter, n] of Object.entries(expected)) {
+      if (filter === 'all') continue;
+      expect(n, filter).toBeGreaterThan(0);
+      expect(n, filter).toBeLessThan(NODES);
+    }
     for (const filter of Object.keys(expected) as (keyof typeof expected)[]) {
       const page = await api.nodes.page.query({ filter, limit: 200 });
       expect({ filter, matching: page.matching }).toEqual({ filter, matching: expected[filter] });
       expect(page.items).toHaveLength(expected[filter]);
     }
+    expect(live.filter((n) => n.warningsStale)).toEqual(live.filter((n) => !n.online && n.warnings.length > 0));
+    expect(live.some((n) => n.warningsStale)).toBe(true);
     const { counts } = await api.org.summary.query();
-    expect(counts).toMatchObject({ nodes: live.length, online: expected.online, outOfSync: expected['out-of-sync'], withErrors: expected.errors, nodesWithWarnings: expected.warnings });
+    expect(counts).toMatchObject({
+      nodes: live.length,
+      online: expected.online,
+      outOfSync: expected['out-of-sync'],
+      withErrors: expected.errors,
+      nodesWithWarnings: expected.warnings,
+    });
   });
 
   it('walks the fleet page by page in name order, and a page past the end is the last page', async () => {
@@ -92,11 +108,22 @@ describe('nodes.page', () => {
     expect(await names('10.200.0.42')).toEqual(['sim000042']);
     expect(await names('10.200.0')).toEqual([]);
     // Search and filter together: of sim000010..19, the online ones are the even, seen-now, unrevoked ones.
-    expect((await api.nodes.page.query({ search: 'sim00001', filter: 'online' })).items.map((n) => n.name)).toEqual(['sim000012', 'sim000014', 'sim000016', 'sim000018']);
+    expect((await api.nodes.page.query({ search: 'sim00001', filter: 'online' })).items.map((n) => n.name)).toEqual([
+      'sim000012',
+      'sim000014',
+      'sim000016',
+      'sim000018',
+    ]);
   });
 
   it('refuses a page too large or an unknown filter, saying which field', async () => {
-    await expect(api.nodes.page.query({ limit: 1000 })).rejects.toMatchObject({ data: { code: 'BAD_REQUEST' }, message: expect.stringContaining('limit') });
-    await expect(api.nodes.page.query({ filter: 'asleep' as 'all' })).rejects.toMatchObject({ data: { code: 'BAD_REQUEST' }, message: expect.stringContaining('filter') });
+    await expect(api.nodes.page.query({ limit: 1000 })).rejects.toMatchObject({
+      data: { code: 'BAD_REQUEST' },
+      message: expect.stringContaining('limit'),
+    });
+    await expect(api.nodes.page.query({ filter: 'asleep' as 'all' })).rejects.toMatchObject({
+      data: { code: 'BAD_REQUEST' },
+      message: expect.stringContaining('filter'),
+    });
   });
 });

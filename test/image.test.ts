@@ -32,13 +32,13 @@ describe.skipIf(unavailable)(`the panel image's entry point${unavailable ? ` (sk
   let output = '';
 
   beforeAll(async () => {
-    await promisify(execFile)(process.execPath, ['apps/web/scripts/build-standalone.mjs'], { cwd: repo, timeout: 300_000 });
+    await promisify(execFile)(process.execPath, ['apps/web/scripts/build-standalone.mjs'], { cwd: repo, timeout: 600_000 });
     db = await createTestDatabase();
     dir = mkdtempSync(join(tmpdir(), 'tula-image-'));
     chmodSync(dir, 0o755);
     app = join(dir, 'app');
     cpSync(join(repo, 'apps/web/.next/image'), app, { recursive: true, verbatimSymlinks: true });
-  }, 300_000);
+  }, 600_000);
 
   afterAll(async () => {
     if (panel && panel.exitCode === null) {
@@ -106,7 +106,9 @@ describe.skipIf(unavailable)(`the panel image's entry point${unavailable ? ` (sk
 });
 
 async function firstStaticChunk(app: string): Promise<string> {
-  const { stdout } = await promisify(execFile)('find', ['.', '-name', '*.js', '-print', '-quit'], { cwd: join(app, 'apps/web/.next/static') });
+  const { stdout } = await promisify(execFile)('find', ['.', '-name', '*.js', '-print', '-quit'], {
+    cwd: join(app, 'apps/web/.next/static'),
+  });
   return stdout.trim().replace(/^\.\//, '');
 }
 

@@ -7,76 +7,47 @@
 // L2 DSR traffic; running the line again upgrades the agent in place while a
 // request loop goes through the VIP.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createTestDatabase, type TestDatabase } from '@tula/db/testing';
-import { createLab, LAB, type Lab, type LabHost } from '@tula/netlab';
+import { LAB, type Lab, type LabHost } from '@tula/netlab';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kernelTestsUnavailable } from '../apps/agent/test/support.ts';
 import { AGENT_BINARY, ensureAgentRelease, RELEASE_DIR, releaseUnavailable } from '../apps/agent/test/release.ts';
-import { apiClient, labWebService, signUp, waitFor, type Api } from './support/control.ts';
-import { freePort, startPanel, type PanelProcess } from './support/panel.ts';
+import { labWebService, waitFor, type Api } from './support/control.ts';
+import { createInstallLab, type InstallLab } from './support/install-lab.ts';
 
 const unavailable = (await kernelTestsUnavailable()) ?? (await releaseUnavailable());
 const MANAGEMENT_NET = 41;
 
 describe.skipIf(unavailable)(`install from the panel${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
-  let db: TestDatabase;
-  let panel: PanelProcess;
+  let setup: InstallLab | undefined;
   let lab: Lab;
   let api: Api;
   let publicUrl: string;
   let command: string;
   let tokenId: string;
-  const roots = new Map<string, string>();
   const nodeIds = new Map<string, string>();
 
-  const hosts = () => [...lab.balancers, ...lab.backends];
-  const agentPid = (host: LabHost) => Number(readFileSync(join(roots.get(host.name)!, 'run/tula-agent.pid'), 'utf8'));
-  /** The pasted line, run as root (the test is root: `sudo` would also drop TULA_INSTALL_ROOT). */
-  const install = (host: LabHost, line: string) =>
-    lab.exec(host.ns, ['sh', '-c', line.replace('| sudo sh -s --', '| sh -s --')], { env: { ...process.env, TULA_INSTALL_ROOT: roots.get(host.name)! } });
+  const hosts = () => setup!.hosts();
+  const root = (host: LabHost) => setup!.root(host);
+  const agentPid = (host: LabHost) => setup!.agentPid(host);
+  const install = (host: LabHost, line: string) => setup!.install(host, line);
 
   beforeAll(async () => {
     await ensureAgentRelease();
-    db = await createTestDatabase();
-    lab = await createLab({ prefix: 'i1', backends: 2, managementNet: MANAGEMENT_NET });
-    // Every host reaches the panel at one address (the root side of lb1's link),
-    // through its own management link.
-    const panelAddress = await lab.connectToHost(lab.balancers[0]!);
-    for (const b of lab.backends) {
-      const rootSide = await lab.connectToHost(b);
-      await lab.exec(b.ns, ['ip', 'route', 'add', `10.254.${MANAGEMENT_NET}.0/24`, 'via', rootSide]);
-    }
-    const port = await freePort();
-    publicUrl = `http://${panelAddress}:${port}`;
-    panel = await startPanel(
-      { DATABASE_URL: db.url, TULA_AUTH_SECRET: 'i'.repeat(40), HOST: '0.0.0.0', TULA_PUBLIC_URL: publicUrl, TULA_AGENT_RELEASE_DIR: RELEASE_DIR },
-      90_000,
-      { port },
-    );
-    api = apiClient(publicUrl, await signUp(publicUrl, `install-${Date.now()}@example.com`));
-    for (const h of hosts()) roots.set(h.name, mkdtempSync(join(tmpdir(), `tula-install-${h.name}-`)));
+    setup = await createInstallLab({ prefix: 'i1', managementNet: MANAGEMENT_NET, releaseDir: RELEASE_DIR });
+    ({ lab, api, publicUrl } = setup);
   }, 900_000);
 
   afterAll(async () => {
-    for (const h of lab ? hosts() : []) {
-      try {
-        process.kill(agentPid(h), 'SIGTERM');
-      } catch {
-        // not started, or already gone
-      }
-    }
-    await lab?.destroy();
-    await panel?.stop();
-    await db?.drop();
-    for (const root of roots.values()) rmSync(root, { recursive: true, force: true });
+    await setup?.destroy();
   });
 
   it('serves the agent with its SHA-256 and the install script with its public URL', async () => {
-    const manifest = (await (await fetch(`${publicUrl}/download/manifest.json`)).json()) as { files: { name: string; sha256: string; size: number }[] };
+    const manifest = (await (await fetch(`${publicUrl}/download/manifest.json`)).json()) as {
+      files: { name: string; sha256: string; size: number }[];
+    };
     const binary = manifest.files.find((f) => f.name === AGENT_BINARY.split('/').pop());
     expect(binary?.sha256).toBe(createHash('sha256').update(readFileSync(AGENT_BINARY)).digest('hex'));
     const sums = await (await fetch(`${publicUrl}/download/SHA256SUMS`)).text();
@@ -99,23 +70,31 @@ describe.skipIf(unavailable)(`install from the panel${unavailable ? ` (skipped: 
       expect(r.stderr).toContain('is running without systemd');
     }
     for (const h of hosts()) {
-      const node = await waitFor(`${h.name} online`, async () => (await api.nodes.list.query()).find((n) => n.name === h.name && n.online && n.inSync), 30_000);
+      const node = await waitFor(
+        `${h.name} online`,
+        async () => (await api.nodes.list.query()).find((n) => n.name === h.name && n.online && n.inSync),
+        30_000,
+      );
       nodeIds.set(h.name, node.id);
     }
     // One multi-use token enrolled the three, and is used up.
     const token = (await api.tokens.list.query()).find((t) => t.id === tokenId)!;
-    expect({ usesLeft: token.usesLeft, usable: token.usable, nodes: token.nodes.map((n) => n.name).sort() }).toEqual({ usesLeft: 0, usable: false, nodes: ['b1', 'b2', 'lb1'] });
+    expect({ usesLeft: token.usesLeft, usable: token.usable, nodes: token.nodes.map((n) => n.name).sort() }).toEqual({
+      usesLeft: 0,
+      usable: false,
+      nodes: ['b1', 'b2', 'lb1'],
+    });
 
-    const root = roots.get('lb1')!;
-    expect(readFileSync(join(root, 'usr/bin/tula-agent')).equals(readFileSync(AGENT_BINARY))).toBe(true);
-    expect(readFileSync(join(root, 'etc/default/tula-agent'), 'utf8')).toContain(`TULA_SERVER=${publicUrl}\n`);
-    expect(statSync(join(root, 'var/lib/tula-agent/credential.json')).mode & 0o777).toBe(0o600);
+    const lb1Root = root(lab.balancers[0]!);
+    expect(readFileSync(join(lb1Root, 'usr/bin/tula-agent')).equals(readFileSync(AGENT_BINARY))).toBe(true);
+    expect(readFileSync(join(lb1Root, 'etc/default/tula-agent'), 'utf8')).toContain(`TULA_SERVER=${publicUrl}\n`);
+    expect(statSync(join(lb1Root, 'var/lib/tula-agent/credential.json')).mode & 0o777).toBe(0o600);
     // Root's user id, but only the unit's capabilities: CAP_NET_ADMIN (12) and CAP_NET_RAW (13).
     const caps = readFileSync(`/proc/${agentPid(lab.balancers[0]!)}/status`, 'utf8');
     expect(/^CapEff:\s*(\w+)$/m.exec(caps)?.[1]).toBe('0000000000003000');
     expect(/^CapBnd:\s*(\w+)$/m.exec(caps)?.[1]).toBe('0000000000003000');
     // The journal gets one JSON object per line.
-    const logLines = readFileSync(join(root, 'var/log/tula-agent.log'), 'utf8').trim().split('\n');
+    const logLines = readFileSync(join(lb1Root, 'var/log/tula-agent.log'), 'utf8').trim().split('\n');
     expect(logLines.map((l) => (JSON.parse(l) as { msg: string }).msg)).toContainEqual(expect.stringMatching(/^applied version \d+/));
   }, 300_000);
 
@@ -123,33 +102,53 @@ describe.skipIf(unavailable)(`install from the panel${unavailable ? ` (skipped: 
     await api.nodes.setRole.mutate({ id: nodeIds.get('lb1')!, role: 'balancer' });
     for (const b of lab.backends) await api.nodes.setRole.mutate({ id: nodeIds.get(b.name)!, role: 'backend' });
     await api.services.create.mutate(labWebService(lab, nodeIds.get('lb1')!, { intervalMs: 500, timeoutMs: 300, fall: 2 }));
-    await waitFor('every node to apply the service', async () => {
-      const nodes = await api.nodes.list.query();
-      return nodes.length === 3 && nodes.every((n) => n.inSync && !n.lastError && n.appliedVersion === n.desiredVersion) ? nodes : undefined;
-    }, 30_000);
+    await waitFor(
+      'every node to apply the service',
+      async () => {
+        const nodes = await api.nodes.list.query();
+        return nodes.length === 3 && nodes.every((n) => n.inSync && !n.lastError && n.appliedVersion === n.desiredVersion)
+          ? nodes
+          : undefined;
+      },
+      30_000,
+    );
     const seen = new Set<string>();
-    for (let i = 0; i < 30 && seen.size < 2; i++) seen.add((await lab.exec(lab.client.ns, ['curl', '-sS', '--max-time', '3', `http://${LAB.l2Vip.v4}/`])).stdout.trim());
+    for (let i = 0; i < 30 && seen.size < 2; i++)
+      seen.add((await lab.exec(lab.client.ns, ['curl', '-sS', '--max-time', '3', `http://${LAB.l2Vip.v4}/`])).stdout.trim());
     expect([...seen].sort()).toEqual(['b1', 'b2']);
   }, 120_000);
 
   it('run again, the line upgrades every agent in place while traffic keeps flowing', async () => {
-    const loop: ChildProcess = lab.spawn(lab.client.ns, [process.execPath, '--import', 'tsx', 'packages/netlab/src/request-loop.ts', '--url', `http://${LAB.l2Vip.v4}/`, '--interval', '20']);
+    const loop: ChildProcess = lab.spawn(lab.client.ns, [
+      process.execPath,
+      '--import',
+      'tsx',
+      'packages/netlab/src/request-loop.ts',
+      '--url',
+      `http://${LAB.l2Vip.v4}/`,
+      '--interval',
+      '20',
+    ]);
     const loopDone = new Promise<string>((resolve) => {
       let out = '';
       loop.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       loop.once('exit', () => resolve(out));
     });
-    const before = new Map(hosts().map((h) => [h.name, { pid: agentPid(h), inode: statSync(join(roots.get(h.name)!, 'usr/bin/tula-agent')).ino }]));
+    const before = new Map(hosts().map((h) => [h.name, { pid: agentPid(h), inode: statSync(join(root(h), 'usr/bin/tula-agent')).ino }]));
     await new Promise((r) => setTimeout(r, 1000));
     // Without --token: the host is enrolled already.
     for (const h of hosts()) {
       const r = await install(h, command.replace(/ --token \S+/, ''));
       expect(r.stderr).toContain('stopping the running agent');
     }
-    await waitFor('every node back online and in sync', async () => {
-      const nodes = await api.nodes.list.query();
-      return nodes.length === 3 && nodes.every((n) => n.online && n.inSync && !n.lastError) ? nodes : undefined;
-    }, 30_000);
+    await waitFor(
+      'every node back online and in sync',
+      async () => {
+        const nodes = await api.nodes.list.query();
+        return nodes.length === 3 && nodes.every((n) => n.online && n.inSync && !n.lastError) ? nodes : undefined;
+      },
+      30_000,
+    );
     await new Promise((r) => setTimeout(r, 1000));
     loop.kill('SIGTERM');
     const result = JSON.parse(await loopDone) as { sent: number; failed: number; failures: unknown[] };
@@ -159,7 +158,7 @@ describe.skipIf(unavailable)(`install from the panel${unavailable ? ` (skipped: 
     for (const h of hosts()) {
       // A new process from a new file, the same node (no second enrollment).
       expect(agentPid(h)).not.toBe(before.get(h.name)!.pid);
-      expect(statSync(join(roots.get(h.name)!, 'usr/bin/tula-agent')).ino).not.toBe(before.get(h.name)!.inode);
+      expect(statSync(join(root(h), 'usr/bin/tula-agent')).ino).not.toBe(before.get(h.name)!.inode);
     }
     expect((await api.nodes.list.query()).map((n) => n.id).sort()).toEqual([...nodeIds.values()].sort());
   }, 300_000);

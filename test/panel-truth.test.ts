@@ -23,7 +23,12 @@ const OFFLINE_WITHIN_MS = 10_000;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  panel = await startPanel({ DATABASE_URL: db.url, TULA_AUTH_SECRET: 'x'.repeat(40), TULA_TRIAL_MAX_NODES: '100', TULA_ENROLLMENTS_PER_MINUTE: '1000' });
+  panel = await startPanel({
+    DATABASE_URL: db.url,
+    TULA_AUTH_SECRET: 'x'.repeat(40),
+    TULA_TRIAL_MAX_NODES: '100',
+    TULA_ENROLLMENTS_PER_MINUTE: '1000',
+  });
   api = apiClient(panel.url, await signUp(panel.url, `truth-${Date.now()}@example.com`));
 });
 afterAll(async () => {
@@ -62,7 +67,11 @@ describe('presence', () => {
     const stoppedAt = Date.now();
     agent.child.kill('SIGSTOP');
     try {
-      await waitFor('the silent agent to show offline', async () => !(await api.nodes.get.query({ id: node.id })).online, OFFLINE_WITHIN_MS);
+      await waitFor(
+        'the silent agent to show offline',
+        async () => !(await api.nodes.get.query({ id: node.id })).online,
+        OFFLINE_WITHIN_MS,
+      );
       console.log(`presence: a silent agent showed offline ${Date.now() - stoppedAt} ms after SIGSTOP`);
     } finally {
       agent.child.kill('SIGCONT');
@@ -94,7 +103,10 @@ describe('current health', () => {
       return s.health.state === 'degraded' ? s : undefined;
     });
     const byAddress = Object.fromEntries(svc.backends.map((b) => [b.address, b.health]));
-    expect(byAddress['127.0.0.3']).toMatchObject({ state: 'failing', checks: [{ nodeId: node.id, node: 'checker', state: 'failing', error: 'connection refused' }] });
+    expect(byAddress['127.0.0.3']).toMatchObject({
+      state: 'failing',
+      checks: [{ nodeId: node.id, node: 'checker', state: 'failing', error: 'connection refused' }],
+    });
     expect(byAddress['127.0.0.3']!.checks[0]!.since).toBeTruthy();
     expect(byAddress['127.0.0.2']).toMatchObject({ state: 'healthy', checks: [{ nodeId: node.id, state: 'healthy' }] });
     // The list and the fleet roll-up say so too.
@@ -132,12 +144,27 @@ describe('agent warnings', () => {
       const msg = JSON.parse(data.toString()) as { type: string; version: number; hash: string };
       if (msg.type === 'desired') ws.send(JSON.stringify({ type: 'ack', version: msg.version, hash: msg.hash }));
     });
-    ws.send(JSON.stringify({
-      type: 'hello', protocol: PROTOCOL_VERSION, nodeId: sim!.id, agentVersion: 'simulated', hostname: 'sim', addresses: [], appliedVersion: null, appliedHash: null,
-      capabilities: { tunnels: [], nftVersion: null, kernel: 'simulated', canBalance: true, canServe: true },
-    }));
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        protocol: PROTOCOL_VERSION,
+        nodeId: sim!.id,
+        agentVersion: 'simulated',
+        hostname: 'sim',
+        addresses: [],
+        appliedVersion: null,
+        appliedHash: null,
+        capabilities: { tunnels: [], nftVersion: null, kernel: 'simulated', canBalance: true, canServe: true },
+      }),
+    );
     const warning = 'service warned: no MAC known for backend 10.60.0.21 on e0';
-    ws.send(JSON.stringify({ type: 'status', failing: [{ service: 'warned', address: '10.60.0.21', since: Date.now(), error: 'no MAC known' }], warnings: [warning] }));
+    ws.send(
+      JSON.stringify({
+        type: 'status',
+        failing: [{ service: 'warned', address: '10.60.0.21', since: Date.now(), error: 'no MAC known' }],
+        warnings: [warning],
+      }),
+    );
     try {
       const n = await waitFor('the node to show the warning', async () => {
         const x = await api.nodes.get.query({ id: sim!.id });
@@ -171,13 +198,24 @@ describe('no silent nonsense', () => {
       data: { code: 'BAD_REQUEST' },
       message: expect.stringContaining('add at least one backend, or save it as a draft'),
     });
-    const { id } = await api.services.create.mutate({ ...base, name: 'drafty', balancerNodeIds: [node.id], backends: [{ address: '10.60.0.31' }], draft: true });
+    const { id } = await api.services.create.mutate({
+      ...base,
+      name: 'drafty',
+      balancerNodeIds: [node.id],
+      backends: [{ address: '10.60.0.31' }],
+      draft: true,
+    });
     const svc = await api.services.get.query({ id });
     expect(svc.health.state).toBe('draft');
     expect(JSON.stringify((await api.nodes.get.query({ id: node.id })).desiredState)).not.toContain('drafty');
     // Out of draft: the node carries it.
-    await api.services.update.mutate({ id, service: { ...base, name: 'drafty', balancerNodeIds: [node.id], backends: [{ address: '10.60.0.31' }], draft: false } });
-    await waitFor('the node to carry the service', async () => JSON.stringify((await api.nodes.get.query({ id: node.id })).desiredState).includes('drafty'));
+    await api.services.update.mutate({
+      id,
+      service: { ...base, name: 'drafty', balancerNodeIds: [node.id], backends: [{ address: '10.60.0.31' }], draft: false },
+    });
+    await waitFor('the node to carry the service', async () =>
+      JSON.stringify((await api.nodes.get.query({ id: node.id })).desiredState).includes('drafty'),
+    );
   });
 });
 
@@ -190,7 +228,10 @@ describe('health history', () => {
     await sql.connect();
     const org = await api.org.summary.query();
     // Down since two hours ago, before the one-hour range.
-    await sql.query(`INSERT INTO "HealthTransition" ("organizationId", "nodeId", "backendId", healthy, at) VALUES ($1, $2, $3, false, now() - interval '2 hours')`, [org.id, nodeId, backend.id]);
+    await sql.query(
+      `INSERT INTO "HealthTransition" ("organizationId", "nodeId", "backendId", healthy, at) VALUES ($1, $2, $3, false, now() - interval '2 hours')`,
+      [org.id, nodeId, backend.id],
+    );
     await sql.end();
     const timeline = await api.stats.health.query({ serviceId: svc.id, range: '1h' });
     const own = timeline.transitions.filter((t) => t.backendId === backend.id);

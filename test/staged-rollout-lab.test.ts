@@ -2,31 +2,33 @@
 // and three backends in network namespaces. The router sends the L3 VIP's
 // traffic through lb2, so lb1 (the canary) can take a bad change while a
 // request loop through lb2 counts failures.
-import { createTestDatabase, type TestDatabase } from '@tula/db/testing';
-import { createLab, LAB, type Lab } from '@tula/netlab';
+import { LAB, type Lab } from '@tula/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiClient, enrollLab, signUp, waitFor, type AgentProcess, type Api } from './support/control.ts';
-import { startPanel, type PanelProcess } from './support/panel.ts';
+import { waitFor, type AgentProcess, type Api } from './support/control.ts';
+import { startPanelLab, type PanelLab } from './support/panel-lab.ts';
 
-const unavailable = process.getuid?.() !== 0 ? 'needs root for network namespaces and nftables (run the suite as root, as CI does)' : undefined;
+const unavailable =
+  process.getuid?.() !== 0 ? 'needs root for network namespaces and nftables (run the suite as root, as CI does)' : undefined;
 
 describe.skipIf(unavailable)(`staged rollouts with real agents${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
-  let db: TestDatabase;
-  let panel: PanelProcess;
+  let setup: PanelLab | undefined;
   let lab: Lab;
   let api: Api;
   let agents = new Map<string, AgentProcess>();
-  let nodeIds = new Map<string, string>();
   let serviceId = '';
-  const id = (name: string) => nodeIds.get(name)!;
+  const id = (name: string) => setup!.id(name);
   const url = `http://${LAB.l3Vip.v4}/`;
 
   const curl = async () => (await lab.exec(lab.client.ns, ['curl', '-sS', '--max-time', '3', url], { allowFailure: true })).stdout.trim();
   const allInSync = () =>
-    waitFor('every node to apply its document', async () => {
-      const nodes = await api.nodes.list.query();
-      return nodes.length === agents.size && nodes.every((n) => n.inSync && !n.lastError) ? nodes : undefined;
-    }, 30_000);
+    waitFor(
+      'every node to apply its document',
+      async () => {
+        const nodes = await api.nodes.list.query();
+        return nodes.length === agents.size && nodes.every((n) => n.inSync && !n.lastError) ? nodes : undefined;
+      },
+      30_000,
+    );
   const service = (change: Record<string, unknown> = {}) => ({
     name: 'web',
     vip: LAB.l3Vip.v4,
@@ -53,33 +55,39 @@ describe.skipIf(unavailable)(`staged rollouts with real agents${unavailable ? ` 
     return { sent, failed };
   };
   const stopped = (status: string) =>
-    waitFor(`the rollout to be ${status}`, async () => {
-      const r = await api.rollouts.get.query({ serviceId });
-      return r && r.status !== 'running' ? r : undefined;
-    }, 60_000);
+    waitFor(
+      `the rollout to be ${status}`,
+      async () => {
+        const r = await api.rollouts.get.query({ serviceId });
+        return r && r.status !== 'running' ? r : undefined;
+      },
+      60_000,
+    );
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    panel = await startPanel({ DATABASE_URL: db.url, TULA_AUTH_SECRET: 'r'.repeat(40), HOST: '0.0.0.0' });
-    api = apiClient(panel.url, await signUp(panel.url, `rollout-${Date.now()}@example.com`));
-    lab = await createLab({ prefix: 'rso', balancers: 2, managementNet: 47 });
-    ({ agents, nodeIds } = await enrollLab(api, lab, panel.port));
-    await api.nodes.setRole.mutate({ id: id('lb2'), role: 'balancer' });
+    setup = await startPanelLab({
+      prefix: 'rso',
+      managementNet: 47,
+      authSecret: 'r'.repeat(40),
+      email: `rollout-${Date.now()}@example.com`,
+    });
+    ({ lab, api, agents } = setup);
     await lab.routeL3Vips([lab.balancers[1]!]);
     ({ id: serviceId } = await api.services.create.mutate(service()));
     await allInSync();
-    await waitFor('lb2 to forward to every backend', async () => {
-      const s = new Set<string>();
-      for (let i = 0; i < 30 && s.size < 3; i++) s.add(await curl());
-      return s.size === 3 && [...s].every((b) => /^b\d$/.test(b));
-    }, 30_000);
+    await waitFor(
+      'lb2 to forward to every backend',
+      async () => {
+        const s = new Set<string>();
+        for (let i = 0; i < 30 && s.size < 3; i++) s.add(await curl());
+        return s.size === 3 && [...s].every((b) => /^b\d$/.test(b));
+      },
+      30_000,
+    );
   }, 240_000);
 
   afterAll(async () => {
-    for (const a of agents.values()) await a.stop();
-    await lab?.destroy();
-    await panel?.stop();
-    await db?.drop();
+    await setup?.stop();
   });
 
   it('a staged change reaches the canary first, then, after the hold, the other balancer', async () => {
@@ -107,7 +115,11 @@ describe.skipIf(unavailable)(`staged rollouts with real agents${unavailable ? ` 
   it('a change the balancer rejects stops at the canary and is rolled back; traffic through lb2 has no failure', async () => {
     const before = (await api.nodes.get.query({ id: id('lb2') })).desiredHash;
     // No host has this interface: every agent refuses the document (NACK).
-    await api.services.update.mutate({ id: serviceId, service: service({ ingressInterface: 'rsonone0' }), staged: { canary: id('lb1'), holdSeconds: 3, batchSize: 1 } });
+    await api.services.update.mutate({
+      id: serviceId,
+      service: service({ ingressInterface: 'rsonone0' }),
+      staged: { canary: id('lb1'), holdSeconds: 3, batchSize: 1 },
+    });
     const outcome = stopped('rolled back');
     const loop = await requestLoop(outcome);
     const r = await outcome;
@@ -133,7 +145,9 @@ describe.skipIf(unavailable)(`staged rollouts with real agents${unavailable ? ` 
     expect(r.reason).toMatch(/^lb1 reports backend 10\.99\.0\.77 unhealthy/);
     console.log(`request loop through lb2 during the unhealthy rollout: ${loop.sent} requests, ${loop.failed} failed`);
     expect(loop.failed).toBe(0);
-    expect((await api.services.get.query({ id: serviceId })).backends.map((b: { address: string }) => b.address)).not.toContain('10.99.0.77');
+    expect((await api.services.get.query({ id: serviceId })).backends.map((b: { address: string }) => b.address)).not.toContain(
+      '10.99.0.77',
+    );
     await allInSync();
   });
 });

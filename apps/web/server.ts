@@ -2,10 +2,20 @@
 // gateway (WebSocket, /agent). Start it with `npm start` from the repository root.
 import { createServer, type IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { authSecret, createAuth, createMailer, startRolloutTicker } from '@tula/api';
-import { clientAddress, LocalBus, PostgresBus, SharedLimiter, sha256, TrustedProxies, type Bus } from '@tula/control';
+import { authSecret, createAuth, createMailer, smtpServer, startAlertTicker, startRolloutTicker, webhookSecretBox } from '@tula/api';
+import {
+  bgpPasswordBox,
+  clientAddress,
+  sealStoredPeerPasswords,
+  LocalBus,
+  PostgresBus,
+  SharedLimiter,
+  sha256,
+  TrustedProxies,
+  type Bus,
+} from '@tula/control';
 import { openDatabase } from '@tula/db';
-import { AgentGateway, enrollmentLimiter } from '@tula/gateway';
+import { AgentGateway, agentDownloadsAvailable, enrollmentLimiter } from '@tula/gateway';
 import type { LabState } from '@tula/api';
 import type { LocalLab } from '@tula/lab';
 import next from 'next';
@@ -43,37 +53,64 @@ console.log(
 // Replicas share a server database and hear each other through it; the embedded one serves one process.
 const bus: Bus = db.kind === 'server' ? await PostgresBus.start(db.pool, (m) => console.error(m)).catch(fail) : new LocalBus();
 const mailer = createMailer(db, env.TULA_SMTP_URL, env.TULA_MAIL_FROM);
-if (mailer.kind === 'outbox') console.log(`mail: no TULA_SMTP_URL, so mail (password resets, invitations) is kept in the database's outbox${dev ? ' (/dev/outbox, from this machine)' : ''}`);
+console.log(
+  mailer.kind === 'outbox'
+    ? `mail: not sent (no TULA_SMTP_URL); invitations and password resets are kept in the panel, where each organisation's owners read them under Team → Outbox${dev ? ' (all of it: /dev/outbox, from this machine)' : ''}`
+    : `mail: sent through the SMTP server at ${smtpServer(env.TULA_SMTP_URL!)}, from ${env.TULA_MAIL_FROM}`,
+);
+const secret = await authSecret(db, env.TULA_AUTH_SECRET);
+const secrets = webhookSecretBox(secret);
 const auth = createAuth({
   db,
   mailer,
   rateLimits: { signUpPerMinute: env.TULA_SIGNUPS_PER_MINUTE, signInPerMinute: env.TULA_SIGNINS_PER_MINUTE },
   clientAddressHeader: CLIENT_ADDRESS_HEADER,
   baseURL: publicUrl,
-  secret: await authSecret(db, env.TULA_AUTH_SECRET),
+  secret,
   secureCookies: publicUrl.startsWith('https:'),
 });
+const peerPasswords = bgpPasswordBox(secret);
+// BGP peer passwords saved before they were sealed: sealed now, and the nodes' documents with them.
+for (const { nodeIds } of await sealStoredPeerPasswords(db, peerPasswords).catch(fail)) {
+  console.log(`bgp: sealed the stored peer passwords of ${nodeIds.length} node(s)`);
+  await bus.publish({ kind: 'nodes', nodeIds });
+}
+const agentReleaseDir = env.TULA_AGENT_RELEASE_DIR ?? fileURLToPath(new URL('../agent/dist/release', import.meta.url));
 const gateway = new AgentGateway(db, bus, {
+  releaseDir: agentReleaseDir,
+  peerPasswords,
   retention: {
     rawHours: env.TULA_COUNTER_RETENTION_HOURS,
     minuteDays: env.TULA_MINUTE_RETENTION_DAYS,
     hourDays: env.TULA_HOUR_RETENTION_DAYS,
     historyDays: env.TULA_HISTORY_RETENTION_DAYS,
+    alertDays: env.TULA_ALERT_RETENTION_DAYS,
+    deliveryDays: env.TULA_DELIVERY_RETENTION_DAYS,
   },
 });
 // Staged rollouts move on here, on every replica; the organisation's lock lets one act at a time.
 const stopRollouts = startRolloutTicker(db, bus);
+// Alerts too: each organisation is evaluated under its own lock, deliveries are claimed row by row.
+// The embedded database has one connection: alerts look less often there, so counters and changes are not kept waiting.
+const stopAlerts = startAlertTicker(db, secrets, mailer, publicUrl, {
+  intervalMs: db.kind === 'embedded' ? 5000 : 1000,
+  delivery: { retryBaseMs: env.TULA_ALERT_RETRY_BASE_MS },
+});
 const runtime = {
   db,
   bus,
   auth,
   mailer,
   gateway,
+  liveCounters: gateway.liveCounters,
   enrollAttempts: enrollmentLimiter(db, env.TULA_ENROLLMENTS_PER_MINUTE),
   inviteAttempts: new SharedLimiter(db, 'invite', env.TULA_INVITATIONS_PER_HOUR, 3600),
   startedAt: new Date(),
   publicUrl,
-  agentReleaseDir: env.TULA_AGENT_RELEASE_DIR ?? fileURLToPath(new URL('../agent/dist/release', import.meta.url)),
+  secrets,
+  peerPasswords,
+  agentReleaseDir,
+  agentDownloads: () => agentDownloadsAvailable(agentReleaseDir),
   limits: { nodes: env.TULA_TRIAL_MAX_NODES, services: env.TULA_TRIAL_MAX_SERVICES },
   outboxVisible: mailer.kind === 'outbox' && dev,
   metricsTokenHash: env.TULA_METRICS_TOKEN ? sha256(env.TULA_METRICS_TOKEN) : undefined,
@@ -104,12 +141,16 @@ server.on('upgrade', (req, socket, head) => {
 const labAbort = new AbortController();
 let labStarting: Promise<void> | undefined;
 server.listen(env.PORT, env.HOST, () => {
-  console.log(`Tula control panel on http://localhost:${env.PORT} (${dev ? 'development' : 'production'}); agents connect to ${publicUrl.replace(/^http/, 'ws')}/agent`);
+  console.log(
+    `Tula control panel on http://localhost:${env.PORT} (${dev ? 'development' : 'production'}); agents connect to ${publicUrl.replace(/^http/, 'ws')}/agent`,
+  );
   if (env.TULA_LAB === '1') labStarting = startLab();
 });
 
 // The lab's code (namespaces, traffic, demo accounts) is loaded only when the lab is on.
 const loadLab = () => import('@tula/lab');
+/** The command that removes this lab, with its TULA_LAB_* settings when not the defaults (from the lab's code once loaded). */
+let labDown = 'sudo npm run lab:down';
 
 async function startLab() {
   const lab = await loadLab().catch((err: Error) => {
@@ -118,6 +159,7 @@ async function startLab() {
   });
   if (!lab) return;
   const { LAB_DEMO, labAvailability, startLocalLab } = lab;
+  labDown = lab.labDownCommand();
   const unavailable = await labAvailability();
   if (unavailable) {
     runtime.labState = { state: 'off', detail: unavailable };
@@ -126,13 +168,22 @@ async function startLab() {
   }
   runtime.labState = { state: 'starting', detail: 'building namespaces, enrolling agents, creating services' };
   try {
-    runtime.lab = await startLocalLab(runtime, { port: env.PORT, dataDir: process.env.TULA_DATA_DIR || '.tula', log: (m) => console.log(m), signal: labAbort.signal });
-    runtime.labState = { state: 'ready', detail: 'traffic flows through the lab services', demoLogin: { email: LAB_DEMO.email, password: LAB_DEMO.password } };
-    console.log(`lab: open ${publicUrl} and sign in as ${LAB_DEMO.email} / ${LAB_DEMO.password}. Ctrl-C removes the lab (or: sudo npm run lab:down).`);
+    runtime.lab = await startLocalLab(runtime, {
+      port: env.PORT,
+      dataDir: process.env.TULA_DATA_DIR || '.tula',
+      log: (m) => console.log(m),
+      signal: labAbort.signal,
+    });
+    runtime.labState = {
+      state: 'ready',
+      detail: 'traffic flows through the lab services',
+      demoLogin: { email: LAB_DEMO.email, password: LAB_DEMO.password },
+    };
+    console.log(`lab: open ${publicUrl} and sign in as ${LAB_DEMO.email} / ${LAB_DEMO.password}. Ctrl-C removes the lab (or: ${labDown}).`);
   } catch (err) {
     runtime.labState = { state: 'failed', detail: (err as Error).message };
     if (labAbort.signal.aborted) return;
-    console.error(`lab: could not start: ${(err as Error).message}. The control panel runs on its own; \`sudo npm run lab:down\` cleans up.`);
+    console.error(`lab: could not start: ${(err as Error).message}. The control panel runs on its own; \`${labDown}\` cleans up.`);
   }
 }
 
@@ -149,9 +200,17 @@ async function shutdown(signal: string) {
   await labStarting;
   if (runtime.labState.state !== 'off') {
     console.log('lab: removing namespaces, agents and traffic');
-    await (runtime.lab?.destroy() ?? loadLab().then((l) => l.removeLocalLab())).catch((err: Error) => console.error(`lab: cleanup failed (${err.message}); run sudo npm run lab:down`));
+    const removed = await (runtime.lab?.destroy() ?? loadLab().then((l) => l.removeLocalLab())).then(
+      () => true,
+      (err: Error) => {
+        console.error(`lab: cleanup failed (${err.message}); run ${labDown}`);
+        return false;
+      },
+    );
+    if (removed) console.log('lab: removed; the panel stops now');
   }
-  stopRollouts();
+  // After the ticks in flight: closing the database under one fails its transaction.
+  await Promise.all([stopRollouts(), stopAlerts()]);
   await gateway.close().catch(() => undefined);
   await bus.close().catch(() => undefined);
   await app.close().catch(() => undefined);

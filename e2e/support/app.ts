@@ -1,9 +1,14 @@
 // Browser-test helpers: accounts, mail (read from the test database's outbox
-// table: the panel shows the outbox to nobody in a production build), screenshots.
+// table: the panel shows the outbox to nobody in a production build),
+// screenshots, and an organisation's node, service and members.
+import { randomBytes } from 'node:crypto';
 import { expect, type Page } from '@playwright/test';
+import pg from 'pg';
 import { latestMail as outboxMail } from '../../test/support/outbox.ts';
 
 export const SCREENSHOTS = 'test-results/screenshots';
+/** Where specs that refresh the README's screenshots write them: TULA_SCREENSHOT_DIR=docs/screenshots does. */
+export const SCREENSHOT_DIR = process.env.TULA_SCREENSHOT_DIR ?? SCREENSHOTS;
 
 export function uniqueEmail(prefix: string): string {
   return `${prefix}-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;
@@ -42,4 +47,72 @@ export async function signInToLab(page: Page) {
   await page.getByLabel('Password').fill(password!);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page).toHaveURL(/\/app$/);
+}
+
+/** The signed-in person's organisation. */
+export async function organizationId(page: Page): Promise<string> {
+  const summary = await page.request.get('/api/trpc/org.summary', { headers: { origin: new URL(page.url()).origin } });
+  return ((await summary.json()) as { result: { data: { json: { id: string } } } }).result.data.json.id;
+}
+
+/** Runs statements on the test database (rows the panel has no page to make, such as a node whose agent never connected). */
+export async function withTestDatabase<T>(run: (sql: pg.Client) => Promise<T>): Promise<T> {
+  const sql = new pg.Client({ connectionString: process.env.E2E_DATABASE_URL });
+  await sql.connect();
+  try {
+    return await run(sql);
+  } finally {
+    await sql.end();
+  }
+}
+
+/**
+ * A node of the signed-in organisation and a service on it, the service made
+ * through its form as a person does: the pages of a node, a service and its
+ * backends then exist. Returns the node's id and the service page's path.
+ */
+export async function nodeWithService(
+  page: Page,
+  s: { node: string; name: string; vip: string; port: string; backend: string },
+): Promise<{ nodeId: string; serviceHref: string }> {
+  const orgId = await organizationId(page);
+  const nodeId = `e2e${randomBytes(6).toString('hex')}`;
+  await withTestDatabase((sql) =>
+    sql.query(`INSERT INTO "Node" (id, "organizationId", name, role, "credentialHash") VALUES ($1, $2, $3, 'both', $4)`, [
+      nodeId,
+      orgId,
+      s.node,
+      randomBytes(32).toString('hex'),
+    ]),
+  );
+  await page.goto('/app/services/new');
+  await page.getByLabel('Name').fill(s.name);
+  await page.getByLabel('Virtual IP (VIP)').fill(s.vip);
+  await page.getByLabel('Port or range').fill(s.port);
+  await page.getByLabel(s.node).check();
+  await page.getByLabel('Backend 1 address').fill(s.backend);
+  await page.getByRole('button', { name: 'Create service' }).click();
+  await expect(page).toHaveURL(/\/app\/services\/(?!new$)[^/]+$/);
+  return { nodeId, serviceHref: new URL(page.url()).pathname };
+}
+
+/** Another member of the signed-in organisation (an account that never signs in here), so the owner's member controls show. */
+export async function addMember(page: Page, name: string, role: 'owner' | 'admin' | 'viewer'): Promise<string> {
+  const orgId = await organizationId(page);
+  const email = uniqueEmail('member');
+  const userId = `e2e${randomBytes(6).toString('hex')}`;
+  await withTestDatabase(async (sql) => {
+    await sql.query(`INSERT INTO "User" (id, name, email, "emailVerified", "updatedAt") VALUES ($1, $2, $3, true, now())`, [
+      userId,
+      name,
+      email,
+    ]);
+    await sql.query(`INSERT INTO "Membership" (id, "organizationId", "userId", role) VALUES ($1, $2, $3, $4)`, [
+      `e2e${randomBytes(6).toString('hex')}`,
+      orgId,
+      userId,
+      role,
+    ]);
+  });
+  return email;
 }

@@ -19,7 +19,15 @@ const READERS = Number(process.env.SOAK_READERS ?? 16);
 const HEAP_BOUND = { factor: 1.25, slackMb: 16 };
 
 const db = await createTestDatabase();
-const panel = await startPanel({ DATABASE_URL: db.url, TULA_AUTH_SECRET: 's'.repeat(40), NODE_OPTIONS: '--inspect=127.0.0.1:0', TULA_TRIAL_MAX_NODES: String(AGENTS + 10) }, 120_000);
+const panel = await startPanel(
+  {
+    DATABASE_URL: db.url,
+    TULA_AUTH_SECRET: 's'.repeat(40),
+    NODE_OPTIONS: '--inspect=127.0.0.1:0',
+    TULA_TRIAL_MAX_NODES: String(AGENTS + 10),
+  },
+  120_000,
+);
 const failures: string[] = [];
 try {
   const inspectorUrl = /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(panel.output())![0];
@@ -34,8 +42,15 @@ try {
   await sql.end();
   // One service over every node: each node's document gets a VIP, whose return path it reports.
   await api.services.create.mutate({
-    name: 'soak', vip: '10.99.99.99', ports: '443', protocol: 'tcp', mode: 'l3', tunnel: 'vxlan', balancerNodeIds: [nodes[0]!.id],
-    backends: nodes.map((x) => ({ address: x.address })), healthCheck: { type: 'none' },
+    name: 'soak',
+    vip: '10.99.99.99',
+    ports: '443',
+    protocol: 'tcp',
+    mode: 'l3',
+    tunnel: 'vxlan',
+    balancerNodeIds: [nodes[0]!.id],
+    backends: nodes.map((x) => ({ address: x.address })),
+    healthCheck: { type: 'none' },
   });
   console.log(`soak: connecting ${AGENTS} agents`);
   const fleet = await connectSimulatedAgents(panel.url, nodes, { reportEveryMs: 1000 });
@@ -72,11 +87,19 @@ try {
     await new Promise((r) => setTimeout(r, 30_000));
     const m = await settledMemory(inspectorUrl);
     const now = Date.now();
-    samples.push({ minute: (now - started) / 60_000, heapMb: mb(m.heap + m.external), rssMb: mb(m.rss), readsPerSecond: ((reads.ok - lastReads) * 1000) / (now - lastAt), reportsAcked: fleet.reports.acked });
+    samples.push({
+      minute: (now - started) / 60_000,
+      heapMb: mb(m.heap + m.external),
+      rssMb: mb(m.rss),
+      readsPerSecond: ((reads.ok - lastReads) * 1000) / (now - lastAt),
+      reportsAcked: fleet.reports.acked,
+    });
     lastReads = reads.ok;
     lastAt = now;
     const s = samples.at(-1)!;
-    console.log(`soak: ${s.minute.toFixed(1)} min: heap+external ${s.heapMb.toFixed(1)} MB, RSS ${s.rssMb.toFixed(1)} MB, ${s.readsPerSecond.toFixed(0)} reads/s, ${fleet.reports.acked} of ${fleet.reports.sent} counter reports acknowledged`);
+    console.log(
+      `soak: ${s.minute.toFixed(1)} min: heap+external ${s.heapMb.toFixed(1)} MB, RSS ${s.rssMb.toFixed(1)} MB, ${s.readsPerSecond.toFixed(0)} reads/s, ${fleet.reports.acked} of ${fleet.reports.sent} counter reports acknowledged`,
+    );
   }
   reading = false;
   await Promise.all(readers);
@@ -93,14 +116,19 @@ try {
       `heap+external ${warm.heapMb.toFixed(1)} -> ${end.heapMb.toFixed(1)} MB (bound ${bound.toFixed(1)}), panel CPU ${cpu.toFixed(0)} s`,
   );
   if (reads.failed > 0) failures.push(`${reads.failed} reads failed`);
-  if (fleet.closed.length > 0) failures.push(`the panel disconnected ${fleet.closed.length} agents, e.g. ${fleet.closed.slice(0, 3).join('; ')}`);
+  if (fleet.closed.length > 0)
+    failures.push(`the panel disconnected ${fleet.closed.length} agents, e.g. ${fleet.closed.slice(0, 3).join('; ')}`);
   // At the end each agent may have one report in flight.
-  if (fleet.reports.sent - fleet.reports.acked > AGENTS) failures.push(`${fleet.reports.sent - fleet.reports.acked} counter reports were not acknowledged`);
+  if (fleet.reports.sent - fleet.reports.acked > AGENTS)
+    failures.push(`${fleet.reports.sent - fleet.reports.acked} counter reports were not acknowledged`);
   if (end.heapMb > bound) failures.push(`heap grew from ${warm.heapMb.toFixed(1)} to ${end.heapMb.toFixed(1)} MB`);
   // Reports must keep being stored: acknowledgements grow in every interval.
   samples.forEach((x, i) => {
     const before = i === 0 ? 0 : samples[i - 1]!.reportsAcked;
-    if (x.reportsAcked - before < AGENTS) failures.push(`only ${x.reportsAcked - before} counter reports were acknowledged in the interval ending at ${x.minute.toFixed(1)} min`);
+    if (x.reportsAcked - before < AGENTS)
+      failures.push(
+        `only ${x.reportsAcked - before} counter reports were acknowledged in the interval ending at ${x.minute.toFixed(1)} min`,
+      );
   });
 } finally {
   await panel.stop();

@@ -15,7 +15,11 @@ import { latestMail } from './outbox.ts';
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const AGENT_BIN = `${repoRoot}node_modules/.bin/tula-agent`;
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -54,7 +58,10 @@ async function sessionCookie(panelUrl: string, action: 'sign-up' | 'sign-in', bo
     body: JSON.stringify(body),
   });
   if (!res.ok) throw new Error(`${action} failed: ${res.status} ${await res.text()}`);
-  const cookies = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const cookies = res.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
   if (!cookies) throw new Error(`${action} set no session cookie`);
   return cookies;
 }
@@ -70,7 +77,10 @@ export function apiClient(panelUrl: string, cookie: string) {
           transformer: superjson,
           // Node's EventSource cannot send headers; the eventsource package can.
           EventSource,
-          eventSourceOptions: () => ({ fetch: (input: RequestInfo | URL, init?: RequestInit) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers() } }) }),
+          eventSourceOptions: () => ({
+            fetch: (input: RequestInfo | URL, init?: RequestInit) =>
+              fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers() } }),
+          }),
         }),
         false: httpBatchLink({ url: `${panelUrl}/api/trpc`, transformer: superjson, headers }),
       }),
@@ -87,10 +97,24 @@ export interface AgentProcess {
 }
 
 /** Starts `tula-agent run --server` (dry-run by default), optionally inside a network namespace. */
-export function startAgent(options: { server: string; token?: string; name: string; stateDir?: string; dryRun?: boolean; netns?: string; extra?: string[] }): AgentProcess {
+export function startAgent(options: {
+  server: string;
+  token?: string;
+  name: string;
+  stateDir?: string;
+  dryRun?: boolean;
+  netns?: string;
+  extra?: string[];
+}): AgentProcess {
   const stateDir = options.stateDir ?? join(mkdtempSync(join(tmpdir(), 'tula-agent-')), 'state');
   const args = [
-    'run', '--server', options.server, '--name', options.name, '--state-dir', stateDir,
+    'run',
+    '--server',
+    options.server,
+    '--name',
+    options.name,
+    '--state-dir',
+    stateDir,
     ...(options.token ? ['--token', options.token] : []),
     ...(options.dryRun === false ? [] : ['--dry-run']),
     ...(options.extra ?? []),
@@ -98,8 +122,8 @@ export function startAgent(options: { server: string; token?: string; name: stri
   const argv = options.netns ? ['ip', 'netns', 'exec', options.netns, AGENT_BIN, ...args] : [AGENT_BIN, ...args];
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return {
     child,
@@ -117,7 +141,7 @@ export function startAgent(options: { server: string; token?: string; name: stri
  * its management link), waits until each is online and gives lb1 the balancer
  * role and the others the backend role.
  */
-export async function enrollLab(api: Api, lab: Lab, panelPort: number) {
+export async function enrollLab(api: Api, lab: Lab, panelPort: number, agentArgs: string[] = []) {
   const agents = new Map<string, AgentProcess>();
   const servers = new Map<string, string>();
   const nodeIds = new Map<string, string>();
@@ -125,10 +149,24 @@ export async function enrollLab(api: Api, lab: Lab, panelPort: number) {
     servers.set(host.name, `http://${await lab.connectToHost(host)}:${panelPort}`);
     const { token } = await api.tokens.create.mutate({});
     // --insecure: plain http over the management link, a veth pair inside this machine.
-    agents.set(host.name, startAgent({ server: servers.get(host.name)!, token, name: host.name, netns: host.ns, dryRun: false, extra: ['--insecure'] }));
+    agents.set(
+      host.name,
+      startAgent({
+        server: servers.get(host.name)!,
+        token,
+        name: host.name,
+        netns: host.ns,
+        dryRun: false,
+        extra: ['--insecure', ...agentArgs],
+      }),
+    );
   }
   for (const name of agents.keys()) {
-    const node = await waitFor(`node ${name} online`, async () => (await api.nodes.list.query()).find((n) => n.name === name && n.online && n.inSync), 40_000);
+    const node = await waitFor(
+      `node ${name} online`,
+      async () => (await api.nodes.list.query()).find((n) => n.name === name && n.online && n.inSync),
+      40_000,
+    );
     nodeIds.set(name, node.id);
   }
   await api.nodes.setRole.mutate({ id: nodeIds.get('lb1')!, role: 'balancer' });

@@ -28,7 +28,7 @@ export async function latestMail(databaseUrl: string, to: string, subject?: RegE
         if (!link) throw new Error(`no link in the mail to ${to}: ${mail.text}`);
         return { ...mail, link };
       }
-      if (Date.now() > deadline) throw new Error(`no mail to ${to}${subject ? ` matching ${subject}` : ''} in the outbox`);
+      if (Date.now() > deadline) throw new Error(`no mail to ${to}${subject ? ` matching /${subject.source}/` : ''} in the outbox`);
       await new Promise((r) => setTimeout(r, 200));
     }
   } finally {

@@ -67,6 +67,9 @@ curl -fsS --retry 3 -o "$tmp/SHA256SUMS" "$server/download/SHA256SUMS" ||
 unit="$root/etc/systemd/system/tula-agent.service"
 defaults="$root/etc/default/tula-agent"
 binary="$root/usr/bin/tula-agent"
+# The binary's own directory: the one the unit lets the agent write, to replace
+# itself when the panel asks it to upgrade. /usr/bin/tula-agent links to it.
+libdir="$root/usr/lib/tula-agent"
 if [ -z "$root" ] && command -v dpkg >/dev/null 2>&1; then
   fetch "tula-agent-linux-$arch.deb"
   if command -v apt-get >/dev/null 2>&1; then
@@ -83,9 +86,10 @@ else
   fetch "tula-agent-linux-$arch"
   fetch tula-agent.service
   fetch tula-agent.default
-  mkdir -p "$root/usr/bin" "$root/etc/systemd/system" "$root/etc/default"
+  mkdir -p "$root/usr/bin" "$libdir" "$root/etc/systemd/system" "$root/etc/default"
   # Replaced by rename: the running agent keeps its old file until it restarts.
-  cp "$tmp/tula-agent-linux-$arch" "$binary.new" && chmod 0755 "$binary.new" && mv -f "$binary.new" "$binary"
+  cp "$tmp/tula-agent-linux-$arch" "$libdir/tula-agent.new" && chmod 0755 "$libdir/tula-agent.new" && mv -f "$libdir/tula-agent.new" "$libdir/tula-agent"
+  if [ ! -L "$binary" ]; then ln -s ../lib/tula-agent/tula-agent "$binary.new" && mv -f "$binary.new" "$binary"; fi
   cp "$tmp/tula-agent.service" "$unit"
   [ -f "$defaults" ] || cp "$tmp/tula-agent.default" "$defaults"
 fi
@@ -156,13 +160,17 @@ IFS=$newline
 # shellcheck disable=SC2046
 set -- $(unit_words ExecStart)
 unset IFS
-nohup "$@" >>"$log" 2>&1 </dev/null &
-echo $! > "$pidfile"
+# The agent writes its pid there, also when it restarts itself after an upgrade;
+# it is not systemd's service, whatever this shell inherited (src/restart.ts).
+unset INVOCATION_ID NOTIFY_SOCKET
+TULA_AGENT_PID_FILE="$pidfile" nohup "$@" >>"$log" 2>&1 </dev/null &
+pid=$!
+echo "$pid" > "$pidfile"
 # Ready as under Type=notify: once the first desired state was applied or refused.
 i=0
 until grep -q '"appliedAt"\|"lastError"' "$TULA_AGENT_STATE_DIR/status.json" 2>/dev/null; do
-  kill -0 "$(cat "$pidfile")" 2>/dev/null || die "the agent stopped: see $log"
+  kill -0 "$pid" 2>/dev/null || die "the agent stopped: see $log"
   i=$((i + 1)); [ $i -le 600 ] || die "the agent did not apply a desired state within 60 s: see $log"
   sleep 0.1
 done
-say "tula-agent $version is running without systemd (pid $(cat "$pidfile"), log $log)"
+say "tula-agent $version is running without systemd (pid $pid, log $log)"

@@ -15,8 +15,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function agent(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, TULA_SERVER: '', TULA_AGENT_STATE_DIR: '' } }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...process.env, TULA_SERVER: '', TULA_AGENT_STATE_DIR: '' } },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -78,7 +81,10 @@ describe('tula-agent status', () => {
   it('says running with the pid when the status is fresh and its process alive', async () => {
     const live = join(dir, 'live');
     await import('node:fs').then((fs) => fs.mkdirSync(live, { recursive: true }));
-    writeFileSync(join(live, 'status.json'), JSON.stringify({ pid: process.pid, updatedAt: new Date().toISOString(), warnings: [], health: {} }));
+    writeFileSync(
+      join(live, 'status.json'),
+      JSON.stringify({ pid: process.pid, updatedAt: new Date().toISOString(), warnings: [], health: {} }),
+    );
     const { report, stderr } = await status(live);
     expect(report.running).toBe(true);
     expect(report.agent).toMatchObject({ pid: process.pid, pidAlive: true });

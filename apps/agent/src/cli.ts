@@ -1,6 +1,8 @@
+import { renameSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { isSea } from 'node:sea';
 import { parseArgs } from 'node:util';
-import { TULA_VERSION } from '@tula/protocol';
+import { AGENT_VERSION } from './version.ts';
 import { buildModel, renderFull, type HostFacts } from '@tula/nft';
 import { z } from 'zod';
 import { describeError } from './commands/errors.ts';
@@ -9,6 +11,7 @@ import type { Daemon } from './daemon.ts';
 import { serveMetrics } from './metrics.ts';
 import { logLine, parseLogFormat } from './log.ts';
 import { notifyReady } from './systemd.ts';
+import { restartIntoNewBinary } from './restart.ts';
 import { run as runProgram } from './exec.ts';
 import { enroll, EnrollError, loadCredential, saveCredential } from './server/credential.ts';
 import { PanelLink } from './server/link.ts';
@@ -59,7 +62,7 @@ const OPTIONS = `Options:
                     desired states then cross the network unencrypted
   --help            after a command: that command's usage`;
 
-const HELP = `tula-agent ${TULA_VERSION}: the Tula host agent for DSR balancer and backend hosts
+const HELP = `tula-agent ${AGENT_VERSION}: the Tula host agent for DSR balancer and backend hosts
 
 Usage:
 ${Object.values(USAGE).join('\n')}
@@ -89,7 +92,7 @@ const FactsFile = z.object({
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === '--version' || command === '-v') {
-    process.stdout.write(`${TULA_VERSION}\n`);
+    process.stdout.write(`${AGENT_VERSION}\n`);
     return 0;
   }
   if (command === 'help' && rest[0] !== undefined && rest[0] in USAGE) {
@@ -192,15 +195,22 @@ async function main(argv: string[]): Promise<number> {
       if (!server) problems.push('TULA_SERVER (or --server) is not set: the URL of the Tula panel');
       else {
         const url = URL.canParse(server) ? new URL(server) : undefined;
-        const urlProblem = !url || !['http:', 'https:'].includes(url.protocol) ? `TULA_SERVER is not an http(s) URL: ${JSON.stringify(server)}` : panelUrlProblem(server, insecure);
+        const urlProblem =
+          !url || !['http:', 'https:'].includes(url.protocol)
+            ? `TULA_SERVER is not an http(s) URL: ${JSON.stringify(server)}`
+            : panelUrlProblem(server, insecure);
         if (urlProblem) problems.push(urlProblem);
         else {
           const credential = loadCredential(stateDir, (m) => problems.push(m));
-          if (!credential) problems.push(`not enrolled: no ${stateDir.file('credential.json')} (run: tula-agent enroll --server ${server} --token TOKEN)`);
+          if (!credential)
+            problems.push(`not enrolled: no ${stateDir.file('credential.json')} (run: tula-agent enroll --server ${server} --token TOKEN)`);
           else if (credential.server !== panelUrl(server)) problems.push(otherPanel(credential.server, stateDir));
         }
       }
-      for (const [program, pkg] of [['nft', 'nftables'], ['ip', 'iproute2']] as const) {
+      for (const [program, pkg] of [
+        ['nft', 'nftables'],
+        ['ip', 'iproute2'],
+      ] as const) {
         const r = await runProgram([program, '-V'], { allowFailure: true }).catch(() => undefined);
         if (!r || r.code !== 0) problems.push(`${program} is missing: install the ${pkg} package`);
       }
@@ -214,6 +224,13 @@ async function main(argv: string[]): Promise<number> {
       const urlProblem = server === undefined ? undefined : panelUrlProblem(server, insecure);
       if (urlProblem) throw new UsageError(urlProblem);
       const log = (m: string) => console.log(logLine(logFormat, m));
+      // Without systemd (install.sh --no-systemd), whoever stops the agent reads its pid here.
+      // Written beside and renamed: a reader never sees the file empty.
+      if (process.env.TULA_AGENT_PID_FILE) {
+        writeFileSync(`${process.env.TULA_AGENT_PID_FILE}.new`, `${process.pid}\n`);
+        renameSync(`${process.env.TULA_AGENT_PID_FILE}.new`, process.env.TULA_AGENT_PID_FILE);
+      }
+      let restarting = false;
       let stop!: () => void;
       const stopped = new Promise<void>((resolve) => (stop = resolve));
       for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -235,7 +252,18 @@ async function main(argv: string[]): Promise<number> {
           credential = await enrollNode(stateDir, panelUrl(server!), values.token, values.name);
           log(`enrolled as node ${credential.nodeId}; credential saved in ${stateDir.file('credential.json')}`);
         }
-        link = new PanelLink({ credential, stateDir, dryRun: values['dry-run'], log });
+        link = new PanelLink({
+          credential,
+          stateDir,
+          dryRun: values['dry-run'],
+          log,
+          // Only a single executable can replace itself; from source there is no binary of its own.
+          binary: isSea() ? process.execPath : undefined,
+          restart: () => {
+            restarting = true;
+            stop();
+          },
+        });
         link.start();
         daemon = link.daemon;
       }
@@ -247,6 +275,7 @@ async function main(argv: string[]): Promise<number> {
       metrics?.close();
       if (link) await link.stop();
       else await daemon.stop();
+      if (restarting) restartIntoNewBinary(log);
       return 0;
     }
     case 'status': {

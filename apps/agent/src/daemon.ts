@@ -2,11 +2,11 @@
 // converged to it (on change, on health changes, and every few seconds), runs
 // health checks and publishes its status. File mode and server mode both feed
 // it desired states; there is one convergence path.
-import type { DesiredState, FailingBackend } from '@tula/protocol';
+import { backendKey, type AnnounceReport, type DesiredState, type FailingBackend } from '@tula/protocol';
 import { z } from 'zod';
 import { Announcer } from './announce/announcer.ts';
 import { Converger, type ConvergeResult, type Drift } from './dataplane/converge.ts';
-import { readSnapshot, type CounterSnapshot } from './dataplane/counters.ts';
+import { FlowTableFullWatch, readSnapshot, type CounterSnapshot } from './dataplane/counters.ts';
 import { BackendHealth, HealthMonitor } from './health/checker.ts';
 import { describeError } from './commands/errors.ts';
 import { STATUS_FILE, type AgentStatus } from './commands/status.ts';
@@ -38,6 +38,7 @@ export class Daemon {
   private lastError: string | undefined;
   private appliedAt: string | undefined;
   private warnings: string[] = [];
+  private readonly flowTableFull = new FlowTableFullWatch();
   /** `${service}|${address}` -> since when the backend's MAC is unknown (ms). */
   private unresolvedSince = new Map<string, number>();
   private lastDrift: Drift | undefined;
@@ -53,6 +54,11 @@ export class Daemon {
   private settleFirst!: (outcome: { version: number; error?: string }) => void;
   /** Settles when the first convergence ends, applied or refused (systemd readiness waits for it). */
   readonly firstConvergence = new Promise<{ version: number; error?: string }>((resolve) => (this.settleFirst = resolve));
+
+  /** Whether the newest desired state could not be applied (the previous rules still forward). */
+  get applyFailing(): boolean {
+    return this.lastError !== undefined;
+  }
 
   constructor(private readonly options: DaemonOptions) {
     this.converger = new Converger({ stateDir: options.stateDir, dryRun: options.dryRun, log: options.log });
@@ -118,15 +124,40 @@ export class Daemon {
     return [...out.values()];
   }
 
+  /** What the routing daemons announce now, for the panel; undefined when the balancer has no announcement settings. */
+  announceReport(): AnnounceReport | undefined {
+    if (!this.state?.balancer?.announce) return undefined;
+    const a = this.announcer.status();
+    return {
+      vips: a.vips.slice(0, 4096).map((v) => ({ vip: v.vip, via: v.via, fit: v.fit, ...(v.reason ? { reason: v.reason } : {}) })),
+      ...(a.bgp && {
+        bgp: {
+          running: a.bgp.running,
+          peers: a.bgp.peers.map((p) => ({
+            address: p.address,
+            established: p.established,
+            state: p.state.slice(0, 64),
+            info: p.info.slice(0, 256),
+          })),
+        },
+      }),
+      ...(a.vrrp && { vrrp: a.vrrp }),
+      errors: a.errors.slice(0, 16).map((e) => e.slice(0, 1024)),
+    };
+  }
+
   /** Warnings of the last convergence that applied. */
   currentWarnings(): string[] {
-    return this.warnings;
+    const full = this.flowTableFull.warnings();
+    return full.length ? [...this.warnings, ...full] : this.warnings;
   }
 
   async counters(): Promise<CounterSnapshot | undefined> {
     const model = this.converger.model;
     if (!model || this.options.dryRun) return undefined;
-    return readSnapshot(model);
+    const snap = await readSnapshot(model);
+    this.flowTableFull.note(snap);
+    return snap;
   }
 
   private async converge(verifyKernel: boolean) {
@@ -141,7 +172,8 @@ export class Daemon {
         verifyKernel,
         ...(changed !== 'all' && !verifyKernel ? { healthChanged: changed } : {}),
       });
-      if (r.changed) this.options.log(`applied version ${r.version}${r.replacedTables.length ? ` (rebuilt ${r.replacedTables.join(', ')})` : ''}`);
+      if (r.changed)
+        this.options.log(`applied version ${r.version}${r.replacedTables.length ? ` (rebuilt ${r.replacedTables.join(', ')})` : ''}`);
       if (r.drift.length) {
         this.driftRepairs++;
         this.lastDrift = { at: new Date().toISOString(), what: r.drift };
@@ -155,7 +187,7 @@ export class Daemon {
       this.unresolvedSince = new Map(
         r.model.backends
           .filter((b) => b.condition === 'unresolved')
-          .map((b) => [`${b.service}|${b.address}`, this.unresolvedSince.get(`${b.service}|${b.address}`) ?? Date.now()]),
+          .map((b) => [backendKey(b.service, b.address), this.unresolvedSince.get(backendKey(b.service, b.address)) ?? Date.now()]),
       );
       if (report) {
         // A newer state may have arrived meanwhile; it is still to be answered for.
@@ -206,7 +238,7 @@ export class Daemon {
       version: this.state?.version,
       appliedAt: this.appliedAt,
       lastError: this.lastError,
-      warnings: this.warnings,
+      warnings: this.currentWarnings(),
       ...(this.lastDrift ? { lastDrift: this.lastDrift } : {}),
       health: this.health.snapshot(),
       announce: this.announcer.status(),

@@ -29,7 +29,11 @@ export interface RunOptions {
 export function run(command: string[], options: RunOptions = {}): Promise<RunResult> {
   const [file, ...args] = command;
   return new Promise((resolve, reject) => {
-    const child = spawn(file!, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 60_000, ...(options.signal ? { signal: options.signal } : {}) });
+    const child = spawn(file!, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: options.timeoutMs ?? 60_000,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));

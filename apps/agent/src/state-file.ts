@@ -17,7 +17,9 @@ export async function loadStateFile(file: string): Promise<DesiredState> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new StateFileError(file, [{ path: '$', message: `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+    throw new StateFileError(file, [
+      { path: '$', message: `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` },
+    ]);
   }
   let json: unknown;
   try {

@@ -20,7 +20,15 @@ const contents = fc.oneof(
   fc.string({ maxLength: 300 }).map((s) => Buffer.from(s)),
   fc.jsonValue({ maxDepth: 4 }).map((v) => Buffer.from(JSON.stringify(v))),
   fc
-    .record({ apiVersion: fc.constantFrom('tula/v1', 'tula/v2', 1), version: fc.oneof(fc.integer(), fc.string()), balancer: fc.jsonValue({ maxDepth: 3 }), backend: fc.jsonValue({ maxDepth: 3 }) }, { requiredKeys: ['apiVersion'] })
+    .record(
+      {
+        apiVersion: fc.constantFrom('tula/v1', 'tula/v2', 1),
+        version: fc.oneof(fc.integer(), fc.string()),
+        balancer: fc.jsonValue({ maxDepth: 3 }),
+        backend: fc.jsonValue({ maxDepth: 3 }),
+      },
+      { requiredKeys: ['apiVersion'] },
+    )
     .map((v) => Buffer.from(JSON.stringify(v))),
 );
 

@@ -92,13 +92,24 @@ describe.skipIf(unavailable)(`data-plane behaviour${unavailable ? ` (skipped: ${
   it('draining: a long-lived connection keeps its backend while new connections avoid it', async () => {
     await lb.apply(doc(all()));
     const client = lab.spawn(lab.client.ns, [
-      process.execPath, '--import', 'tsx', 'packages/netlab/src/keepalive-client.ts', '--target', LAB.l2Vip.v4, '--interval', '100', '--duration', '4000',
+      process.execPath,
+      '--import',
+      'tsx',
+      'packages/netlab/src/keepalive-client.ts',
+      '--target',
+      LAB.l2Vip.v4,
+      '--interval',
+      '100',
+      '--duration',
+      '4000',
     ]);
     let out = '';
     client.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((r) => client.once('exit', r));
     const first = async () => {
-      for (let i = 0; i < 50 && !out.includes('\n'); i++) await new Promise((r) => setTimeout(r, 50));
+      // The client is a tsx process: on a busy machine it takes seconds to start (2.5 s was too few once).
+      for (let i = 0; i < 600 && !out.includes('\n'); i++) await new Promise((r) => setTimeout(r, 50));
+      if (!out.includes('\n')) throw new Error('the keep-alive client printed no answer within 30 s');
       return (JSON.parse(out.split('\n')[0]!) as { backend: string }).backend;
     };
     const pinned = await first();
@@ -111,7 +122,10 @@ describe.skipIf(unavailable)(`data-plane behaviour${unavailable ? ` (skipped: ${
     expect(fresh.size).toBe(2);
 
     expect(await exited).toBe(0);
-    const responses = out.trim().split('\n').map((l) => JSON.parse(l) as { backend?: string; error?: string });
+    const responses = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { backend?: string; error?: string });
     expect(responses.length).toBeGreaterThan(20);
     expect(responses.every((r) => r.backend === pinned)).toBe(true);
     const s = await lb.status();
@@ -177,7 +191,7 @@ describe.skipIf(unavailable)(`data-plane behaviour${unavailable ? ` (skipped: ${
       expect(fresh).toContain(victim.name);
     });
 
-    it('when every backend is down the VIP\'s traffic is dropped and counted', async () => {
+    it("when every backend is down the VIP's traffic is dropped and counted", async () => {
       for (const b of lab.backends) await lab.stopServer(b);
       try {
         for (let i = 0; i < 100; i++) {
@@ -218,25 +232,38 @@ describe.skipIf(unavailable)(`data-plane behaviour${unavailable ? ` (skipped: ${
     });
   });
 
-  it('a transaction the kernel rejects leaves the previous rules forwarding and reports nft\'s error', async () => {
+  it("a transaction the kernel rejects leaves the previous rules forwarding and reports nft's error", async () => {
     await lb.apply(doc(all()));
     // Everything but counters and the flow tables' entries.
     const rules = async () =>
-      withoutFlowEntries((await lab.exec(lb.host.ns, ['nft', 'list', 'table', 'netdev', 'tula'])).stdout).replace(/packets \d+ bytes \d+/g, '');
+      withoutFlowEntries((await lab.exec(lb.host.ns, ['nft', 'list', 'table', 'netdev', 'tula'])).stdout).replace(
+        /packets \d+ bytes \d+/g,
+        '',
+      );
     const rulesBefore = await rules();
     // Facts that claim an interface the host does not have (as if it vanished
     // between reading the host and applying): forwarding out of it is refused.
     const facts = {
       interfaces: { e0: { mac: '02:00:00:00:00:01' }, ghost0: { mac: '02:00:00:00:00:02' } },
       serviceInterfaces: { web: 'e0', dns: 'e0', ghost: 'ghost0' },
-      neighbours: Object.fromEntries(lab.backends.flatMap((b) => [[`e0|${b.v4}`, '02:00:00:00:00:11'], [`ghost0|${b.v4}`, '02:00:00:00:00:11']])),
+      neighbours: Object.fromEntries(
+        lab.backends.flatMap((b) => [
+          [`e0|${b.v4}`, '02:00:00:00:00:11'],
+          [`ghost0|${b.v4}`, '02:00:00:00:00:11'],
+        ]),
+      ),
     };
     const { writeFileSync } = await import('node:fs');
     const factsFile = `${lb.stateDir}/../facts.json`;
     writeFileSync(factsFile, JSON.stringify(facts));
     const withGhost = doc(all());
     withGhost.balancer!.services.push({
-      name: 'ghost', vip: '10.96.0.1', port: 80, protocol: 'tcp', mode: 'l2', backends: [{ address: lab.backends[0]!.v4 }],
+      name: 'ghost',
+      vip: '10.96.0.1',
+      port: 80,
+      protocol: 'tcp',
+      mode: 'l2',
+      backends: [{ address: lab.backends[0]!.v4 }],
     });
     const r = await lb.agent(['apply', '--state', lb.writeState(withGhost), '--facts', factsFile], { allowFailure: true });
     expect(r.code).toBe(1);
@@ -247,7 +274,9 @@ describe.skipIf(unavailable)(`data-plane behaviour${unavailable ? ` (skipped: ${
 
   it('a document that fails validation lists every problem and changes nothing', async () => {
     const ruleset = async () =>
-      withoutFlowEntries((await lab.exec(lb.host.ns, ['nft', 'list', 'ruleset'])).stdout).replace(/packets \d+ bytes \d+/g, '').replace(/ expires [\dhms]+/g, '');
+      withoutFlowEntries((await lab.exec(lb.host.ns, ['nft', 'list', 'ruleset'])).stdout)
+        .replace(/packets \d+ bytes \d+/g, '')
+        .replace(/ expires [\dhms]+/g, '');
     const rulesBefore = await ruleset();
     const bad = {
       apiVersion: 'tula/v1',
@@ -261,7 +290,12 @@ describe.skipIf(unavailable)(`data-plane behaviour${unavailable ? ` (skipped: ${
     };
     const r = await lb.agent(['apply', '--state', lb.writeState(bad as unknown as DesiredStateInput, 'bad.json')], { allowFailure: true });
     expect(r.code).toBe(2);
-    for (const path of ['$.balancer.services[0].vip', '$.balancer.services[0].backends[0].address', '$.balancer.services[1].port', '$.balancer.services[1].protocol']) {
+    for (const path of [
+      '$.balancer.services[0].vip',
+      '$.balancer.services[0].backends[0].address',
+      '$.balancer.services[1].port',
+      '$.balancer.services[1].protocol',
+    ]) {
       expect(r.stderr).toContain(path);
     }
     expect(r.stderr).toContain('Nothing was changed');
@@ -281,8 +315,26 @@ describe.skipIf(unavailable)(`data-plane behaviour${unavailable ? ` (skipped: ${
     await clientAgent.apply({
       apiVersion: 'tula/v1',
       version: 1,
-      balancer: { services: [{ name: 'l3', vip: LAB.l3Vip.v4, port: 80, protocol: 'tcp', mode: 'l3', tunnel: 'vxlan', interface: 'e0', backends: [{ address: host.v4 }] }] },
-      backend: { vips: [{ vip: LAB.l2Vip.v4, mode: 'l2' }, { vip: LAB.l3Vip.v6, mode: 'l3', tunnel: 'vxlan' }] },
+      balancer: {
+        services: [
+          {
+            name: 'l3',
+            vip: LAB.l3Vip.v4,
+            port: 80,
+            protocol: 'tcp',
+            mode: 'l3',
+            tunnel: 'vxlan',
+            interface: 'e0',
+            backends: [{ address: host.v4 }],
+          },
+        ],
+      },
+      backend: {
+        vips: [
+          { vip: LAB.l2Vip.v4, mode: 'l2' },
+          { vip: LAB.l3Vip.v6, mode: 'l3', tunnel: 'vxlan' },
+        ],
+      },
     });
     expect(await read(other.ns)).not.toBe(sysBefore);
     await clientAgent.agent(['reset']);

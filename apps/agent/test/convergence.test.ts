@@ -23,9 +23,27 @@ describe.skipIf(unavailable)(`convergence shell${unavailable ? ` (skipped: ${una
     version: version++,
     balancer: {
       services: [
-        { name: 'dns', vip: LAB.l2Vip.v4, port: 5353, protocol: 'udp', mode: 'l2', backends: lab.backends.map((b) => ({ address: b.v4 })), ...(extra.healthCheck ? { healthCheck: extra.healthCheck } : {}) },
+        {
+          name: 'dns',
+          vip: LAB.l2Vip.v4,
+          port: 5353,
+          protocol: 'udp',
+          mode: 'l2',
+          backends: lab.backends.map((b) => ({ address: b.v4 })),
+          ...(extra.healthCheck ? { healthCheck: extra.healthCheck } : {}),
+        },
         ...(extra.v6
-          ? [{ name: 'dns6', vip: LAB.l2Vip.v6, port: 5353, protocol: 'udp' as const, mode: 'l2' as const, interface: 'e0', backends: lab.backends.map((b) => ({ address: b.v6 })) }]
+          ? [
+              {
+                name: 'dns6',
+                vip: LAB.l2Vip.v6,
+                port: 5353,
+                protocol: 'udp' as const,
+                mode: 'l2' as const,
+                interface: 'e0',
+                backends: lab.backends.map((b) => ({ address: b.v6 })),
+              },
+            ]
           : []),
       ],
     },
@@ -36,7 +54,10 @@ describe.skipIf(unavailable)(`convergence shell${unavailable ? ` (skipped: ${una
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   /** Entries of the IPv4 flow table. */
-  const pinned = async () => (await nft('list', 'map', 'netdev', 'tula', `flows4_udp_${FLOW_DEFAULTS.tableSize}`)).stdout.split('\n').filter((l) => l.includes(' : ')).length;
+  const pinned = async () =>
+    (await nft('list', 'map', 'netdev', 'tula', `flows4_udp_${FLOW_DEFAULTS.tableSize}`)).stdout
+      .split('\n')
+      .filter((l) => l.includes(' : ')).length;
 
   /** Handle and text of the rules of Tula's netdev table, from `nft -a`. */
   async function tulaRules(): Promise<{ chain: string; handle: string; text: string }[]> {
@@ -58,7 +79,12 @@ describe.skipIf(unavailable)(`convergence shell${unavailable ? ` (skipped: ${una
       await new AgentHost(lab, b).apply({
         apiVersion: 'tula/v1',
         version: 1,
-        backend: { vips: [{ vip: LAB.l2Vip.v4, mode: 'l2' }, { vip: LAB.l2Vip.v6, mode: 'l2' }] },
+        backend: {
+          vips: [
+            { vip: LAB.l2Vip.v4, mode: 'l2' },
+            { vip: LAB.l2Vip.v6, mode: 'l2' },
+          ],
+        },
       });
     }
   });
@@ -117,7 +143,14 @@ describe.skipIf(unavailable)(`convergence shell${unavailable ? ` (skipped: ${una
     const hc: HealthCheckInput = { type: 'udp', port: 5353, payload: 'who', intervalMs: 300, timeoutMs: 250, rise: 3, fall: 20 };
     const start = () => {
       out = '';
-      runner = lab.spawn(lb.host.ns, [AGENT_BIN, 'run', '--state', lb.writeState(doc({ healthCheck: hc }), 'run.json'), '--state-dir', lb.stateDir]);
+      runner = lab.spawn(lb.host.ns, [
+        AGENT_BIN,
+        'run',
+        '--state',
+        lb.writeState(doc({ healthCheck: hc }), 'run.json'),
+        '--state-dir',
+        lb.stateDir,
+      ]);
       runner.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       runner.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     };
@@ -165,7 +198,7 @@ describe.skipIf(unavailable)(`convergence shell${unavailable ? ` (skipped: ${una
         /rule/,
       ],
       [
-        'a foreign rule in Tula\'s table',
+        "a foreign rule in Tula's table",
         async () => {
           const rule = (await tulaRules()).find((r) => r.text.includes('fwd to'));
           await nft('insert', 'rule', 'netdev', 'tula', rule!.chain, 'drop');
@@ -187,8 +220,12 @@ describe.skipIf(unavailable)(`convergence shell${unavailable ? ` (skipped: ${una
     }
 
     it('an idle agent rewrites none of its saved state', async () => {
-      const files = ['applied.json', 'host.json'].map((f) => `${lb.stateDir}/${f}`);
-      const stamp = () => files.map((f) => { const s = statSync(f); return `${s.ino}:${s.mtimeMs}`; });
+      const files = ['applied.json', 'applied-inputs.json', 'host.json'].map((f) => `${lb.stateDir}/${f}`);
+      const stamp = () =>
+        files.map((f) => {
+          const s = statSync(f);
+          return `${s.ino}:${s.mtimeMs}`;
+        });
       const before = stamp();
       await sleep(RESYNC_MS * 2 + 500);
       expect(stamp()).toEqual(before);
@@ -198,7 +235,10 @@ describe.skipIf(unavailable)(`convergence shell${unavailable ? ` (skipped: ${una
       const victim = lab.backends[0]!;
       await lab.stopServer(victim);
       try {
-        await waitStatus((s) => s.backends.some((b) => b.address === victim.v4 && b.healthy === false && b.condition === 'down'), 'victim down');
+        await waitStatus(
+          (s) => s.backends.some((b) => b.address === victim.v4 && b.healthy === false && b.condition === 'down'),
+          'victim down',
+        );
         await stop();
         start();
         await waitStatus((s) => s.running && s.appliedVersion !== null, 'restart');

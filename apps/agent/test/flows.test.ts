@@ -9,7 +9,9 @@ import { AgentHost, curlFromClient, kernelTestsUnavailable } from './support.ts'
 
 const unavailable = await kernelTestsUnavailable();
 const noHping = await new Promise<string | undefined>((resolve) =>
-  execFile('hping3', ['--version'], (err) => resolve(err && (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'hping3 is not installed (Debian package hping3)' : undefined)),
+  execFile('hping3', ['--version'], (err) =>
+    resolve(err && (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'hping3 is not installed (Debian package hping3)' : undefined),
+  ),
 );
 const VIP = LAB.l2Vip.v4;
 
@@ -41,7 +43,20 @@ describe.skipIf(unavailable)(`flow table${unavailable ? ` (skipped: ${unavailabl
     }
     // b1 also answers UDP on port 80 (with its name), for a UDP service on the web port.
     await started(
-      lab.spawn(lab.backends[0]!.ns, [process.execPath, '--import', 'tsx', 'packages/netlab/src/backend-server.ts', '--name', 'b1', '--http', '8080', '--udp', '80', '--lab', lab.prefix]),
+      lab.spawn(lab.backends[0]!.ns, [
+        process.execPath,
+        '--import',
+        'tsx',
+        'packages/netlab/src/backend-server.ts',
+        '--name',
+        'b1',
+        '--http',
+        '8080',
+        '--udp',
+        '80',
+        '--lab',
+        lab.prefix,
+      ]),
       'UDP server on b1',
     );
   });
@@ -52,12 +67,27 @@ describe.skipIf(unavailable)(`flow table${unavailable ? ` (skipped: ${unavailabl
   /** One UDP datagram per source port in `sports` ("a-b") to VIP:port: who answered each. */
   async function udp(port: number, sports: string): Promise<Record<string, string | null>> {
     const r = await lab.exec(lab.client.ns, [
-      process.execPath, '--import', 'tsx', 'packages/netlab/src/probe-client.ts', '--target', VIP, '--port', String(port), '--sports', sports,
+      process.execPath,
+      '--import',
+      'tsx',
+      'packages/netlab/src/probe-client.ts',
+      '--target',
+      VIP,
+      '--port',
+      String(port),
+      '--sports',
+      sports,
     ]);
     return JSON.parse(r.stdout) as Record<string, string | null>;
   }
 
-  const service = (name: string, protocol: 'tcp' | 'udp', ports: { port: number } | { ports: string }, backends: string[], flowTableSize?: number) => ({
+  const service = (
+    name: string,
+    protocol: 'tcp' | 'udp',
+    ports: { port: number } | { ports: string },
+    backends: string[],
+    flowTableSize?: number,
+  ) => ({
     name,
     vip: VIP,
     ...ports,
@@ -66,7 +96,11 @@ describe.skipIf(unavailable)(`flow table${unavailable ? ` (skipped: ${unavailabl
     ...(flowTableSize !== undefined && { flowTableSize }),
     backends: backends.map((address) => ({ address })),
   });
-  const doc = (version: number, services: ReturnType<typeof service>[]): DesiredStateInput => ({ apiVersion: 'tula/v1', version, balancer: { services } });
+  const doc = (version: number, services: ReturnType<typeof service>[]): DesiredStateInput => ({
+    apiVersion: 'tula/v1',
+    version,
+    balancer: { services },
+  });
   const [b1, b2, b3] = [0, 1, 2].map((i) => `${LAB.serverNet.v4}.${11 + i}`) as [string, string, string];
 
   it('keys flows by protocol: a UDP pin never captures a TCP connection from the same port', async () => {
@@ -95,7 +129,7 @@ describe.skipIf(unavailable)(`flow table${unavailable ? ` (skipped: ${unavailabl
     monitor.kill('SIGTERM');
     await exited;
     const transactions = events.split('\n').filter((l) => l.startsWith('# new generation'));
-    expect(transactions, transactions.join("; ")).toHaveLength(1);
+    expect(transactions, transactions.join('; ')).toHaveLength(1);
 
     // Flows that were on b2 move to the others; the rest stay where they were.
     const after = await udp(5353, '20000-20199');
@@ -124,43 +158,130 @@ describe.skipIf(unavailable)(`flow table${unavailable ? ` (skipped: ${unavailabl
 
   /** Spoofed SYNs (random source addresses) to VIP:80 at `perSecond` for `seconds`, from the client. */
   function synFlood(perSecond: number, seconds: number): Promise<unknown> {
-    const flood = lab.spawn(lab.client.ns, ['hping3', '-q', '-S', '-p', '80', '--rand-source', '-i', `u${Math.round(1e6 / perSecond)}`, '-c', String(perSecond * seconds), VIP]);
+    const flood = lab.spawn(lab.client.ns, [
+      'hping3',
+      '-q',
+      '-S',
+      '-p',
+      '80',
+      '--rand-source',
+      '-i',
+      `u${Math.round(1e6 / perSecond)}`,
+      '-c',
+      String(perSecond * seconds),
+      VIP,
+    ]);
     return new Promise((r) => flood.once('exit', r));
   }
 
-  it.skipIf(noHping)(`under a spoofed-SYN flood, established flows keep their backend and SYN-only entries stay within the table${noHping ? ` (skipped: ${noHping})` : ''}`, async () => {
-    // The router forwards the spoofed sources; backends' answers to them die there.
-    await lab.exec(lab.router.ns, ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.e1.rp_filter=0']);
-    const size = 1024;
-    const map = `flows4_tcp_${size}`;
-    await lb.apply(doc(6, [service('syn', 'tcp', { port: 80 }, [b1, b2], size)]));
-    // 100 SYNs a second for 22 s: 2,200 flows, twice the table. Each SYN-only
-    // entry lives 5 s (plus up to 1 s until the kernel collects it): about 600 at once.
-    const flood = synFlood(100, 22);
-    let most = 0;
-    const sample = setInterval(() => void flowEntries(map).then((n) => (most = Math.max(most, n)), () => undefined), 1000);
-    try {
-      // Connections opened 12 s into the flood, when 900 s entries would have filled the table.
-      await new Promise((r) => setTimeout(r, 12_000));
-      const clients = Array.from({ length: 8 }, () =>
-        lab.exec(lab.client.ns, [process.execPath, '--import', 'tsx', 'packages/netlab/src/keepalive-client.ts', '--target', VIP, '--interval', '500', '--duration', '10000'], { allowFailure: true }),
-      );
-      await new Promise((r) => setTimeout(r, 3000));
-      // A backend change: a third backend takes about a third of the Maglev slots.
-      await lb.apply(doc(7, [service('syn', 'tcp', { port: 80 }, [b1, b2, b3], size)]));
-      for (const c of await Promise.all(clients)) {
-        const lines = c.stdout.trim().split('\n').map((l) => JSON.parse(l) as { backend?: string; error?: string });
-        expect(lines.filter((l) => l.error), c.stdout).toEqual([]);
-        expect(new Set(lines.map((l) => l.backend)).size, c.stdout).toBe(1);
+  /** A spoofed-SYN flood (random source addresses) to VIP:80 from the client, as fast as hping3 sends; ends with `stop()`. */
+  function floodAtFullRate(): { stop: () => Promise<void> } {
+    const flood = lab.spawn(lab.client.ns, ['hping3', '-q', '-S', '-p', '80', '--rand-source', '--flood', VIP]);
+    const exited = new Promise((r) => flood.once('exit', r));
+    return {
+      stop: async () => {
+        flood.kill('SIGKILL');
+        await exited;
+      },
+    };
+  }
+
+  it.skipIf(noHping)(
+    `under a spoofed-SYN flood at the lab's full rate for 30 s, established flows keep their backend and SYN-only entries stay within their bound${noHping ? ` (skipped: ${noHping})` : ''}`,
+    async () => {
+      // The router forwards the spoofed sources; backends' answers to them die there.
+      await lab.exec(lab.router.ns, ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.e1.rp_filter=0']);
+      // The default table (1,048,576 entries, SYN-only entries kept 5 s). The flood is `hping3 --flood
+      // --rand-source`, the fastest this namespace lab sends (client -> router -> balancer): measured on
+      // 2026-12-04 on the 2-core machine, shared with other jobs, at 19,200 SYNs a second delivered to the
+      // balancer averaged over 34 s (649,834 SYNs; the table held at most 140,393 entries), and at 5,400/s in
+      // an earlier run while benchmarks loaded both cores; the test prints its own figure. With the
+      // established timeout (900 s) for every pin the table would hold every SYN of the flood; with 5 s it
+      // holds about rate x 6.
+      const size = 1_048_576;
+      const synTimeoutS = 5;
+      const map = `flows4_tcp_${size}`;
+      await lb.apply(doc(6, [service('syn', 'tcp', { port: 80 }, [b1, b2], size)]));
+      const newFlows = async () => (await lb.status()).counters!.services.syn!.newFlows;
+      // SYNs the balancer counted (each spoofed SYN is a new flow), over time, and the table's size, over time.
+      const syns: { at: number; n: number }[] = [];
+      const tables: { from: number; to: number; entries: number }[] = [];
+      let sampling = true;
+      const countSyns = (async () => {
+        while (sampling) {
+          syns.push({ at: performance.now(), n: await newFlows() });
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      })();
+      const countEntries = (async () => {
+        while (sampling) {
+          const from = performance.now();
+          const entries = await flowEntries(map);
+          tables.push({ from, to: performance.now(), entries });
+        }
+      })();
+      const t0 = performance.now();
+      const flood = floodAtFullRate();
+      try {
+        // Connections opened 12 s into the flood, when 900 s entries would have filled much of the table.
+        await new Promise((r) => setTimeout(r, 12_000));
+        const clients = Array.from({ length: 8 }, () =>
+          lab.exec(
+            lab.client.ns,
+            [
+              process.execPath,
+              '--import',
+              'tsx',
+              'packages/netlab/src/keepalive-client.ts',
+              '--target',
+              VIP,
+              '--interval',
+              '500',
+              '--duration',
+              '10000',
+            ],
+            { allowFailure: true },
+          ),
+        );
+        await new Promise((r) => setTimeout(r, 3000));
+        // A backend change: a third backend takes about a third of the Maglev slots.
+        await lb.apply(doc(7, [service('syn', 'tcp', { port: 80 }, [b1, b2, b3], size)]));
+        for (const c of await Promise.all(clients)) {
+          const lines = c.stdout
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l) as { backend?: string; error?: string });
+          expect(
+            lines.filter((l) => l.error),
+            c.stdout,
+          ).toEqual([]);
+          expect(new Set(lines.map((l) => l.backend)).size, c.stdout).toBe(1);
+        }
+        await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (performance.now() - t0))));
+      } finally {
+        await flood.stop();
+        sampling = false;
+        await Promise.all([countSyns, countEntries]);
       }
-      await flood;
-    } finally {
-      clearInterval(sample);
-    }
-    expect(most).toBeGreaterThan(100);
-    expect(most).toBeLessThan(size);
-    expect((await lb.status()).counters!.services.syn!.flowTableFull).toBe(0);
-  }, 60_000);
+      const flooded = (performance.now() - t0) / 1000;
+      const total = syns.at(-1)!.n - syns[0]!.n;
+      console.log(
+        `SYN flood: ${total} SYNs counted in ${flooded.toFixed(1)} s (${Math.round(total / flooded)}/s); flow table at most ${Math.max(...tables.map((t) => t.entries))} entries in ${tables.length} readings`,
+      );
+      // The flood was large enough to matter: with 900 s pins it would have left more entries than any reading can hold.
+      expect(total).toBeGreaterThan(2 * Math.max(...tables.map((t) => t.entries)));
+      // Each reading holds only flows whose SYN came within synTimeoutS (+ up to 1 s until the kernel
+      // collects expired entries, + 1 s of slack) before it began, plus the 8 established connections.
+      for (const t of tables) {
+        const before = syns.filter((x) => x.at <= t.from - (synTimeoutS + 2) * 1000).at(-1) ?? syns[0]!;
+        const after = syns.find((x) => x.at >= t.to) ?? syns.at(-1)!;
+        expect(t.entries, `reading at ${((t.from - t0) / 1000).toFixed(1)} s`).toBeLessThanOrEqual(after.n - before.n + 8);
+      }
+      expect(Math.max(...tables.map((t) => t.entries))).toBeLessThan(size);
+      expect((await lb.status()).counters!.services.syn!.flowTableFull).toBe(0);
+    },
+    120_000,
+  );
 
   it.skipIf(noHping)(`counts new flows a full flow table could not pin${noHping ? ` (skipped: ${noHping})` : ''}`, async () => {
     await lb.apply(doc(8, [service('full', 'tcp', { port: 80 }, [b1, b2], 64)]));

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { DesiredStateInput } from '@tula/protocol';
 import type { Lab, LabHost } from '@tula/netlab';
-import { AGENT_BIN, AgentHost } from './support.ts';
+import { AGENT_BIN, type AgentHost } from './support.ts';
 
 const run = promisify(execFile);
 
@@ -28,7 +28,9 @@ export class RunningAgent {
 
   start(): this {
     const { host } = this.agent;
-    this.child = spawn('ip', ['netns', 'exec', host.ns, AGENT_BIN, 'run', '--state', this.file, '--state-dir', this.agent.stateDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn('ip', ['netns', 'exec', host.ns, AGENT_BIN, 'run', '--state', this.file, '--state-dir', this.agent.stateDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
     this.child.stderr!.on('data', (d: Buffer) => (this.out += d.toString()));
     return this;
@@ -78,7 +80,19 @@ export async function revive(lab: Lab, host: LabHost) {
 export function startDownload(lab: Lab, url: string, bytes: number, bytesPerSecond: number) {
   const dir = mkdtempSync(join(tmpdir(), 'tula-download-'));
   const file = join(dir, 'body');
-  const child = lab.spawn(lab.client.ns, ['curl', '-sS', '--max-time', '120', '--limit-rate', String(bytesPerSecond), '-o', file, '-w', '%{size_download} %{http_code}', url]);
+  const child = lab.spawn(lab.client.ns, [
+    'curl',
+    '-sS',
+    '--max-time',
+    '120',
+    '--limit-rate',
+    String(bytesPerSecond),
+    '-o',
+    file,
+    '-w',
+    '%{size_download} %{http_code}',
+    url,
+  ]);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -105,11 +119,16 @@ export function startDownload(lab: Lab, url: string, bytes: number, bytesPerSeco
  */
 export async function startReporter<T>(lab: Lab, script: string, args: string[]) {
   const child = lab.spawn(lab.client.ns, [process.execPath, '--import', 'tsx', `packages/netlab/src/${script}`, ...args]);
-  await waitUntil(`${script} to start`, async () => {
-    const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
-    const caught = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status)?.[1];
-    return caught !== undefined && (BigInt(`0x${caught}`) & (1n << 14n)) !== 0n;
-  }, 60_000, 50);
+  await waitUntil(
+    `${script} to start`,
+    async () => {
+      const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
+      const caught = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+      return caught !== undefined && (BigInt(`0x${caught}`) & (1n << 14n)) !== 0n;
+    },
+    60_000,
+    50,
+  );
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -136,7 +155,12 @@ export function startRequestLoop(lab: Lab, url: string, timeoutMs = 5000) {
   return startReporter<LoopResult>(lab, 'request-loop.ts', ['--url', url, '--interval', '20', '--timeout', String(timeoutMs)]);
 }
 
-export async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();

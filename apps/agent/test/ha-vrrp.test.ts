@@ -65,7 +65,8 @@ describe.skipIf(unavailable)(`VRRP active/standby${unavailable ? ` (skipped: ${u
 
   beforeAll(async () => {
     lab = await createLab({ prefix: 'hvr', balancers: 2, managementNet: 42 });
-    for (const b of lab.backends) await new AgentHost(lab, b).apply({ apiVersion: 'tula/v1', version: 1, backend: { vips: [{ vip: VIP, mode: 'l2' }] } });
+    for (const b of lab.backends)
+      await new AgentHost(lab, b).apply({ apiVersion: 'tula/v1', version: 1, backend: { vips: [{ vip: VIP, mode: 'l2' }] } });
     agents = lab.balancers.map((b, i) => new RunningAgent(new AgentHost(lab, b), balancerDoc(lab, i, 1)).start());
     poller = (async () => {
       while (polling) {
@@ -85,10 +86,14 @@ describe.skipIf(unavailable)(`VRRP active/standby${unavailable ? ` (skipped: ${u
   });
 
   it('one balancer owns the VIP, and it serves', async () => {
-    const [owner] = await waitUntil('a balancer to own the VIP', async () => {
-      const o = await owners();
-      return o.length === 1 ? o : undefined;
-    }, 60_000);
+    const [owner] = await waitUntil(
+      'a balancer to own the VIP',
+      async () => {
+        const o = await owners();
+        return o.length === 1 ? o : undefined;
+      },
+      60_000,
+    );
     const body = (await lab.exec(lab.client.ns, ['curl', '-sS', '--max-time', '5', `http://${VIP}/`])).stdout.trim();
     expect(['b1', 'b2', 'b3']).toContain(body);
     // Both agents have converged by now; the other stays the standby.
@@ -107,11 +112,18 @@ describe.skipIf(unavailable)(`VRRP active/standby${unavailable ? ` (skipped: ${u
     const download = startDownload(lab, `http://${VIP}/bytes/${size}`, size, 1024 * 1024);
     await pause(4000);
     const killedAt = await hostDeath(lab, lab.balancers[owner!]!, agents[owner!]!);
-    const tookOver = await waitUntil('the standby to own the VIP', async () => (await owns(lab.balancers[standby]!)) && Date.now(), 10_000, 10);
+    const tookOver = await waitUntil(
+      'the standby to own the VIP',
+      async () => (await owns(lab.balancers[standby]!)) && Date.now(),
+      10_000,
+      10,
+    );
     const result = await download.done;
     expect(result, result.out).toMatchObject({ code: 0, size, intact: true });
     const loopResult = await loop.stop();
-    console.log(`VRRP failover (advert ${ADVERT_MS} ms): the standby owned the VIP ${tookOver - killedAt} ms after the host death; ${loopResult.sent} requests, ${loopResult.failed} failed; download intact`);
+    console.log(
+      `VRRP failover (advert ${ADVERT_MS} ms): the standby owned the VIP ${tookOver - killedAt} ms after the host death; ${loopResult.sent} requests, ${loopResult.failed} failed; download intact`,
+    );
     expect(tookOver - killedAt).toBeLessThan(3000);
     expect(loopResult.failures).toEqual([]);
     expect(bothOwned).toEqual([]);
@@ -123,15 +135,23 @@ describe.skipIf(unavailable)(`VRRP active/standby${unavailable ? ` (skipped: ${u
     await pause(2000);
     // As after a reboot: the agent starts (dropping the VIP the killed keepalived left behind), then the link comes up.
     agents[victim]!.start();
-    await waitUntil('the agent to drop the stale VIP', async () => {
-      const { stdout } = await run('ip', ['-n', lab.balancers[victim]!.ns, '-j', 'addr', 'show', 'dev', 'e0']);
-      return !stdout.includes(`"${VIP}"`);
-    }, 30_000);
+    await waitUntil(
+      'the agent to drop the stale VIP',
+      async () => {
+        const { stdout } = await run('ip', ['-n', lab.balancers[victim]!.ns, '-j', 'addr', 'show', 'dev', 'e0']);
+        return !stdout.includes(`"${VIP}"`);
+      },
+      30_000,
+    );
     await revive(lab, lab.balancers[victim]!);
-    await waitUntil('keepalived to run again on the returning balancer', async () => {
-      const s = (await agents[victim]!.agent.status()) as unknown as { announce?: { vrrp?: { running: boolean } } };
-      return s.announce?.vrrp?.running;
-    }, 30_000);
+    await waitUntil(
+      'keepalived to run again on the returning balancer',
+      async () => {
+        const s = (await agents[victim]!.agent.status()) as unknown as { announce?: { vrrp?: { running: boolean } } };
+        return s.announce?.vrrp?.running;
+      },
+      30_000,
+    );
     await pause(3000);
     const loopResult = await loop.stop();
     expect(await owners()).toEqual([1 - victim]);

@@ -66,8 +66,14 @@ describe.skipIf(unavailable)(`ICMP to VIPs${unavailable ? ` (skipped: ${unavaila
     ['L3 IPv6 (vxlan)', `[${LAB.l3Vip.v6}]`],
   ] as const) {
     it(`completes a 4 MB download through ${label} across a ${NARROW_MTU}-byte link (path MTU discovery)`, async () => {
-      const got = await curlFromClient(lab, `http://${host}/bytes/${size}`, ['-o', '/dev/null', '-w', '%{size_download}', '--max-time', '15'])
-        .catch((e: Error) => `failed: ${e.message.split('\n')[0]}`);
+      const got = await curlFromClient(lab, `http://${host}/bytes/${size}`, [
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{size_download}',
+        '--max-time',
+        '15',
+      ]).catch((e: Error) => `failed: ${e.message.split('\n')[0]}`);
       expect(got).toBe(String(size));
     });
   }
@@ -87,7 +93,21 @@ describe.skipIf(unavailable)(`ICMP to VIPs${unavailable ? ` (skipped: ${unavaila
     await lab.exec(lab.client.ns, ['sysctl', '-qw', 'net.ipv4.tcp_rmem=4096 65536 131072']);
     // Forget the path MTU the backends learnt in the tests above.
     for (const b of lab.backends) await lab.exec(b.ns, ['ip', 'route', 'flush', 'cache']);
-    const download = lab.spawn(lab.client.ns, ['curl', '-sS', '--max-time', '30', '--limit-rate', '1M', '-D', '-', '-o', '/dev/null', '-w', '%{size_download}\n', `http://${LAB.l2Vip.v4}/bytes/${size}`]);
+    const download = lab.spawn(lab.client.ns, [
+      'curl',
+      '-sS',
+      '--max-time',
+      '30',
+      '--limit-rate',
+      '1M',
+      '-D',
+      '-',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{size_download}\n',
+      `http://${LAB.l2Vip.v4}/bytes/${size}`,
+    ]);
     let out = '';
     download.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     download.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -99,7 +119,9 @@ describe.skipIf(unavailable)(`ICMP to VIPs${unavailable ? ` (skipped: ${unavaila
       const doc = balancerDoc(lab, 2);
       for (const s of doc.balancer!.services) {
         if (s.name !== 'l2') continue;
-        s.backends = s.backends!.map((b) => (b.address === lab.backends.find((h) => h.name === serving)!.v4 ? { ...b, state: 'draining' as const } : b));
+        s.backends = s.backends!.map((b) =>
+          b.address === lab.backends.find((h) => h.name === serving)!.v4 ? { ...b, state: 'draining' as const } : b,
+        );
       }
       await lb.apply(doc);
       await narrow(NARROW_MTU);

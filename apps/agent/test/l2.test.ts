@@ -50,11 +50,22 @@ describe.skipIf(unavailable)(`L2 DSR (${AGENT_BIN.split('/').pop()})${unavailabl
     lb = new AgentHost(lab, lab.balancers[0]!);
     backends = lab.backends.map((b) => new AgentHost(lab, b));
     for (const b of backends) {
-      await b.apply({ apiVersion: 'tula/v1', version: 1, backend: { vips: [{ vip: LAB.l2Vip.v4, mode: 'l2' }, { vip: LAB.l2Vip.v6, mode: 'l2' }] } });
+      await b.apply({
+        apiVersion: 'tula/v1',
+        version: 1,
+        backend: {
+          vips: [
+            { vip: LAB.l2Vip.v4, mode: 'l2' },
+            { vip: LAB.l2Vip.v6, mode: 'l2' },
+          ],
+        },
+      });
     }
     // Let the router learn neighbours from unsolicited announcements, to see them.
     await lab.exec(lab.router.ns, ['sysctl', '-qw', 'net.ipv4.conf.all.arp_accept=1', 'net.ipv4.conf.e0.arp_accept=1']);
-    await lab.exec(lab.router.ns, ['sysctl', '-qw', 'net.ipv6.conf.all.accept_untracked_na=1', 'net.ipv6.conf.e0.accept_untracked_na=1'], { allowFailure: true });
+    await lab.exec(lab.router.ns, ['sysctl', '-qw', 'net.ipv6.conf.all.accept_untracked_na=1', 'net.ipv6.conf.e0.accept_untracked_na=1'], {
+      allowFailure: true,
+    });
     await lb.apply(balancerDoc(1));
   });
   afterAll(async () => {
@@ -122,13 +133,19 @@ describe.skipIf(unavailable)(`L2 DSR (${AGENT_BIN.split('/').pop()})${unavailabl
 
   it('a second apply of the same state changes nothing in the kernel', async () => {
     const snapshot = async () =>
-      (await Promise.all([
-        lab.exec(lb.host.ns, ['nft', 'list', 'ruleset']),
-        lab.exec(lb.host.ns, ['ip', 'addr']),
-        lab.exec(lb.host.ns, ['ip', 'rule']),
-        lab.exec(lb.host.ns, ['ip', 'route', 'show', 'table', 'all']),
-      ]))
-        .map((r) => withoutFlowEntries(r.stdout).replace(/packets \d+ bytes \d+/g, 'packets N bytes N').replace(/expires \S+/g, 'expires T'))
+      (
+        await Promise.all([
+          lab.exec(lb.host.ns, ['nft', 'list', 'ruleset']),
+          lab.exec(lb.host.ns, ['ip', 'addr']),
+          lab.exec(lb.host.ns, ['ip', 'rule']),
+          lab.exec(lb.host.ns, ['ip', 'route', 'show', 'table', 'all']),
+        ])
+      )
+        .map((r) =>
+          withoutFlowEntries(r.stdout)
+            .replace(/packets \d+ bytes \d+/g, 'packets N bytes N')
+            .replace(/expires \S+/g, 'expires T'),
+        )
         .join('\n');
     const before = await snapshot();
     const r = await lb.apply(balancerDoc(1));

@@ -17,7 +17,9 @@ function balancerDoc(lab: Lab, version: number, tunnel: 'vxlan' | 'ipip' | 'gre'
       services: [
         { name: 'web', vip: LAB.l3Vip.v4, port: 80, protocol: 'tcp', mode: 'l3', tunnel, backends },
         { name: 'dns', vip: LAB.l3Vip.v4, port: 5353, protocol: 'udp', mode: 'l3', tunnel, backends },
-        ...(tunnel === 'ipip' ? [] : [{ name: 'web6', vip: LAB.l3Vip.v6, port: 80, protocol: 'tcp' as const, mode: 'l3' as const, tunnel, backends }]),
+        ...(tunnel === 'ipip'
+          ? []
+          : [{ name: 'web6', vip: LAB.l3Vip.v6, port: 80, protocol: 'tcp' as const, mode: 'l3' as const, tunnel, backends }]),
       ],
     },
   };
@@ -106,14 +108,19 @@ describe.skipIf(unavailable)(`L3 DSR over VXLAN${unavailable ? ` (skipped: ${una
   ] as const) {
     it(`takes a 2 MB ${family} upload through the tunnel unfragmented with the default MSS, the path dropping ICMP`, async () => {
       const router = lab.router.ns;
-      const blackhole = 'table inet dpi_blackhole { chain transit { type filter hook forward priority 0; ip saddr 10.99.0.2 icmp type destination-unreachable drop; ip6 saddr fd00:99::2 icmpv6 type packet-too-big drop; }; }';
+      const blackhole =
+        'table inet dpi_blackhole { chain transit { type filter hook forward priority 0; ip saddr 10.99.0.2 icmp type destination-unreachable drop; ip6 saddr fd00:99::2 icmpv6 type packet-too-big drop; }; }';
       await lab.exec(router, ['nft', '-f', '-'], { input: blackhole });
       try {
         const size = 2 * 1024 * 1024;
         const fragmentsBefore = await fragmentsCreated();
         const r = await lab.exec(
           lab.client.ns,
-          ['sh', '-c', `head -c ${size} /dev/zero | curl -sS --max-time 10 --data-binary @- -H 'content-type: application/octet-stream' http://${vip}/upload`],
+          [
+            'sh',
+            '-c',
+            `head -c ${size} /dev/zero | curl -sS --max-time 10 --data-binary @- -H 'content-type: application/octet-stream' http://${vip}/upload`,
+          ],
           { allowFailure: true },
         );
         expect(`${r.stdout.trim()}${r.stderr.trim()}`).toBe(String(size));
@@ -126,7 +133,8 @@ describe.skipIf(unavailable)(`L3 DSR over VXLAN${unavailable ? ` (skipped: ${una
 
   it('tracks no tunnelled packet in either direction, even under a host firewall that uses ct state', async () => {
     const ns = lb.host.ns;
-    const firewall = 'table inet dpi_hostfw { chain out { type filter hook output priority 0; ct state established,related accept; }; chain in { type filter hook input priority 0; ct state established,related accept; }; }';
+    const firewall =
+      'table inet dpi_hostfw { chain out { type filter hook output priority 0; ct state established,related accept; }; chain in { type filter hook input priority 0; ct state established,related accept; }; }';
     await lab.exec(ns, ['nft', '-f', '-'], { input: firewall });
     try {
       await lab.exec(ns, ['conntrack', '-F'], { allowFailure: true });
@@ -152,10 +160,35 @@ describe.skipIf(unavailable)(`L3 DSR over VXLAN${unavailable ? ` (skipped: ${una
     const b1 = lab.backends[0]!;
     const c = lab.client.ns;
     // The client sends its own VXLAN straight to b1, addressed as a balancer would.
-    await lab.exec(c, ['ip', 'link', 'add', 'spoof0', 'address', VXLAN.senderMac, 'type', 'vxlan', 'external', 'dstport', String(VXLAN.port)]);
+    await lab.exec(c, [
+      'ip',
+      'link',
+      'add',
+      'spoof0',
+      'address',
+      VXLAN.senderMac,
+      'type',
+      'vxlan',
+      'external',
+      'dstport',
+      String(VXLAN.port),
+    ]);
     try {
       await lab.exec(c, ['ip', 'link', 'set', 'spoof0', 'up']);
-      await lab.exec(c, ['ip', 'route', 'add', `${LAB.l3Vip.v4}/32`, 'encap', 'ip', 'id', String(VXLAN.vni), 'dst', b1.v4, 'dev', 'spoof0']);
+      await lab.exec(c, [
+        'ip',
+        'route',
+        'add',
+        `${LAB.l3Vip.v4}/32`,
+        'encap',
+        'ip',
+        'id',
+        String(VXLAN.vni),
+        'dst',
+        b1.v4,
+        'dev',
+        'spoof0',
+      ]);
       await lab.exec(c, ['ip', 'neigh', 'replace', LAB.l3Vip.v4, 'lladdr', VXLAN.receiverMac, 'dev', 'spoof0', 'nud', 'permanent']);
       const before = await lab.linkStats(b1.ns, 'tula-vxlan');
       const answers = Object.values(await udpFlows(lab, LAB.l3Vip.v4, '23000-23019'));
@@ -174,11 +207,14 @@ describe.skipIf(unavailable)(`L3 DSR over VXLAN${unavailable ? ` (skipped: ${una
 
 for (const tunnel of ['ipip', 'gre'] as const) {
   describe.skipIf(unavailable)(`L3 DSR over ${tunnel}`, () => {
-    it('forwards TCP through the tunnel, or skips with the kernel\'s reason', async (ctx) => {
+    it("forwards TCP through the tunnel, or skips with the kernel's reason", async (ctx) => {
       const lab = await createLab({ prefix: `t${tunnel.slice(0, 2)}` });
       try {
         const probe = await lab.exec(lab.client.ns, ['ip', 'link', 'add', 'probe0', 'type', tunnel, 'external'], { allowFailure: true });
-        ctx.skip(probe.code !== 0, `${tunnel} does not run end to end on this kernel, which cannot create ${tunnel} devices (${probe.stderr.trim()}); VXLAN is the path proven above`);
+        ctx.skip(
+          probe.code !== 0,
+          `${tunnel} does not run end to end on this kernel, which cannot create ${tunnel} devices (${probe.stderr.trim()}); VXLAN is the path proven above`,
+        );
         const lb = new AgentHost(lab, lab.balancers[0]!);
         for (const b of lab.backends) await new AgentHost(lab, b).apply(backendDoc(lab, 1, tunnel));
         await lb.apply(balancerDoc(lab, 1, tunnel));

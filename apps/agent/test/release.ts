@@ -14,7 +14,8 @@ export const AGENT_DEB = `${RELEASE_DIR}/tula-agent-linux-${ARCH}.deb`;
 
 /** Why the single executable cannot be built here, or undefined. */
 export async function releaseUnavailable(): Promise<string | undefined> {
-  if (process.platform !== 'linux' || !['x64', 'arm64'].includes(arch())) return `single executables are built for Linux x64 and arm64, not ${process.platform} ${arch()}`;
+  if (process.platform !== 'linux' || !['x64', 'arm64'].includes(arch()))
+    return `single executables are built for Linux x64 and arm64, not ${process.platform} ${arch()}`;
   for (const tool of ['dpkg-deb', 'flock']) {
     try {
       await promisify(execFile)('sh', ['-c', 'command -v "$1"', 'sh', tool]);
@@ -25,10 +26,26 @@ export async function releaseUnavailable(): Promise<string | undefined> {
   return undefined;
 }
 
-export async function ensureAgentRelease(): Promise<void> {
-  await promisify(execFile)('flock', ['/tmp/tula-agent-release.lock', 'sh', `${repoRoot}apps/agent/packaging/build-release.sh`, '--if-stale'], {
-    cwd: repoRoot,
-    timeout: 600_000,
-    maxBuffer: 16 * 1024 * 1024,
-  });
+/**
+ * Builds this machine's release files when stale; with 'all', also the other
+ * architecture's where its Node.js binary can be fetched (build-release.sh
+ * --arch all). Resolves to the build's warnings (stderr).
+ */
+export async function ensureAgentRelease(arches: 'host' | 'all' = 'host'): Promise<string> {
+  const { stderr } = await promisify(execFile)(
+    'flock',
+    [
+      '/tmp/tula-agent-release.lock',
+      'sh',
+      `${repoRoot}apps/agent/packaging/build-release.sh`,
+      '--if-stale',
+      ...(arches === 'all' ? ['--arch', 'all'] : []),
+    ],
+    {
+      cwd: repoRoot,
+      timeout: 900_000,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
+  return stderr;
 }

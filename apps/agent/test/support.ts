@@ -66,7 +66,17 @@ export interface StatusJson {
   lastDrift: { at: string; what: string[] } | null;
   backends: { service: string; address: string; condition: string; slots: number; healthy: boolean | null }[];
   counters: {
-    services: Record<string, { packets: number; bytes: number; newFlows: number; drops: number; flowTableFull: number; backends: Record<string, { packets: number; bytes: number; newFlows: number }> }>;
+    services: Record<
+      string,
+      {
+        packets: number;
+        bytes: number;
+        newFlows: number;
+        drops: number;
+        flowTableFull: number;
+        backends: Record<string, { packets: number; bytes: number; newFlows: number }>;
+      }
+    >;
     vips: Record<string, { packets: number; bytes: number }>;
   } | null;
 }
@@ -91,7 +101,14 @@ export async function backendsSeen(lab: Lab, url: string, want = lab.backends.le
 /** One UDP datagram per source port in `sports` ("a-b"): which backend answered each flow. */
 export async function udpFlows(lab: Lab, target: string, sports: string): Promise<Record<string, string | null>> {
   const r = await lab.exec(lab.client.ns, [
-    process.execPath, '--import', 'tsx', 'packages/netlab/src/probe-client.ts', '--target', target, '--sports', sports,
+    process.execPath,
+    '--import',
+    'tsx',
+    'packages/netlab/src/probe-client.ts',
+    '--target',
+    target,
+    '--sports',
+    sports,
   ]);
   return JSON.parse(r.stdout) as Record<string, string | null>;
 }

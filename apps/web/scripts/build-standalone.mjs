@@ -60,7 +60,10 @@ await build({
           const text = await readFile(args.path, 'utf8');
           if (!text.includes('import.meta.url')) return undefined;
           const at = relative(outWeb, join(out, relative(repo, args.path)));
-          return { contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(at)}, import.meta.url).href`), loader: extname(args.path).slice(1) };
+          return {
+            contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(at)}, import.meta.url).href`),
+            loader: extname(args.path).slice(1),
+          };
         });
       },
     },
@@ -69,7 +72,10 @@ await build({
 let traced;
 try {
   // Workspace packages are compiled in; the lab is left out on purpose.
-  traced = await nodeFileTrace([staged], { base: repo, ignore: (path) => path.startsWith('node_modules/@tula/') || path.startsWith('packages/') });
+  traced = await nodeFileTrace([staged], {
+    base: repo,
+    ignore: (path) => path.startsWith('node_modules/@tula/') || path.startsWith('packages/'),
+  });
 } finally {
   renameSync(staged, server);
 }

@@ -9,7 +9,8 @@ import { hash, verify } from '@node-rs/argon2';
 import type { Database } from '@tula/db';
 import { betterAuth } from 'better-auth';
 import { prismaAdapter } from 'better-auth/adapters/prisma';
-import type { Mailer } from './mailer.ts';
+import { accountMailOrganization, type Mailer } from './mailer.ts';
+import { joinSsoOrganization, ssoOrganizationOf, ssoPlugin, validateSsoUser } from './sso.ts';
 
 export interface AuthOptions {
   db: Database;
@@ -40,7 +41,13 @@ export async function authSecret(db: Database, configured?: string): Promise<str
 }
 
 function slugFor(email: string): string {
-  const base = email.split('@')[0]!.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'org';
+  const base =
+    email
+      .split('@')[0]!
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '')
+      .slice(0, 40) || 'org';
   return `${base}-${randomBytes(3).toString('hex')}`;
 }
 
@@ -50,6 +57,12 @@ export function createAuth(options: AuthOptions & { secret: string }) {
     baseURL: options.baseURL,
     secret: options.secret,
     database: prismaAdapter(db.prisma, { provider: 'postgresql' }),
+    // Single sign-on: each organisation's OpenID Connect provider (sso.ts); no routes of its own.
+    plugins: [ssoPlugin(db, options.secret)],
+    user: {
+      // An SSO sign-in needs an address in one of the organisation's allowed domains.
+      validateUserInfo: ({ user, source }) => validateSsoUser(db, source.oauth?.providerId, user, source.action),
+    },
     emailAndPassword: {
       enabled: true,
       minPasswordLength: 10,
@@ -61,6 +74,8 @@ export function createAuth(options: AuthOptions & { secret: string }) {
       resetPasswordTokenExpiresIn: 3600,
       sendResetPassword: async ({ user, url }) => {
         await options.mailer.send({
+          organizationId: await accountMailOrganization(db, user.id),
+          ownersOnly: true,
           to: user.email,
           subject: 'Reset your Tula password',
           text: `Someone (hopefully you) asked to reset the password of ${user.email} on Tula.\n\nSet a new password within an hour: ${url}\n\nIf it was not you, ignore this message; your password is unchanged.`,
@@ -78,9 +93,11 @@ export function createAuth(options: AuthOptions & { secret: string }) {
         const link = new URL(url);
         link.searchParams.set('callbackURL', '/app');
         await options.mailer.send({
+          organizationId: await accountMailOrganization(db, user.id),
+          ownersOnly: true,
           to: user.email,
           subject: 'Confirm your email address for Tula',
-          text: `Confirm that ${user.email} is yours to invite teammates and to accept invitations on Tula (valid for 3 days): ${link}\n\nIf you did not sign up for Tula, ignore this message.`,
+          text: `Confirm that ${user.email} is yours to invite teammates and to accept invitations on Tula (valid for 3 days): ${link.href}\n\nIf you did not sign up for Tula, ignore this message.`,
         });
       },
     },
@@ -109,18 +126,41 @@ export function createAuth(options: AuthOptions & { secret: string }) {
     databaseHooks: {
       user: {
         create: {
-          // Every new account gets its own organisation, on a free trial.
-          after: async (user) => {
-            await db.prisma.organization.create({
+          // Every new account gets its own organisation, on a free trial; one
+          // made by single sign-on joins that organisation instead (session hook).
+          after: async (user, ctx) => {
+            if (ssoOrganizationOf(ctx)) return;
+            const org = await db.prisma.organization.create({
               data: {
                 name: `${user.name || user.email.split('@')[0]}'s organisation`,
                 slug: slugFor(user.email),
                 memberships: { create: { userId: user.id, role: 'owner' } },
-                auditEvents: {
-                  create: { actorUserId: user.id, actorLabel: user.email, action: 'organization.create', targetType: 'organization', data: { trial: '14 days' } },
-                },
               },
             });
+            // The trial's end as the database set it: the date the banner counts down to.
+            await db.prisma.auditEvent.create({
+              data: {
+                organizationId: org.id,
+                actorUserId: user.id,
+                actorLabel: user.email,
+                action: 'organization.create',
+                targetType: 'organization',
+                targetId: org.id,
+                data: { trialEndsAt: org.trialEndsAt.toISOString() },
+              },
+            });
+          },
+        },
+      },
+      session: {
+        create: {
+          // Signed in through an organisation's identity provider: a member of it, working in it.
+          before: async (session, ctx) => {
+            const organizationId = ssoOrganizationOf(ctx);
+            if (!organizationId) return;
+            const user = await db.prisma.user.findUniqueOrThrow({ where: { id: session.userId }, select: { id: true, email: true } });
+            await joinSsoOrganization(db, organizationId, user);
+            return { data: { ...session, activeOrganizationId: organizationId } };
           },
         },
       },

@@ -5,6 +5,7 @@
 // to the caller's organisation even where a query forgot to say so.
 import { recompileOrganization } from '@tula/control';
 import type { Db } from '@tula/db';
+import { lockOrganization } from '@tula/db/locks';
 import { withTenant } from '@tula/db/tenant';
 import type { ApiContext } from './context.ts';
 import type { Actor } from './trpc.ts';
@@ -27,8 +28,7 @@ type OrgContext = ApiContext & { actor: Actor; org: NonNullable<ApiContext['org'
 
 export async function change<T>(ctx: OrgContext, audit: AuditEntry | ((result: T) => AuditEntry), fn: (tx: Tx) => Promise<T>): Promise<T> {
   const { result, changed } = await withTenant(ctx.db, ctx.org.id, async (tx) => {
-    // One change at a time per organisation, so versions are bumped in order.
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${ctx.org.id}))`;
+    await tx.$executeRaw(lockOrganization(ctx.org.id));
     const result = await fn(tx);
     const entry = typeof audit === 'function' ? audit(result) : audit;
     // Every change to a service becomes its next revision, in this transaction.
@@ -44,7 +44,13 @@ export async function change<T>(ctx: OrgContext, audit: AuditEntry | ((result: T
           })
         : null;
     for (const serviceId of entry.alsoServiceIds ?? []) {
-      await recordRevision(tx, { organizationId: ctx.org.id, serviceId, action: entry.action, actorUserId: ctx.actor.userId, actorLabel: ctx.actor.label });
+      await recordRevision(tx, {
+        organizationId: ctx.org.id,
+        serviceId,
+        action: entry.action,
+        actorUserId: ctx.actor.userId,
+        actorLabel: ctx.actor.label,
+      });
     }
     await tx.auditEvent.create({
       data: {
@@ -55,6 +61,7 @@ export async function change<T>(ctx: OrgContext, audit: AuditEntry | ((result: T
         action: entry.action,
         targetType: entry.targetType,
         targetId: entry.targetId ?? null,
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- needed where the root tsconfig's program (the tests) checks this file: there Prisma's JSON input type does not take a Record<string, unknown>
         data: (entry.data ?? {}) as object,
         serviceRevisionId: revision?.id ?? null,
       },

@@ -1,5 +1,5 @@
-import type { Bus, SharedLimiter, TrialLimits } from '@tula/control';
-import type { Database } from '@tula/db';
+import type { Bus, SecretBox, SharedLimiter, TrialLimits } from '@tula/control';
+import type { Database, SampleValues } from '@tula/db';
 import { authenticateApiToken, bearerApiToken, LAST_USE_RESOLUTION_MS } from './api-token.ts';
 import type { Auth } from './auth.ts';
 import type { Mailer } from './mailer.ts';
@@ -8,8 +8,20 @@ import type { Mailer } from './mailer.ts';
 export interface LabControl {
   /** The demo organisation the lab belongs to; only its members see the controls. */
   organizationId: string;
-  status(): { backends: { name: string; address: string; serving: boolean }[]; traffic: boolean };
+  status(): LabStatus;
   setBackendServing(name: string, serving: boolean): Promise<void>;
+  /** Kills a balancer as a host dies (link down, agent and routing daemon SIGKILLed), or brings it back. */
+  setBalancerAlive(name: string, alive: boolean): Promise<void>;
+}
+
+export interface LabStatus {
+  backends: { name: string; address: string; serving: boolean }[];
+  /**
+   * Each balancer: alive or killed, whether the router routes the VIP to it now,
+   * and the packets per second arriving on its link, one point a second, newest last.
+   */
+  balancers: { name: string; address: string; alive: boolean; routed: boolean; traffic: { t: number; packetsPerSecond: number }[] }[];
+  traffic: boolean;
 }
 
 /** Where the local lab is, for the health endpoint and the sign-in page. */
@@ -19,6 +31,18 @@ export interface LabState {
   detail: string;
   /** The demo login, once the lab has made it (the lab is local to this machine). */
   demoLogin?: { email: string; password: string };
+}
+
+/** This replica's stored counter flushes in memory (the agent gateway's counter writer). */
+export interface LiveCounterSource {
+  /** Identifies this replica's rows in "CounterSample". */
+  readonly replica: string;
+  /** The newest stored batch id (0 before the first). */
+  readonly newestBatch: number;
+  /** Stored flushes after a batch id, oldest first, each with its rows by organisation; undefined when memory no longer reaches back that far. */
+  since(after: number): { batch: number; rows: Map<string, SampleValues[]> }[] | undefined;
+  /** Calls the listener after every stored flush; returns the unsubscribe. */
+  onStored(listener: () => void): () => void;
 }
 
 /** The long-lived parts of a panel process that procedures use. */
@@ -32,9 +56,17 @@ export interface PanelServices {
   inviteAttempts: SharedLimiter;
   lab?: LabControl;
   labState?: LabState;
+  /** Absent in processes without an agent gateway: the live stream then reads everything from the database. */
+  liveCounters?: LiveCounterSource;
   startedAt: Date;
+  /** Whether this panel serves the agent's install script and files (`npm run build:agent-binary`); absent: not known here. */
+  agentDownloads?: () => Promise<boolean>;
   /** The URL agents and browsers reach this panel at (for the agent command line). */
   publicUrl: string;
+  /** Seals secrets the panel must read back (webhook signing secrets), under a key derived from the auth secret. */
+  secrets: SecretBox;
+  /** Seals BGP peer passwords (bgpPasswordBox); the agent gateway opens them for the agents. */
+  peerPasswords: SecretBox;
 }
 
 export type Role = 'owner' | 'admin' | 'viewer';
@@ -72,7 +104,13 @@ export async function createContext(services: PanelServices, headers: Headers, c
     orderBy: { createdAt: 'asc' },
     include: { organization: { select: { trialEndsAt: true } } },
   });
-  return { ...services, user, sessionId: session.session.id, org: m ? { id: m.organizationId, role: m.role, trialEndsAt: m.organization.trialEndsAt } : null, clientAddress };
+  return {
+    ...services,
+    user,
+    sessionId: session.session.id,
+    org: m ? { id: m.organizationId, role: m.role, trialEndsAt: m.organization.trialEndsAt } : null,
+    clientAddress,
+  };
 }
 
 /** Records that the session was used, at most once a minute (a write per request would be a write per API call). */

@@ -19,6 +19,14 @@ describe('CSV', () => {
   });
 
   it('writes a header and rows, each line ending in CRLF', () => {
-    expect(toCsv(['a', 'b'], [['x,y', 'z'], [null, 'q"']])).toBe('a,b\r\n"x,y",z\r\n,"q"""\r\n');
+    expect(
+      toCsv(
+        ['a', 'b'],
+        [
+          ['x,y', 'z'],
+          [null, 'q"'],
+        ],
+      ),
+    ).toBe('a,b\r\n"x,y",z\r\n,"q"""\r\n');
   });
 });

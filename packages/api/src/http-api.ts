@@ -19,7 +19,7 @@ import { appRouter, createCaller } from './root.ts';
 
 type Inputs = inferRouterInputs<typeof appRouter>;
 /** "group.procedure", checked against the router. */
-type ProcedurePath = { [G in keyof Inputs & string]: `${G}.${keyof Inputs[G] & string}` }[keyof Inputs & string];
+type ProcedurePath = { [G in keyof Inputs]: `${G}.${keyof Inputs[G] & string}` }[keyof Inputs];
 
 interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -35,10 +35,23 @@ interface Route {
 export const HTTP_API_BASE = '/api/v1';
 
 export const httpRoutes: Route[] = [
-  { method: 'GET', path: '/services', procedure: 'services.list', tag: 'Services', summary: 'List services with their backends and rollout' },
+  {
+    method: 'GET',
+    path: '/services',
+    procedure: 'services.list',
+    tag: 'Services',
+    summary: 'List services with their backends and rollout',
+  },
   { method: 'GET', path: '/services/{id}', procedure: 'services.get', tag: 'Services', summary: 'Get one service' },
   { method: 'POST', path: '/services', procedure: 'services.create', tag: 'Services', summary: 'Create a service' },
-  { method: 'PUT', path: '/services/{id}', procedure: 'services.update', tag: 'Services', summary: 'Replace a service (its backends included)', bodyField: 'service' },
+  {
+    method: 'PUT',
+    path: '/services/{id}',
+    procedure: 'services.update',
+    tag: 'Services',
+    summary: 'Replace a service (its backends included)',
+    bodyField: 'service',
+  },
   {
     method: 'PUT',
     path: '/services/{serviceId}/backends/{address}/state',
@@ -46,15 +59,41 @@ export const httpRoutes: Route[] = [
     tag: 'Backends',
     summary: 'Drain (draining), disable (disabled) or re-activate (active) one backend',
   },
-  { method: 'PUT', path: '/services/{serviceId}/backends/{address}/weight', procedure: 'services.setBackendWeight', tag: 'Backends', summary: "Set one backend's weight" },
+  {
+    method: 'PUT',
+    path: '/services/{serviceId}/backends/{address}/weight',
+    procedure: 'services.setBackendWeight',
+    tag: 'Backends',
+    summary: "Set one backend's weight",
+  },
   { method: 'GET', path: '/nodes', procedure: 'nodes.list', tag: 'Nodes', summary: 'List nodes with their agent and rollout state' },
-  { method: 'GET', path: '/api-tokens', procedure: 'apiTokens.list', tag: 'API tokens', summary: "List the organisation's API tokens with last use (never the tokens)" },
-  { method: 'DELETE', path: '/api-tokens/{id}', procedure: 'apiTokens.revoke', tag: 'API tokens', summary: 'Revoke an API token (tokens are created in the panel, Team page)' },
-  { method: 'GET', path: '/audit', procedure: 'audit.list', tag: 'Audit log', summary: 'Who changed what, newest first (page with cursor=nextCursor)' },
+  {
+    method: 'GET',
+    path: '/api-tokens',
+    procedure: 'apiTokens.list',
+    tag: 'API tokens',
+    summary: "List the organisation's API tokens with last use (never the tokens)",
+  },
+  {
+    method: 'DELETE',
+    path: '/api-tokens/{id}',
+    procedure: 'apiTokens.revoke',
+    tag: 'API tokens',
+    summary: 'Revoke an API token (tokens are created in the panel, Team page)',
+  },
+  {
+    method: 'GET',
+    path: '/audit',
+    procedure: 'audit.list',
+    tag: 'Audit log',
+    summary: 'Who changed what, newest first (page with cursor=nextCursor)',
+  },
 ];
 
 function inputSchema(route: Route): z.ZodType {
-  const def = (appRouter._def.procedures[route.procedure as keyof typeof appRouter._def.procedures] as unknown as { _def: { inputs: z.ZodType[] } })._def;
+  const def = (
+    appRouter._def.procedures[route.procedure as keyof typeof appRouter._def.procedures] as unknown as { _def: { inputs: z.ZodType[] } }
+  )._def;
   return def.inputs[0] ?? z.strictObject({});
 }
 
@@ -94,10 +133,13 @@ export function openApiDocument(publicUrl: string) {
     const parameters = inPath.map((name) => ({ name, in: 'path', required: true, schema: props[name] ?? { type: 'string' } }));
     let requestBody: unknown;
     if (route.method === 'GET') {
-      for (const [name, s] of Object.entries(props)) if (!inPath.includes(name)) parameters.push({ name, in: 'query', required: required.has(name), schema: s });
+      for (const [name, s] of Object.entries(props))
+        if (!inPath.includes(name)) parameters.push({ name, in: 'query', required: required.has(name), schema: s });
     } else {
       const rest = Object.fromEntries(Object.entries(props).filter(([name]) => !inPath.includes(name)));
-      const body = route.bodyField ? props[route.bodyField]! : { ...schema, properties: rest, required: [...required].filter((n) => !inPath.includes(n)) };
+      const body = route.bodyField
+        ? props[route.bodyField]!
+        : { ...schema, properties: rest, required: [...required].filter((n) => !inPath.includes(n)) };
       if (Object.keys(rest).length > 0) requestBody = { required: true, content: { 'application/json': { schema: body } } };
     }
     const errors = Object.fromEntries(
@@ -106,7 +148,10 @@ export function openApiDocument(publicUrl: string) {
         ['401', 'Missing, unknown, expired or revoked API token'],
         ['403', 'The token may not do this (viewer role, or the trial has ended)'],
         ['404', "Not found in the token's organisation"],
-      ].map(([code, description]) => [code, { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]),
+      ].map(([code, description]) => [
+        code,
+        { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      ]),
     );
     (paths[route.path] ??= {})[route.method.toLowerCase()] = {
       operationId: route.procedure,
@@ -114,7 +159,13 @@ export function openApiDocument(publicUrl: string) {
       tags: [route.tag],
       parameters,
       ...(requestBody ? { requestBody } : {}),
-      responses: { '200': { description: `The result of the tRPC procedure ${route.procedure} as JSON (dates as ISO 8601 strings).`, content: { 'application/json': {} } }, ...errors },
+      responses: {
+        '200': {
+          description: `The result of the tRPC procedure ${route.procedure} as JSON (dates as ISO 8601 strings).`,
+          content: { 'application/json': {} },
+        },
+        ...errors,
+      },
     };
   }
   return {
@@ -165,8 +216,10 @@ function match(method: string, path: string): { route: Route; params: Record<str
 export async function handleHttpApi(services: PanelServices, req: Request, clientAddress?: string): Promise<Response> {
   const url = new URL(req.url);
   const found = match(req.method, url.pathname.slice(HTTP_API_BASE.length) || '/');
-  if (!found) return errorResponse(404, 'NOT_FOUND', `No route ${req.method} ${url.pathname}; the routes are described at /api/openapi.json.`);
-  if (!bearerApiToken(req.headers)) return errorResponse(401, 'UNAUTHORIZED', 'Send an API token: Authorization: Bearer tula_… (create one under Team, API tokens).');
+  if (!found)
+    return errorResponse(404, 'NOT_FOUND', `No route ${req.method} ${url.pathname}; the routes are described at /api/openapi.json.`);
+  if (!bearerApiToken(req.headers))
+    return errorResponse(401, 'UNAUTHORIZED', 'Send an API token: Authorization: Bearer tula_… (create one under Team, API tokens).');
   const { route, params } = found;
   let input: Record<string, unknown> = { ...params };
   if (route.method === 'GET') {
@@ -182,7 +235,10 @@ export async function handleHttpApi(services: PanelServices, req: Request, clien
     }
     input = route.bodyField ? { ...input, [route.bodyField]: body } : { ...(body as object), ...input };
   }
-  const caller = createCaller(await createContext(services, req.headers, clientAddress)) as unknown as Record<string, Record<string, (input: unknown) => Promise<unknown>>>;
+  const caller = createCaller(await createContext(services, req.headers, clientAddress)) as unknown as Record<
+    string,
+    Record<string, (input: unknown) => Promise<unknown>>
+  >;
   const [group, name] = route.procedure.split('.') as [string, string];
   try {
     const noInput = route.method === 'GET' && Object.keys(input).length === 0;

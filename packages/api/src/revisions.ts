@@ -8,7 +8,10 @@ import type { Tx } from './change.ts';
 
 /** The service as its rows hold it now, or null when there is no such service in the organisation. */
 export async function loadServiceDocument(tx: Tx, organizationId: string, serviceId: string): Promise<ServiceDocument | null> {
-  const s = await tx.service.findFirst({ where: { id: serviceId, organizationId }, include: { backends: true, balancers: { select: { nodeId: true } } } });
+  const s = await tx.service.findFirst({
+    where: { id: serviceId, organizationId },
+    include: { backends: true, balancers: { select: { nodeId: true } } },
+  });
   return s && serviceDocument({ ...s, balancerNodeIds: s.balancers.map((b) => b.nodeId) });
 }
 
@@ -30,7 +33,10 @@ export async function recordRevision(
   tx: Tx,
   r: { organizationId: string; serviceId: string; action: string; actorUserId: string | null; actorLabel: string; restoredNumber?: number },
 ): Promise<{ id: string; number: number } | null> {
-  const [document, latest] = await Promise.all([loadServiceDocument(tx, r.organizationId, r.serviceId), latestRevision(tx, r.organizationId, r.serviceId)]);
+  const [document, latest] = await Promise.all([
+    loadServiceDocument(tx, r.organizationId, r.serviceId),
+    latestRevision(tx, r.organizationId, r.serviceId),
+  ]);
   if (latest && canonicalJson(latest.document) === canonicalJson(document)) return null;
   if (!latest && !document) return null;
   return tx.serviceRevision.create({
@@ -64,6 +70,10 @@ export async function assertBaseRevision(tx: Tx, organizationId: string, service
 export async function nameBalancers(db: Tx, organizationId: string, changes: ServiceChange[]): Promise<ServiceChange[]> {
   const ids = [...new Set(changes.flatMap((c) => (c.kind === 'balancer-added' || c.kind === 'balancer-removed' ? [c.nodeId] : [])))];
   if (ids.length === 0) return changes;
-  const names = new Map((await db.node.findMany({ where: { organizationId, id: { in: ids } }, select: { id: true, name: true } })).map((n) => [n.id, n.name]));
-  return changes.map((c) => ((c.kind === 'balancer-added' || c.kind === 'balancer-removed') && names.has(c.nodeId) ? { ...c, node: names.get(c.nodeId)! } : c));
+  const names = new Map(
+    (await db.node.findMany({ where: { organizationId, id: { in: ids } }, select: { id: true, name: true } })).map((n) => [n.id, n.name]),
+  );
+  return changes.map((c) =>
+    (c.kind === 'balancer-added' || c.kind === 'balancer-removed') && names.has(c.nodeId) ? { ...c, node: names.get(c.nodeId)! } : c,
+  );
 }

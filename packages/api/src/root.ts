@@ -1,3 +1,4 @@
+import { alertsRouter } from './routers/alerts/index.ts';
 import { accountRouter } from './routers/account/index.ts';
 import { apiTokensRouter } from './routers/apiTokens/index.ts';
 import { auditRouter } from './routers/audit/index.ts';
@@ -8,9 +9,11 @@ import { nodesRouter } from './routers/nodes/index.ts';
 import { orgRouter } from './routers/org/index.ts';
 import { rolloutsRouter } from './routers/rollouts/index.ts';
 import { servicesRouter } from './routers/services/index.ts';
+import { ssoRouter } from './routers/sso/index.ts';
 import { statsRouter } from './routers/stats/index.ts';
 import { teamRouter } from './routers/team/index.ts';
 import { tokensRouter } from './routers/tokens/index.ts';
+import { webhooksRouter } from './routers/webhooks/index.ts';
 import { createCallerFactory, router } from './trpc.ts';
 
 export const appRouter = router({
@@ -27,6 +30,9 @@ export const appRouter = router({
   stats: statsRouter,
   team: teamRouter,
   lab: labRouter,
+  sso: ssoRouter,
+  alerts: alertsRouter,
+  webhooks: webhooksRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -1,4 +1,4 @@
-import { withTenant, type TenantTx } from '@tula/db/tenant';
+import { tenantDatabase, withTenant, type TenantTx } from '@tula/db/tenant';
 import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
 import { ZodError } from 'zod';
@@ -9,11 +9,15 @@ const t = initTRPC.context<ApiContext>().create({
   errorFormatter: ({ shape, error }) => ({
     ...shape,
     // Input problems read as "field: problem; ..." rather than raw validation output.
-    message: error.cause instanceof ZodError ? error.cause.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ') : shape.message,
+    message:
+      error.cause instanceof ZodError
+        ? error.cause.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')
+        : shape.message,
     data: {
       ...shape.data,
       // Field problems for forms: path -> message.
-      fields: error.cause instanceof ZodError ? Object.fromEntries(error.cause.issues.map((i) => [i.path.join('.'), i.message])) : undefined,
+      fields:
+        error.cause instanceof ZodError ? Object.fromEntries(error.cause.issues.map((i) => [i.path.join('.'), i.message])) : undefined,
     },
   }),
 });
@@ -31,8 +35,12 @@ export interface Actor {
 
 /**
  * Signed in (or an API token), with an active organisation: every query below is
- * scoped to ctx.org.id. `ctx.tenant(fn)` runs fn in one transaction under
- * row-level security for that organisation (the guard behind the filters).
+ * scoped to ctx.org.id, and PostgreSQL enforces it: `ctx.db` is the tenant view
+ * (every statement under row-level security for ctx.org.id), and
+ * `ctx.tenant(fn)` runs several statements in one such transaction. The owner
+ * client is `ctx.crossTenantDb`, for the few reads that are not one
+ * organisation's (accounts, sessions, an invitation of another organisation);
+ * test/tenant-reads.test.ts lists the files allowed to use it.
  */
 export const orgProcedure = t.procedure.use(({ ctx, next }) => {
   if (ctx.credentialProblem) throw new TRPCError({ code: 'UNAUTHORIZED', message: ctx.credentialProblem });
@@ -42,8 +50,8 @@ export const orgProcedure = t.procedure.use(({ ctx, next }) => {
   const actor: Actor = ctx.apiToken
     ? { userId: null, tokenId: ctx.apiToken.id, label: `API token "${ctx.apiToken.name}" (${ctx.apiToken.prefix}…)` }
     : { userId: ctx.user!.id, tokenId: null, label: ctx.user!.email };
-  const tenant = <T>(fn: (tx: TenantTx) => Promise<T>) => withTenant(ctx.db, org.id, fn);
-  return next({ ctx: { ...ctx, org, actor, tenant } });
+  const tenant = <T>(fn: (tx: TenantTx) => Promise<T>, options?: { timeout?: number }) => withTenant(ctx.db, org.id, fn, options);
+  return next({ ctx: { ...ctx, org, actor, tenant, db: tenantDatabase(ctx.db, org.id), crossTenantDb: ctx.db } });
 });
 
 /** A person only (team membership and invitations are not for API tokens). */
@@ -55,10 +63,18 @@ export const personProcedure = orgProcedure.use(({ ctx, next }) => {
 /** Changes: owners and admins only, and not after the trial ended (the panel turns read-only; agents keep their state). */
 const writable = <C extends { org: { role: string; trialEndsAt: Date }; apiToken?: unknown }>(ctx: C) => {
   if (ctx.org.role === 'viewer') {
-    throw new TRPCError({ code: 'FORBIDDEN', message: ctx.apiToken ? 'This API token has the viewer role and cannot change anything; use an admin token.' : 'Viewers cannot change anything; ask an admin of this organisation.' });
+    throw new TRPCError({
+      code: 'FORBIDDEN',
+      message: ctx.apiToken
+        ? 'This API token has the viewer role and cannot change anything; use an admin token.'
+        : 'Viewers cannot change anything; ask an admin of this organisation.',
+    });
   }
   if (ctx.org.trialEndsAt.getTime() < Date.now()) {
-    throw new TRPCError({ code: 'FORBIDDEN', message: 'The free trial has ended: the panel is read-only. Your balancers keep forwarding with their last state.' });
+    throw new TRPCError({
+      code: 'FORBIDDEN',
+      message: 'The free trial has ended: the panel is read-only. Your balancers keep forwarding with their last state.',
+    });
   }
 };
 export const writeProcedure = orgProcedure.use(({ ctx, next }) => {

@@ -3,39 +3,60 @@
 // revoked tokens are refused, a token of organisation A sees nothing of B, and
 // the audit log names the token (not the person who made it).
 import { DEFAULT_TRIAL_LIMITS, LocalBus } from '@tula/control';
-import { openDatabase, readDatabaseEnv, type Database } from '@tula/db';
-import { createTestDatabase, type TestDatabase } from '@tula/db/testing';
+import type { Database } from '@tula/db';
+import { openTestDatabase, type OpenTestDatabase } from '@tula/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCaller, createContext, type PanelServices } from '../src/index.ts';
 
-let testDb: TestDatabase;
+let testDb: OpenTestDatabase;
 let db: Database;
 let services: PanelServices;
 const orgs: Record<'a' | 'b', { id: string; owner: { id: string; email: string; name: string } }> = {} as never;
 
 beforeAll(async () => {
-  testDb = await createTestDatabase();
-  db = await openDatabase({ env: readDatabaseEnv({ DATABASE_URL: testDb.url }), migrate: true });
+  testDb = await openTestDatabase();
+  db = testDb.db;
   // Bearer requests never reach the session lookup; a session would make this test pass without a token.
   const noSessions = { api: { getSession: async () => null } };
-  services = { db, bus: new LocalBus(), auth: noSessions, limits: DEFAULT_TRIAL_LIMITS, startedAt: new Date(), publicUrl: 'http://127.0.0.1' } as unknown as PanelServices;
+  services = {
+    db,
+    bus: new LocalBus(),
+    auth: noSessions,
+    limits: DEFAULT_TRIAL_LIMITS,
+    startedAt: new Date(),
+    publicUrl: 'http://127.0.0.1',
+  } as unknown as PanelServices;
   for (const name of ['a', 'b'] as const) {
-    const o = await db.prisma.organization.create({ data: { name, slug: `${name}-${Date.now()}`, trialEndsAt: new Date(Date.now() + 14 * 86_400_000) } });
+    const o = await db.prisma.organization.create({
+      data: { name, slug: `${name}-${Date.now()}`, trialEndsAt: new Date(Date.now() + 14 * 86_400_000) },
+    });
     const u = await db.prisma.user.create({ data: { email: `owner-${name}@example.com`, name: `owner ${name}`, emailVerified: true } });
     await db.prisma.membership.create({ data: { organizationId: o.id, userId: u.id, role: 'owner' } });
     orgs[name] = { id: o.id, owner: { id: u.id, email: u.email, name: u.name } };
   }
 });
 afterAll(async () => {
-  await db?.close();
-  await testDb?.drop();
+  await testDb?.close();
 });
 
 /** The owner of an organisation, signed in (as the panel's session would make it). */
-const asOwner = (name: 'a' | 'b') => createCaller({ ...services, user: orgs[name].owner, org: { id: orgs[name].id, role: 'owner', trialEndsAt: new Date(Date.now() + 86_400_000) } });
+const asOwner = (name: 'a' | 'b') =>
+  createCaller({
+    ...services,
+    user: orgs[name].owner,
+    org: { id: orgs[name].id, role: 'owner', trialEndsAt: new Date(Date.now() + 86_400_000) },
+  });
 /** A caller that carries only `Authorization: Bearer <token>`, through the request path's context. */
 const withBearer = async (token: string) => createCaller(await createContext(services, new Headers({ authorization: `Bearer ${token}` })));
-const service = (name: string) => ({ name, vip: '10.90.0.1', ports: '80', protocol: 'tcp' as const, mode: 'l2' as const, backends: [{ address: '10.90.0.11' }], draft: true });
+const service = (name: string) => ({
+  name,
+  vip: '10.90.0.1',
+  ports: '80',
+  protocol: 'tcp' as const,
+  mode: 'l2' as const,
+  backends: [{ address: '10.90.0.11' }],
+  draft: true,
+});
 
 describe('API tokens', () => {
   it('an admin token changes the configuration, and the audit log names the token', async () => {
@@ -75,7 +96,10 @@ describe('API tokens', () => {
     await owner.apiTokens.revoke({ id: revoked.id });
     await expect((await withBearer(revoked.token)).services.list()).rejects.toThrow(/revoked/);
     await expect((await withBearer('tula_made-up')).services.list()).rejects.toThrow(/not valid/);
-    expect((await owner.apiTokens.list()).filter((t) => [expired.id, revoked.id].includes(t.id)).map((t) => t.usable)).toEqual([false, false]);
+    expect((await owner.apiTokens.list()).filter((t) => [expired.id, revoked.id].includes(t.id)).map((t) => t.usable)).toEqual([
+      false,
+      false,
+    ]);
   });
 
   it("a token of organisation A sees and changes nothing of B's", async () => {
@@ -87,7 +111,9 @@ describe('API tokens', () => {
     expect((await api.apiTokens.list()).map((t) => t.name)).not.toContain('b bot');
     expect(JSON.stringify((await api.audit.list({})).items)).not.toContain(orgs.b.id);
     await expect(api.services.get({ id: bService.id })).rejects.toThrow(/NOT_FOUND|No such/i);
-    await expect(api.services.setBackendState({ serviceId: bService.id, address: '10.90.0.11', state: 'disabled' })).rejects.toThrow(/No such/);
+    await expect(api.services.setBackendState({ serviceId: bService.id, address: '10.90.0.11', state: 'disabled' })).rejects.toThrow(
+      /No such/,
+    );
     await expect(api.apiTokens.revoke({ id: bToken.id })).rejects.toThrow(/No such/);
     expect((await db.prisma.apiToken.findUniqueOrThrow({ where: { id: bToken.id } })).revokedAt).toBeNull();
   });

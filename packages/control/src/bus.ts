@@ -7,8 +7,8 @@ import type pg from 'pg';
 export type BusEvent =
   /** Desired state of these nodes changed, or they were revoked: re-read and push. */
   | { kind: 'nodes'; nodeIds: string[] }
-  /** New counter samples for this organisation were stored. */
-  | { kind: 'counters'; organizationId: string; at: number }
+  /** New counter samples for this organisation were stored, by this replica's flush (batch id). */
+  | { kind: 'counters'; organizationId: string; at: number; replica?: string; batch?: number }
   /** Node status (connected, applied version, error) changed in this organisation. */
   | { kind: 'fleet'; organizationId: string };
 

@@ -4,14 +4,29 @@
 import { createHash } from 'node:crypto';
 import { canonicalIp, parseDesiredState, type DesiredState } from '@tula/protocol';
 import type { ServiceColumns, StoredBackend } from '@tula/validators';
+import { mapPeerPasswords, SEALED_PASSWORD_STANDIN, storedPeerPasswords } from './peer-passwords.ts';
 
 export interface NodeRow {
   id: string;
   role: 'balancer' | 'backend' | 'both';
   addresses: string[];
+  /** The node's announcement settings (protocol Announcement, validated when saved); null or absent: none. */
+  announce?: unknown;
+  /** Set while the node is drained from the panel: it withdraws every announcement. */
+  drainingSince?: Date | null;
 }
 
 export type BackendRow = StoredBackend;
+
+/** A node's compiled document did not validate; `problems` name the fields ($.balancer.announce.vrrp.interface). */
+export class CompileError extends Error {
+  constructor(
+    readonly nodeId: string,
+    readonly problems: { path: string; message: string }[],
+  ) {
+    super(`compiled an invalid document for node ${nodeId}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+  }
+}
 
 export interface ServiceRow extends ServiceColumns {
   backends: BackendRow[];
@@ -26,7 +41,13 @@ export interface CompiledDocument {
 }
 
 function healthCheck(s: ServiceRow): unknown {
-  const timing = { intervalMs: s.hcIntervalMs, timeoutMs: s.hcTimeoutMs, rise: s.hcRise, fall: s.hcFall, ...(s.hcPort ? { port: s.hcPort } : {}) };
+  const timing = {
+    intervalMs: s.hcIntervalMs,
+    timeoutMs: s.hcTimeoutMs,
+    rise: s.hcRise,
+    fall: s.hcFall,
+    ...(s.hcPort ? { port: s.hcPort } : {}),
+  };
   switch (s.hcType) {
     case 'none':
       return undefined;
@@ -113,7 +134,14 @@ export function compileNodes(nodes: NodeRow[], services: ServiceRow[]): Map<stri
 
   for (const node of nodes) {
     const doc: Record<string, unknown> = { apiVersion: 'tula/v1', version: 0 };
-    if (node.role !== 'backend') doc.balancer = { services: (byBalancer.get(node.id) ?? []).map(serviceDoc) };
+    if (node.role !== 'backend') {
+      doc.balancer = {
+        services: (byBalancer.get(node.id) ?? []).map(serviceDoc),
+        // Sealed peer passwords stand in as a valid key while the document is checked, then go back in sealed.
+        ...(node.announce ? { announce: mapPeerPasswords(node.announce, () => SEALED_PASSWORD_STANDIN) } : {}),
+        ...(node.drainingSince ? { draining: true } : {}),
+      };
+    }
     if (node.role !== 'balancer') {
       const vips = new Map<string, { vip: string; mode: 'l2' | 'l3'; tunnel?: string; balancers: string[]; mss?: number }>();
       for (const s of servedBy.get(node.id) ?? []) {
@@ -136,11 +164,18 @@ export function compileNodes(nodes: NodeRow[], services: ServiceRow[]): Map<stri
       doc.backend = { vips: [...vips.values()].sort((a, b) => (a.vip < b.vip ? -1 : 1)) };
     }
     const parsed = parseDesiredState(doc);
-    if (!parsed.ok) {
-      // Services are validated when they are saved; this is a bug, say where.
-      throw new Error(`compiled an invalid document for node ${node.id}: ${parsed.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
-    }
-    const { version: _, ...state } = parsed.value;
+    // Services and settings are validated when saved; what only the whole document shows (a VRRP interface
+    // the node's L2 services do not use) is refused here, and the change's transaction rolls back.
+    if (!parsed.ok) throw new CompileError(node.id, parsed.problems);
+    const { version: _, ...checked } = parsed.value;
+    const sealed = storedPeerPasswords(node.announce);
+    const state =
+      checked.balancer?.announce && sealed.some((p) => p !== undefined)
+        ? {
+            ...checked,
+            balancer: { ...checked.balancer, announce: mapPeerPasswords(checked.balancer.announce, (p, i) => sealed[i] ?? p) },
+          }
+        : checked;
     out.set(node.id, { state, hash: documentHash(state) });
   }
   return out;

@@ -12,7 +12,7 @@ export async function loadCompileRows(db: Db | Tx, organizationId: string) {
   const [nodes, services, rollouts] = await Promise.all([
     db.node.findMany({
       where: { organizationId, revokedAt: null },
-      select: { id: true, role: true, addresses: true, desiredHash: true, desiredVersion: true },
+      select: { id: true, role: true, addresses: true, announce: true, drainingSince: true, desiredHash: true, desiredVersion: true },
       orderBy: { id: 'asc' },
     }),
     db.service.findMany({
@@ -26,7 +26,7 @@ export async function loadCompileRows(db: Db | Tx, organizationId: string) {
     (rollouts.length === 0
       ? []
       : await db.serviceRevision.findMany({
-        where: { organizationId, OR: rollouts.map((r) => ({ serviceId: r.serviceId, number: r.fromRevision })) },
+          where: { organizationId, OR: rollouts.map((r) => ({ serviceId: r.serviceId, number: r.fromRevision })) },
           select: { serviceId: true, document: true },
         })
     ).map((r) => [r.serviceId, r.document as unknown as ServiceRow | null]),
@@ -37,7 +37,9 @@ export async function loadCompileRows(db: Db | Tx, organizationId: string) {
     const rollout = rollouts.find((r) => r.serviceId === s.id);
     const before = rollout && previous.get(s.id);
     if (!rollout || !before) return [row];
-    const notReached = new Set(rollout.nodes.filter((n) => revisionForNode(rollout, n.batch) === rollout.fromRevision).map((n) => n.nodeId));
+    const notReached = new Set(
+      rollout.nodes.filter((n) => revisionForNode(rollout, n.batch) === rollout.fromRevision).map((n) => n.nodeId),
+    );
     return stagedServiceRows<ServiceRow & { id: string }>(row, { ...before, id: s.id }, notReached);
   });
   return { nodes, services: rows };

@@ -65,8 +65,26 @@ describe('advanceRollout', () => {
 
 describe('compiling a service under a staged rollout', () => {
   const columns = {
-    name: 'web', vip: '10.97.0.100', portStart: 80, portEnd: 80, protocol: 'tcp', mode: 'l3', tunnel: 'vxlan', ingressInterface: null, drainTimeoutS: 30, mss: null,
-    hcType: 'none', hcPort: null, hcPath: null, hcExpectStatus: null, hcPayload: null, hcExpect: null, hcIntervalMs: 1000, hcTimeoutMs: 500, hcRise: 2, hcFall: 3,
+    name: 'web',
+    vip: '10.97.0.100',
+    portStart: 80,
+    portEnd: 80,
+    protocol: 'tcp',
+    mode: 'l3',
+    tunnel: 'vxlan',
+    ingressInterface: null,
+    drainTimeoutS: 30,
+    mss: null,
+    hcType: 'none',
+    hcPort: null,
+    hcPath: null,
+    hcExpectStatus: null,
+    hcPayload: null,
+    hcExpect: null,
+    hcIntervalMs: 1000,
+    hcTimeoutMs: 500,
+    hcRise: 2,
+    hcFall: 3,
   } as const;
   const backend = (address: string) => ({ address, port: null, weight: 1, state: 'active' as const, nodeId: null });
   const nodes = [
@@ -75,7 +93,12 @@ describe('compiling a service under a staged rollout', () => {
     { id: 'b1', role: 'backend' as const, addresses: ['10.99.0.11'] },
     { id: 'b2', role: 'backend' as const, addresses: ['10.99.0.12'] },
   ];
-  const previous: ServiceRow = { ...columns, draft: false, balancerNodeIds: ['lb1', 'lb2'], backends: [backend('10.99.0.11'), backend('10.99.0.12')] };
+  const previous: ServiceRow = {
+    ...columns,
+    draft: false,
+    balancerNodeIds: ['lb1', 'lb2'],
+    backends: [backend('10.99.0.11'), backend('10.99.0.12')],
+  };
   const current: ServiceRow = { ...previous, backends: [backend('10.99.0.11')] };
   const backendsOf = (doc: { state: unknown }) => JSON.stringify(doc.state).match(/"address":"[\d.]+"/g);
 

@@ -67,7 +67,8 @@ export function advanceRollout(r: RolloutProgress, event: RolloutEvent, plan: { 
       return r.status === 'paused' ? { ...r, status: 'running', holdUntil: null } : r;
     case 'tick': {
       if (r.status !== 'running') return r;
-      if (r.holdUntil === null) return event.batchApplied ? { ...r, holdUntil: new Date(event.now.getTime() + plan.holdSeconds * 1000) } : r;
+      if (r.holdUntil === null)
+        return event.batchApplied ? { ...r, holdUntil: new Date(event.now.getTime() + plan.holdSeconds * 1000) } : r;
       if (event.now < r.holdUntil) return r;
       if (r.batch + 1 >= plan.batches) return { ...r, status: 'completed', holdUntil: null };
       return { ...r, batch: r.batch + 1, holdUntil: null };
@@ -82,7 +83,11 @@ export function advanceRollout(r: RolloutProgress, event: RolloutEvent, plan: { 
  * VIP section names every balancer that carries either), so a backend the new
  * revision drops keeps serving the balancers that still run the old one.
  */
-export function stagedServiceRows<S extends { balancerNodeIds: string[] }>(current: S, previous: S, previousNodeIds: ReadonlySet<string>): S[] {
+export function stagedServiceRows<S extends { balancerNodeIds: string[] }>(
+  current: S,
+  previous: S,
+  previousNodeIds: ReadonlySet<string>,
+): S[] {
   return [
     { ...current, balancerNodeIds: current.balancerNodeIds.filter((id) => !previousNodeIds.has(id)) },
     { ...previous, balancerNodeIds: previous.balancerNodeIds.filter((id) => previousNodeIds.has(id)) },

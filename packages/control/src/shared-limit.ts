@@ -35,6 +35,9 @@ export class SharedLimiter {
 
   /** Forgets this limiter's windows that have ended. */
   async prune(): Promise<void> {
-    await this.db.pool.query(`DELETE FROM "LimitWindow" WHERE key LIKE $1 AND "windowStart" <= now() - make_interval(secs => $2)`, [`${this.name}:%`, this.windowSeconds]);
+    await this.db.pool.query(`DELETE FROM "LimitWindow" WHERE key LIKE $1 AND "windowStart" <= now() - make_interval(secs => $2)`, [
+      `${this.name}:%`,
+      this.windowSeconds,
+    ]);
   }
 }

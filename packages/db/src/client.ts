@@ -21,6 +21,24 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/**
+ * How long a Prisma transaction may wait for the embedded database's one
+ * connection. Prisma's default, 2 s, guards a server's pool against exhaustion;
+ * here every statement of the tenant view is a transaction, and queueing for the
+ * one connection is the design: a page's reads behind a counters flush or a
+ * change's recompile waited over 2 s on a loaded machine and failed ("Unable to
+ * start a transaction in the given time"). Still bounded, so a connection held
+ * far too long is reported as an error, not waited out.
+ */
+export const EMBEDDED_MAX_WAIT_MS = 15_000;
+/**
+ * How long a transaction on the embedded database may run. PGlite runs inside the
+ * panel's own process, so on a busy machine a change's transaction (a few dozen
+ * statements and a recompile) shares the CPU with the pages it serves; Prisma's
+ * 5 s default aborted a saved edit at load average 20 ("expired transaction").
+ */
+export const EMBEDDED_TRANSACTION_TIMEOUT_MS = 30_000;
+
 export interface OpenOptions {
   env?: DatabaseEnv;
   /** Apply pending migrations before returning (the panel does; tests choose). */
@@ -43,7 +61,10 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
   pool.on('error', (err) => console.error(`database pool: ${err.message}`));
   try {
     const report = options.migrate ? await migrate(pool) : undefined;
-    const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+    const prisma = new PrismaClient({
+      adapter: new PrismaPg(pool),
+      ...(embedded ? { transactionOptions: { maxWait: EMBEDDED_MAX_WAIT_MS, timeout: EMBEDDED_TRANSACTION_TIMEOUT_MS } } : {}),
+    });
     return {
       prisma,
       pool,

@@ -35,7 +35,7 @@ describe('migration runner on PostgreSQL', () => {
     expect(recordsAfter).toEqual(recordsBefore);
   });
 
-  it('records migrations in Prisma\'s format', async () => {
+  it("records migrations in Prisma's format", async () => {
     const { rows } = await pool.query('SELECT * FROM "_prisma_migrations"');
     for (const r of rows) {
       expect(r.id).toMatch(/^[0-9a-f-]{36}$/);
@@ -48,7 +48,11 @@ describe('migration runner on PostgreSQL', () => {
 
   it('rolls back a failing migration, names it, quotes PostgreSQL, and stops', async () => {
     const bad = [
-      { name: '30000101000000_half_good', sql: 'CREATE TABLE "ShouldVanish" (id int);\nALTER TABLE "NoSuchTable" ADD COLUMN x int;', checksum: 'a'.repeat(64) },
+      {
+        name: '30000101000000_half_good',
+        sql: 'CREATE TABLE "ShouldVanish" (id int);\nALTER TABLE "NoSuchTable" ADD COLUMN x int;',
+        checksum: 'a'.repeat(64),
+      },
       { name: '30000102000000_never_reached', sql: 'CREATE TABLE "NeverCreated" (id int);', checksum: 'b'.repeat(64) },
     ];
     const err = await migrate(pool, [...readMigrations(), ...bad]).catch((e: unknown) => e);
@@ -116,6 +120,72 @@ describe('npm run db:migrate', () => {
       const second = await run();
       expect(second.stdout).toMatch(/DATABASE_URL: up to date \(\d+ migrations applied earlier\)/);
     } finally {
+      await db.drop();
+    }
+  });
+});
+
+describe('per-node detail into arrays (20261205013000_node_detail_arrays)', () => {
+  it('regroups existing per-node rows into one row per series and bucket, every node kept with its values', async () => {
+    const db = await createTestDatabase();
+    const pool = new pg.Pool({ connectionString: db.url });
+    try {
+      const all = readMigrations();
+      const at = all.findIndex((m) => m.name === '20261205013000_node_detail_arrays');
+      await migrate(pool, all.slice(0, at));
+      const t = '2026-12-04 10:00:00';
+      const t2 = '2026-12-04 10:00:10';
+      await pool.query(
+        `INSERT INTO "CounterNodeSample" ("organizationId", "nodeId", kind, "seriesKey", at, packets, bytes, "newFlows", drops) VALUES
+           ('o', 'n2', 'service', 's', $1, 2, 200, 20, 2), ('o', 'n1', 'service', 's', $1, 1, 100, 10, 1),
+           ('o', 'n1', 'service', 's', $2, 3, 300, 30, 3), ('o', 'n1', 'backend', 'b', $1, 4, 400, 40, 0)`,
+        [t, t2],
+      );
+      await migrate(pool, all.slice(0, at + 1));
+      const { rows } = await pool.query(
+        `SELECT kind::text, "seriesKey", to_char(at, 'HH24:MI:SS') AS at, replica, batch::int, "nodeIds", packets::int[], bytes::int[], "newFlows"::int[], drops::int[]
+           FROM "CounterNodeSample" ORDER BY 1, 3`,
+      );
+      expect(rows).toEqual([
+        {
+          kind: 'backend',
+          seriesKey: 'b',
+          at: '10:00:00',
+          replica: 'migrated',
+          batch: 0,
+          nodeIds: ['n1'],
+          packets: [4],
+          bytes: [400],
+          newFlows: [40],
+          drops: [0],
+        },
+        {
+          kind: 'service',
+          seriesKey: 's',
+          at: '10:00:00',
+          replica: 'migrated',
+          batch: 0,
+          nodeIds: ['n1', 'n2'],
+          packets: [1, 2],
+          bytes: [100, 200],
+          newFlows: [10, 20],
+          drops: [1, 2],
+        },
+        {
+          kind: 'service',
+          seriesKey: 's',
+          at: '10:00:10',
+          replica: 'migrated',
+          batch: 0,
+          nodeIds: ['n1'],
+          packets: [3],
+          bytes: [300],
+          newFlows: [30],
+          drops: [3],
+        },
+      ]);
+    } finally {
+      await pool.end();
       await db.drop();
     }
   });

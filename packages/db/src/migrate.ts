@@ -62,9 +62,7 @@ CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
 function postgresMessage(err: unknown): string {
   if (err && typeof err === 'object' && 'message' in err) {
     const e = err as { message: string; code?: string; position?: string };
-    return [e.message, e.code && `(SQLSTATE ${e.code})`, e.position && `at character ${e.position}`]
-      .filter(Boolean)
-      .join(' ');
+    return [e.message, e.code && `(SQLSTATE ${e.code})`, e.position && `at character ${e.position}`].filter(Boolean).join(' ');
   }
   return String(err);
 }
@@ -80,9 +78,12 @@ export async function migrate(pool: pg.Pool, migrations: Migration[] = readMigra
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     await client.query(CREATE_MIGRATIONS_TABLE);
-    const { rows } = await client.query<{ migration_name: string; checksum: string; finished_at: Date | null; rolled_back_at: Date | null }>(
-      'SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations"',
-    );
+    const { rows } = await client.query<{
+      migration_name: string;
+      checksum: string;
+      finished_at: Date | null;
+      rolled_back_at: Date | null;
+    }>('SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations"');
     const unfinished = rows.find((r) => r.finished_at === null && r.rolled_back_at === null);
     if (unfinished) {
       throw new MigrationError(

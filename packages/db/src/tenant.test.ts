@@ -20,7 +20,10 @@ for (const kind of ['server', 'embedded'] as const) {
 
     beforeAll(async () => {
       if (kind === 'server') testDb = await createTestDatabase();
-      db = await openDatabase({ env: readDatabaseEnv(kind === 'server' ? { DATABASE_URL: testDb!.url } : { TULA_DATA_DIR: embeddedDir }), migrate: true });
+      db = await openDatabase({
+        env: readDatabaseEnv(kind === 'server' ? { DATABASE_URL: testDb!.url } : { TULA_DATA_DIR: embeddedDir }),
+        migrate: true,
+      });
       for (const name of ['a', 'b'] as const) {
         const o = await db.prisma.organization.create({ data: { name, slug: `${name}-${Date.now()}` } });
         org[name] = o.id;
@@ -48,7 +51,11 @@ for (const kind of ['server', 'embedded'] as const) {
       const updated = await withTenant(db, org.a, (tx) => tx.node.updateMany({ data: { hostname: 'changed' } }));
       expect(updated.count).toBe(1);
       expect((await db.prisma.node.findFirstOrThrow({ where: { organizationId: org.b } })).hostname).toBeNull();
-      await expect(withTenant(db, org.a, (tx) => tx.node.create({ data: { organizationId: org.b, name: 'planted', credentialHash: `planted-${org.b}` } }))).rejects.toThrow(/row-level security/);
+      await expect(
+        withTenant(db, org.a, (tx) =>
+          tx.node.create({ data: { organizationId: org.b, name: 'planted', credentialHash: `planted-${org.b}` } }),
+        ),
+      ).rejects.toThrow(/row-level security/);
       expect(await db.prisma.node.count({ where: { name: 'planted' } })).toBe(0);
     });
 
@@ -58,7 +65,7 @@ for (const kind of ['server', 'embedded'] as const) {
         FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'organizationId' AND NOT a.attisdropped
-        WHERE c.relkind = 'r' ORDER BY c.relname`;
+        WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.relname`;
       expect(tables.length).toBeGreaterThan(5);
       expect(tables.filter((t) => !t.rls || !t.granted).map((t) => t.table)).toEqual([]);
     });

@@ -10,10 +10,84 @@ export type TenantTx = Parameters<Parameters<Db['$transaction']>[0]>[0];
  * Runs `fn` in one transaction as the role tula_tenant with tula.org set to
  * `organizationId` (both transaction-local: the pooled connection returns clean).
  */
-export function withTenant<T>(db: Database, organizationId: string, fn: (tx: TenantTx) => Promise<T>, options?: { timeout?: number }): Promise<T> {
-  return db.prisma.$transaction(async (tx) => {
+export function withTenant<T>(
+  db: Database,
+  organizationId: string,
+  fn: (tx: TenantTx) => Promise<T>,
+  options?: { timeout?: number },
+): Promise<T> {
+  return ownerOf(db).prisma.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT set_config('tula.org', ${organizationId}, true)`;
     await tx.$executeRaw`SET LOCAL ROLE tula_tenant`;
     return fn(tx);
   }, options);
+}
+
+const OWNER = Symbol('tula owner database');
+
+/** The owner database behind a tenant view (or the database itself). */
+export function ownerOf(db: Database): Database {
+  return (db as Database & { [OWNER]?: Database })[OWNER] ?? db;
+}
+
+/**
+ * A view of the database in which every query, Prisma's or raw SQL through
+ * `pool.query`, runs as tula_tenant with tula.org set to `organizationId`, each
+ * in its own short transaction. Procedures get this as `ctx.db`, so a read
+ * that forgot its organisation filter still sees one organisation. Several
+ * statements that must be atomic use `withTenant` (change()), which takes the
+ * owner connection behind this view; `$transaction` on the view is refused
+ * because its statements would leave the tenant role.
+ */
+export function tenantDatabase(db: Database, organizationId: string): Database {
+  const owner = ownerOf(db);
+  const base = owner.prisma;
+  const extended = base.$extends({
+    query: {
+      async $allOperations({ args, query }) {
+        const [, , result] = await base.$transaction([
+          base.$executeRaw`SELECT set_config('tula.org', ${organizationId}, true)`,
+          base.$executeRaw`SET LOCAL ROLE tula_tenant`,
+          query(args) as never,
+        ]);
+        return result;
+      },
+    },
+  });
+  const prisma = new Proxy(extended, {
+    get(target, key, receiver) {
+      if (key === '$transaction') {
+        return () => {
+          throw new Error('the tenant client runs one statement per transaction: use withTenant (ctx.tenant) for several');
+        };
+      }
+      return Reflect.get(target, key, receiver);
+    },
+  }) as unknown as Database['prisma'];
+  const pool = {
+    /** One statement as the tenant, in its own transaction. */
+    async query(text: string, values?: unknown[]) {
+      const client = await owner.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(`SELECT set_config('tula.org', $1, true)`, [organizationId]);
+        await client.query('SET LOCAL ROLE tula_tenant');
+        const result = await client.query(text, values);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+  } as unknown as Database['pool'];
+  return {
+    ...owner,
+    prisma,
+    pool,
+    close: () => Promise.reject(new Error('close the owner database, not a tenant view')),
+    [OWNER]: owner,
+  } as Database;
 }

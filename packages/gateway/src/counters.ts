@@ -1,14 +1,16 @@
 // Stores agents' counter deltas summed over the fleet: each flush writes one raw
 // row per series and second (not one per agent) and upserts this replica's minute
 // and hour rows, so database writes grow with services, not agents. Per-node
-// detail is summed in memory and written at a 10 s step once a bucket has ended.
+// detail is summed in memory and written at a 10 s step once a bucket has ended,
+// one row per series and bucket with every node's part in arrays.
 // A report is acknowledged only once its sums are stored, and a report seen
 // before (same agent boot and sequence) is acknowledged without being counted again.
 import { randomBytes } from 'node:crypto';
 import type { Bus } from '@tula/control';
 import type { Database, SampleValues, SeriesKind } from '@tula/db';
+import { WATERMARK_BOUND_MS } from '@tula/db/samples';
 import type { CountersReport } from '@tula/protocol';
-import { expireHistory, type RetentionPolicy } from './retention.ts';
+import { maintainPartitions, type RetentionPolicy } from './retention.ts';
 
 export interface PendingReport {
   nodeId: string;
@@ -20,64 +22,172 @@ export interface PendingReport {
 
 type Values = Pick<SampleValues, 'packets' | 'bytes' | 'newFlows' | 'drops'>;
 
-interface Row extends Values {
+/** One series of an organisation, interned (one object per series) so that sums key it by identity, without building a string per value. */
+interface Series {
   organizationId: string;
-  /** Empty for fleet-wide sums. */
-  nodeId: string;
   kind: SeriesKind;
   seriesKey: string;
+}
+
+interface Row extends Values {
+  series: Series;
+  /** Empty for fleet-wide sums. */
+  nodeId: string;
   /** Start of the bucket, ms since epoch. */
   at: number;
 }
+
+/** The sums of one node (or of the fleet) in one bucket, by series. */
+type Cells = Map<Series, Row>;
 
 /** Per-node detail is kept at this step. */
 const NODE_STEP_MS = 10_000;
 /** A node bucket is written this long after it ends, so late reports still land in it. */
 const NODE_GRACE_MS = 5_000;
 
-/** Sums of counter values by organisation, node, series and bucket. */
+/** A report covering longer than this is spread over this many slices at most (one row per series and slice). */
+const MAX_SLICES = 120;
+/** A report's interval is counted back at most this far from its end (older raw partitions may be expired). */
+const MAX_SPAN_MS = 3_600_000;
+
+/** Where a share of a report's deltas goes: the start of its second, and its part of the interval (weights add up to 1). */
+export interface Slice {
+  at: number;
+  weight: number;
+}
+
+/**
+ * The seconds a report covering [from, to) falls in, each weighted by how much
+ * of the interval it holds. Without `from` (an older agent), or for an empty
+ * interval, the whole report is in the second of `to`. A long interval (an
+ * agent paused or cut off) is cut into at most MAX_SLICES slices of whole
+ * seconds, each at its first second.
+ */
+export function slicesOf(from: number | undefined, to: number): Slice[] {
+  const end = Math.floor(to / 1000) * 1000;
+  if (from === undefined || from >= to) return [{ at: end, weight: 1 }];
+  const start = Math.max(from, to - MAX_SPAN_MS);
+  const span = to - start;
+  const first = Math.floor(start / 1000) * 1000;
+  const step = Math.ceil((end + 1000 - first) / 1000 / MAX_SLICES) * 1000;
+  const slices: Slice[] = [];
+  for (let at = first; at < to; at += step) {
+    const part = Math.min(at + step, to) - Math.max(at, start);
+    if (part > 0) slices.push({ at, weight: part / span });
+  }
+  return slices;
+}
+
+/** `value` cut into whole parts by `slices`' weights (largest remainder), so the parts add up to it exactly. */
+export function share(value: number, slices: Slice[]): number[] {
+  const parts = new Float64Array(slices.length);
+  shareInto(value, slices, parts);
+  return [...parts];
+}
+
+let remainders = new Float64Array(MAX_SLICES + 2);
+let given = new Uint8Array(MAX_SLICES + 2);
+
+/** `share` written into `parts` (no allocation: it runs for every value of every report that spans seconds). */
+function shareInto(value: number, slices: Slice[], parts: Float64Array) {
+  const n = slices.length;
+  if (remainders.length < n) [remainders, given] = [new Float64Array(n), new Uint8Array(n)];
+  let left = value;
+  for (let i = 0; i < n; i++) {
+    const exact = value * slices[i]!.weight;
+    parts[i] = Math.floor(exact);
+    remainders[i] = exact - parts[i]!;
+    given[i] = 0;
+    left -= parts[i]!;
+  }
+  // One more to each of the largest remainders (ties: the later slice), again from the largest after a round.
+  for (let k = 0; left > 0; k++, left--) {
+    if (k > 0 && k % n === 0) given.fill(0, 0, n);
+    let best = -1;
+    for (let i = 0; i < n; i++) if (!given[i] && (best < 0 || remainders[i]! >= remainders[best]!)) best = i;
+    parts[best] = parts[best]! + 1;
+    given[best] = 1;
+  }
+}
+
+/** Sums of counter values by bucket, node and series. */
 class Sums {
-  private readonly byKey = new Map<string, Row>();
+  readonly byAt = new Map<number, Map<string, Cells>>();
 
-  add(organizationId: string, nodeId: string, kind: SeriesKind, seriesKey: string, at: number, v: Values) {
-    if (!v.packets && !v.bytes && !v.newFlows && !v.drops) return;
-    const key = `${organizationId}|${nodeId}|${kind}|${seriesKey}|${at}`;
-    const row = this.byKey.get(key);
+  /** The cells of `nodeId` ('' for the fleet) in the bucket at `at`, created when missing. */
+  cells(at: number, nodeId: string): Cells {
+    let nodes = this.byAt.get(at);
+    if (!nodes) this.byAt.set(at, (nodes = new Map()));
+    let cells = nodes.get(nodeId);
+    if (!cells) nodes.set(nodeId, (cells = new Map()));
+    return cells;
+  }
+
+  /** Adds to `cells` (of bucket `at`, node `nodeId`); series without traffic are never kept. */
+  static add(cells: Cells, series: Series, nodeId: string, at: number, packets: number, bytes: number, newFlows: number, drops: number) {
+    if (!packets && !bytes && !newFlows && !drops) return;
+    const row = cells.get(series);
     if (row) {
-      row.packets += v.packets;
-      row.bytes += v.bytes;
-      row.newFlows += v.newFlows;
-      row.drops += v.drops;
-    } else this.byKey.set(key, { organizationId, nodeId, kind, seriesKey, at, packets: v.packets, bytes: v.bytes, newFlows: v.newFlows, drops: v.drops });
+      row.packets += packets;
+      row.bytes += bytes;
+      row.newFlows += newFlows;
+      row.drops += drops;
+    } else cells.set(series, { series, nodeId, at, packets, bytes, newFlows, drops });
   }
 
-  merge(other: Sums) {
-    for (const r of other.byKey.values()) this.add(r.organizationId, r.nodeId, r.kind, r.seriesKey, r.at, r);
+  /** Adds a copy of `r` (the other's rows stay its own). */
+  addRow(r: Row, at = r.at) {
+    Sums.add(this.cells(at, r.nodeId), r.series, r.nodeId, at, r.packets, r.bytes, r.newFlows, r.drops);
   }
 
-  delete(r: Row) {
-    this.byKey.delete(`${r.organizationId}|${r.nodeId}|${r.kind}|${r.seriesKey}|${r.at}`);
+  /** Adds `other`'s rows, taking over its cells where this has none for a node (`other` must not be used after). */
+  absorb(other: Sums) {
+    for (const [at, nodes] of other.byAt) {
+      const mine = this.byAt.get(at);
+      if (!mine) {
+        this.byAt.set(at, nodes);
+        continue;
+      }
+      for (const [nodeId, cells] of nodes) {
+        const target = mine.get(nodeId);
+        if (!target) mine.set(nodeId, cells);
+        else for (const r of cells.values()) Sums.add(target, r.series, nodeId, at, r.packets, r.bytes, r.newFlows, r.drops);
+      }
+    }
   }
 
-  /** Rows with traffic (series without any are never kept). */
-  rows(): Row[] {
-    return [...this.byKey.values()];
+  /** Rows with traffic (of the buckets before `before`, if given). */
+  rows(before = Infinity): Row[] {
+    const rows: Row[] = [];
+    for (const [at, nodes] of this.byAt) if (at < before) for (const cells of nodes.values()) for (const r of cells.values()) rows.push(r);
+    return rows;
   }
 }
 
 /** The same sums in wider buckets; one row per key (a batch may not upsert a row twice). */
 function rebucket(rows: Row[], sizeMs: number): Row[] {
   const wider = new Sums();
-  for (const r of rows) wider.add(r.organizationId, r.nodeId, r.kind, r.seriesKey, Math.floor(r.at / sizeMs) * sizeMs, r);
+  for (const r of rows) wider.addRow(r, Math.floor(r.at / sizeMs) * sizeMs);
   return wider.rows();
 }
 
 interface OrgNames {
   loadedAt: number;
-  services: Map<string, { id: string; backends: Map<string, string> }>;
+  services: Map<string, { series: Series; backends: Map<string, Series> }>;
+  /** Return-path series by VIP, filled as reports name them. */
+  vips: Map<string, Series>;
 }
 
 const NAMES_TTL_MS = 30_000;
+
+/** One stored flush of this replica: its rows by organisation, as the live stream serves them. */
+export interface StoredBatch {
+  batch: number;
+  rows: Map<string, SampleValues[]>;
+}
+
+/** Flushes kept in memory for the live stream (about ten minutes at one flush a second). */
+const RECENT_BATCHES = 600;
 
 export interface CounterWriterOptions {
   flushMs?: number;
@@ -88,13 +198,17 @@ export interface CounterWriterOptions {
 export class CounterWriter {
   private queue: PendingReport[] = [];
   private readonly names = new Map<string, OrgNames>();
-  /** Last health seen per (node, service, backend), to record transitions. */
-  private readonly health = new Map<string, boolean>();
+  /** Last health seen per node and backend, to record transitions. */
+  private readonly health = new Map<string, Map<Series, boolean>>();
+  /** Every series by organisation, kind and key: one object each, across reloads of the names. */
+  private readonly series = new Map<string, Series>();
   private readonly timer: NodeJS.Timeout;
   private readonly cleanup: NodeJS.Timeout;
   private flushing: Promise<void> | undefined;
   /** Identifies this process's rows; readers add up every replica's. */
   readonly replica = randomBytes(6).toString('hex');
+  /** Memory holds every batch of this replica after this id (at first: its start, before its first batch). */
+  private coveredFrom = Date.now() - 1;
   /** Per-node detail of the open 10 s buckets, stored reports only. */
   private readonly nodeBuckets = new Sums();
   /** Bytes and packets this process has stored, by series kind (for /metrics, without reading tables). */
@@ -102,6 +216,15 @@ export class CounterWriter {
   /** Rows this process wrote, by table, and reports by outcome (for /metrics). */
   readonly written = { CounterSample: 0, CounterRollup: 0, CounterNodeSample: 0 };
   readonly reports = { stored: 0, repeated: 0, failed: 0 };
+  /** The newest flush's batch id; ids increase in commit order (flushes never overlap). */
+  private lastBatch = 0;
+  /** The newest stored flushes, oldest first, for the live stream. */
+  private readonly recent: StoredBatch[] = [];
+  private readonly storedListeners = new Set<() => void>();
+  /** Agents connected to this replica that report counters: the end (`at`) of each one's newest stored report. */
+  private readonly reporting = new Map<string, { organizationId: string; storedThrough: number }>();
+  /** Organisations whose watermark row this replica wrote last flush (deleted once none of their agents is here). */
+  private watermarkOrgs = new Set<string>();
 
   constructor(
     private readonly db: Database,
@@ -109,11 +232,21 @@ export class CounterWriter {
     private readonly options: CounterWriterOptions,
   ) {
     this.timer = setInterval(() => void this.flush(), options.flushMs ?? 1000);
-    this.cleanup = setInterval(() => void this.expire(), 10 * 60_000);
+    this.cleanup = setInterval(() => void this.maintain(), 10 * 60_000);
+    // Partitions ahead from the start: a panel that was down for days finds today's missing.
+    void this.maintain();
   }
 
   push(p: PendingReport) {
+    // Until its first report here is stored, an agent's counters are stored through where that report starts.
+    if (!this.reporting.has(p.nodeId))
+      this.reporting.set(p.nodeId, { organizationId: p.organizationId, storedThrough: p.report.from ?? p.report.at });
     this.queue.push(p);
+  }
+
+  /** The agent's socket closed: it no longer holds its organisation's watermark back. */
+  disconnected(nodeId: string) {
+    this.reporting.delete(nodeId);
   }
 
   /** Forget cached names of an organisation (its services changed). */
@@ -130,16 +263,33 @@ export class CounterWriter {
     });
     const names: OrgNames = {
       loadedAt: Date.now(),
-      services: new Map(services.map((s) => [s.name, { id: s.id, backends: new Map(s.backends.map((b) => [b.address, b.id])) }])),
+      services: new Map(
+        services.map((s) => [
+          s.name,
+          {
+            series: this.seriesOf(organizationId, 'service', s.id),
+            backends: new Map(s.backends.map((b) => [b.address, this.seriesOf(organizationId, 'backend', b.id)])),
+          },
+        ]),
+      ),
+      vips: cached?.vips ?? new Map(),
     };
     this.names.set(organizationId, names);
     return names;
   }
 
+  private seriesOf(organizationId: string, kind: SeriesKind, seriesKey: string): Series {
+    const key = `${organizationId}|${kind}|${seriesKey}`;
+    let series = this.series.get(key);
+    if (!series) this.series.set(key, (series = { organizationId, kind, seriesKey }));
+    return series;
+  }
+
   async flush(): Promise<void> {
     if (this.flushing) return this.flushing;
     const batch = this.queue;
-    if (batch.length === 0) return;
+    // With agents connected (or just gone) a flush runs even without reports: their watermark is written (or deleted).
+    if (batch.length === 0 && this.reporting.size === 0 && this.watermarkOrgs.size === 0) return;
     this.queue = [];
     this.flushing = this.store(batch)
       .catch((err: Error) => {
@@ -153,7 +303,25 @@ export class CounterWriter {
     return this.flushing;
   }
 
+  /** Stored flushes after `after` (a batch id), oldest first; undefined when memory no longer reaches back that far. */
+  since(after: number): StoredBatch[] | undefined {
+    if (after < this.coveredFrom) return undefined;
+    return this.recent.filter((b) => b.batch > after);
+  }
+
+  /** The newest stored batch id (0 before the first). */
+  get newestBatch(): number {
+    return this.lastBatch;
+  }
+
+  /** Calls `listener` after every stored flush; returns the unsubscribe. */
+  onStored(listener: () => void): () => void {
+    this.storedListeners.add(listener);
+    return () => void this.storedListeners.delete(listener);
+  }
+
   private async store(batch: PendingReport[]) {
+    const batchId = Math.max(this.lastBatch + 1, Date.now());
     const seconds = new Sums();
     const transitions: { organizationId: string; nodeId: string; backendId: string; healthy: boolean; at: Date }[] = [];
     const cursors = new Map<string, { boot: string; seq: number; organizationId: string }>();
@@ -162,11 +330,14 @@ export class CounterWriter {
     // Per-node detail of this batch, merged into the 10 s buckets only once stored.
     const nodeDetail = new Sums();
     // Health this batch saw, remembered only once stored (a failed write's transitions are recorded on the resend).
-    const health = new Map<string, boolean>();
+    const health = new Map<string, Map<Series, boolean>>();
+    const parts = [0, 1, 2, 3].map(() => new Float64Array(MAX_SLICES + 2));
 
     const nodeIds = [...new Set(batch.map((p) => p.nodeId))];
     const stored = new Map(
-      (await this.db.prisma.counterCursor.findMany({ where: { nodeId: { in: nodeIds } }, select: { nodeId: true, boot: true, seq: true } })).map((c) => [c.nodeId, c]),
+      (
+        await this.db.prisma.counterCursor.findMany({ where: { nodeId: { in: nodeIds } }, select: { nodeId: true, boot: true, seq: true } })
+      ).map((c) => [c.nodeId, c]),
     );
     for (const p of batch) {
       const { boot, seq } = p.report;
@@ -178,51 +349,107 @@ export class CounterWriter {
       cursors.set(p.nodeId, { boot, seq, organizationId: p.organizationId });
       accepted.push(p);
       const names = await this.namesOf(p.organizationId);
-      const at = Math.min(p.report.at, Date.now());
-      const second = Math.floor(at / 1000) * 1000;
-      const tenSeconds = Math.floor(at / NODE_STEP_MS) * NODE_STEP_MS;
-      const add = (kind: SeriesKind, seriesKey: string, v: Values) => {
-        seconds.add(p.organizationId, '', kind, seriesKey, second, v);
-        nodeDetail.add(p.organizationId, p.nodeId, kind, seriesKey, tenSeconds, v);
+      const now = Date.now();
+      const at = Math.min(p.report.at, now);
+      // The report's deltas over the seconds it covers (shifted with `at` when the agent's clock runs ahead).
+      const slices = slicesOf(p.report.from === undefined ? undefined : p.report.from - (p.report.at - at), at);
+      if (parts[0]!.length < slices.length) for (let k = 0; k < 4; k++) parts[k] = new Float64Array(slices.length);
+      const [packetParts, byteParts, flowParts, dropParts] = parts as [Float64Array, Float64Array, Float64Array, Float64Array];
+      // Each slice's fleet-wide second and this node's 10 s bucket, looked up once per report.
+      const fleetCells = slices.map((slice) => seconds.cells(slice.at, ''));
+      const nodeAt = slices.map((slice) => Math.floor(slice.at / NODE_STEP_MS) * NODE_STEP_MS);
+      const nodeCells = nodeAt.map((bucket) => nodeDetail.cells(bucket, p.nodeId));
+      const add = (series: Series, packets: number, bytes: number, newFlows: number, drops: number) => {
+        if (slices.length === 1) {
+          Sums.add(fleetCells[0]!, series, '', slices[0]!.at, packets, bytes, newFlows, drops);
+          Sums.add(nodeCells[0]!, series, p.nodeId, nodeAt[0]!, packets, bytes, newFlows, drops);
+          return;
+        }
+        shareInto(packets, slices, packetParts);
+        shareInto(bytes, slices, byteParts);
+        shareInto(newFlows, slices, flowParts);
+        shareInto(drops, slices, dropParts);
+        for (let i = 0; i < slices.length; i++) {
+          Sums.add(fleetCells[i]!, series, '', slices[i]!.at, packetParts[i]!, byteParts[i]!, flowParts[i]!, dropParts[i]!);
+          Sums.add(nodeCells[i]!, series, p.nodeId, nodeAt[i]!, packetParts[i]!, byteParts[i]!, flowParts[i]!, dropParts[i]!);
+        }
       };
+      const seenHealth = this.health.get(p.nodeId);
+      let batchHealth = health.get(p.nodeId);
       for (const s of p.report.services) {
         const svc = names.services.get(s.name);
         if (!svc) continue;
-        add('service', svc.id, s);
+        add(svc.series, s.packets, s.bytes, s.newFlows, s.drops);
         for (const b of s.backends) {
-          const backendId = svc.backends.get(b.address);
-          if (!backendId) continue;
-          add('backend', backendId, { packets: b.packets, bytes: b.bytes, newFlows: b.newFlows, drops: 0 });
-          if (b.healthy !== null) {
-            const key = `${p.nodeId}|${backendId}`;
-            if ((health.get(key) ?? this.health.get(key)) !== b.healthy) {
-              health.set(key, b.healthy);
-              transitions.push({ organizationId: p.organizationId, nodeId: p.nodeId, backendId, healthy: b.healthy, at: new Date(at) });
-            }
+          const backend = svc.backends.get(b.address);
+          if (!backend) continue;
+          add(backend, b.packets, b.bytes, b.newFlows, 0);
+          if (b.healthy !== null && (batchHealth?.get(backend) ?? seenHealth?.get(backend)) !== b.healthy) {
+            if (!batchHealth) health.set(p.nodeId, (batchHealth = new Map()));
+            batchHealth.set(backend, b.healthy);
+            transitions.push({
+              organizationId: p.organizationId,
+              nodeId: p.nodeId,
+              backendId: backend.seriesKey,
+              healthy: b.healthy,
+              at: new Date(at),
+            });
           }
         }
       }
-      for (const v of p.report.vips) add('vip_return', v.vip, { packets: v.packets, bytes: v.bytes, newFlows: 0, drops: 0 });
+      for (const v of p.report.vips) {
+        let series = names.vips.get(v.vip);
+        if (!series) names.vips.set(v.vip, (series = this.seriesOf(p.organizationId, 'vip_return', v.vip)));
+        add(series, v.packets, v.bytes, 0, 0);
+      }
     }
 
+    // Per organisation, the newest second every agent connected here has its counters stored through, this batch
+    // included: the second before the one its newest report ends in (the next report covers the rest of that one).
+    const storedThrough = new Map([...this.reporting].map(([nodeId, r]) => [nodeId, r.storedThrough]));
+    for (const p of [...accepted, ...repeats])
+      if (storedThrough.has(p.nodeId))
+        storedThrough.set(p.nodeId, Math.max(storedThrough.get(p.nodeId)!, Math.min(p.report.at, Date.now())));
+    const bound = Math.floor((Date.now() - WATERMARK_BOUND_MS) / 1000) * 1000;
+    const watermarks = new Map<string, number>();
+    for (const [nodeId, at] of storedThrough) {
+      const organizationId = this.reporting.get(nodeId)!.organizationId;
+      const complete = Math.max(Math.floor(at / 1000) * 1000 - 1000, bound);
+      watermarks.set(organizationId, Math.min(watermarks.get(organizationId) ?? complete, complete));
+    }
+    const gone = [...this.watermarkOrgs].filter((o) => !watermarks.has(o));
+
     const raw = seconds.rows();
-    const closed = this.closedNodeBuckets(nodeDetail);
+    const { rows: closed, closedAt, end: closedBefore } = this.closedNodeBuckets(nodeDetail);
     let rollupRows = 0;
-    await this.db.prisma.$transaction(async (tx) => {
-      if (raw.length) {
-        await tx.counterSample.createMany({
-          data: raw.map((r) => ({ organizationId: r.organizationId, replica: this.replica, kind: r.kind, seriesKey: r.seriesKey, at: new Date(r.at), packets: r.packets, bytes: r.bytes, newFlows: r.newFlows, drops: r.drops })),
-        });
-      }
-      for (const resolution of ['minute', 'hour'] as const) {
-        const rows = rebucket(raw, resolution === 'minute' ? 60_000 : 3_600_000);
-        if (rows.length === 0) continue;
-        rollupRows += rows.length;
-        await tx.$executeRaw`
+    let nodeRows = 0;
+    await this.db.prisma.$transaction(
+      async (tx) => {
+        if (raw.length) {
+          await tx.counterSample.createMany({
+            data: raw.map((r) => ({
+              organizationId: r.series.organizationId,
+              replica: this.replica,
+              batch: batchId,
+              kind: r.series.kind,
+              seriesKey: r.series.seriesKey,
+              at: new Date(r.at),
+              packets: r.packets,
+              bytes: r.bytes,
+              newFlows: r.newFlows,
+              drops: r.drops,
+            })),
+          });
+        }
+        for (const resolution of ['minute', 'hour'] as const) {
+          const rows = rebucket(raw, resolution === 'minute' ? 60_000 : 3_600_000);
+          if (rows.length === 0) continue;
+          rollupRows += rows.length;
+          await tx.$executeRaw`
           INSERT INTO "CounterRollup" ("organizationId", "resolution", "bucket", "replica", "kind", "seriesKey", "packets", "bytes", "newFlows", "drops")
           SELECT o, ${resolution}::"RollupResolution", b, ${this.replica}, k::"SeriesKind", s, p, y, f, d
-          FROM unnest(${rows.map((r) => r.organizationId)}::text[], ${rows.map((r) => new Date(r.at))}::timestamptz[],
-                      ${rows.map((r) => r.kind)}::text[], ${rows.map((r) => r.seriesKey)}::text[], ${rows.map((r) => r.packets)}::bigint[],
+          FROM unnest(${rows.map((r) => r.series.organizationId)}::text[], ${rows.map((r) => new Date(r.at))}::timestamptz[],
+                      ${rows.map((r) => r.series.kind)}::text[], ${rows.map((r) => r.series.seriesKey)}::text[], ${rows.map((r) => r.packets)}::bigint[],
                       ${rows.map((r) => r.bytes)}::bigint[], ${rows.map((r) => r.newFlows)}::bigint[], ${rows.map((r) => r.drops)}::bigint[])
                AS t(o, b, k, s, p, y, f, d)
           ON CONFLICT ("organizationId", "resolution", "bucket", "replica", "kind", "seriesKey") DO UPDATE SET
@@ -230,71 +457,132 @@ export class CounterWriter {
             "bytes" = "CounterRollup"."bytes" + EXCLUDED."bytes",
             "newFlows" = "CounterRollup"."newFlows" + EXCLUDED."newFlows",
             "drops" = "CounterRollup"."drops" + EXCLUDED."drops"`;
-      }
-      if (closed.length) {
-        // A node that moved to another replica within a bucket: both replicas' parts add up.
-        await tx.$executeRaw`
-          INSERT INTO "CounterNodeSample" ("organizationId", "nodeId", "kind", "seriesKey", "at", "packets", "bytes", "newFlows", "drops")
-          SELECT * FROM unnest(${closed.map((r) => r.organizationId)}::text[], ${closed.map((r) => r.nodeId)}::text[], ${closed.map((r) => r.kind)}::"SeriesKind"[],
-                               ${closed.map((r) => r.seriesKey)}::text[], ${closed.map((r) => new Date(r.at))}::timestamptz[], ${closed.map((r) => r.packets)}::bigint[],
-                               ${closed.map((r) => r.bytes)}::bigint[], ${closed.map((r) => r.newFlows)}::bigint[], ${closed.map((r) => r.drops)}::bigint[])
-          ON CONFLICT ("nodeId", "kind", "seriesKey", "at") DO UPDATE SET
-            "packets" = "CounterNodeSample"."packets" + EXCLUDED."packets",
-            "bytes" = "CounterNodeSample"."bytes" + EXCLUDED."bytes",
-            "newFlows" = "CounterNodeSample"."newFlows" + EXCLUDED."newFlows",
-            "drops" = "CounterNodeSample"."drops" + EXCLUDED."drops"`;
-      }
-      if (transitions.length) await tx.healthTransition.createMany({ data: transitions });
-      if (cursors.size) {
-        // One statement for every node, in id order (another replica's batch may hold some of them).
-        const rows = [...cursors].sort(([a], [b]) => (a < b ? -1 : 1));
-        await tx.$executeRaw`
+        }
+        if (closed.length) {
+          // One row per series and bucket, every node's part in arrays (rows grow with series, not agents). Another
+          // replica's part of a bucket (a node that moved), or a late part written by a later flush of this one, is
+          // another row: readers add them all. All five aggregates read the group's rows in the same order.
+          nodeRows = await tx.$executeRaw`
+          INSERT INTO "CounterNodeSample" ("organizationId", "replica", "batch", "kind", "seriesKey", "at", "nodeIds", "packets", "bytes", "newFlows", "drops")
+          SELECT o, ${this.replica}::text, ${batchId}::bigint, k, s, a, array_agg(n), array_agg(p), array_agg(y), array_agg(f), array_agg(d)
+          FROM unnest(${closed.map((r) => r.series.organizationId)}::text[], ${closed.map((r) => r.series.kind)}::"SeriesKind"[], ${closed.map((r) => r.series.seriesKey)}::text[],
+                      ${closed.map((r) => new Date(r.at))}::timestamptz[], ${closed.map((r) => r.nodeId)}::text[], ${closed.map((r) => r.packets)}::bigint[],
+                      ${closed.map((r) => r.bytes)}::bigint[], ${closed.map((r) => r.newFlows)}::bigint[], ${closed.map((r) => r.drops)}::bigint[])
+               AS t(o, k, s, a, n, p, y, f, d)
+          GROUP BY o, k, s, a`;
+        }
+        if (transitions.length) await tx.healthTransition.createMany({ data: transitions });
+        if (watermarks.size) {
+          const rows = [...watermarks].sort(([a], [b]) => (a < b ? -1 : 1));
+          await tx.$executeRaw`
+          INSERT INTO "CounterWatermark" ("organizationId", "replica", "batch", "completeThrough", "writtenAt")
+          SELECT o, ${this.replica}, ${batchId}::bigint, t, now() FROM unnest(${rows.map(([o]) => o)}::text[], ${rows.map(([, t]) => new Date(t))}::timestamptz[]) AS w(o, t)
+          ON CONFLICT ("organizationId", "replica") DO UPDATE SET "batch" = EXCLUDED."batch", "completeThrough" = EXCLUDED."completeThrough", "writtenAt" = now()`;
+        }
+        if (gone.length)
+          await tx.$executeRaw`DELETE FROM "CounterWatermark" WHERE "replica" = ${this.replica} AND "organizationId" = ANY(${gone}::text[])`;
+        if (cursors.size) {
+          // One statement for every node, in id order (another replica's batch may hold some of them).
+          const rows = [...cursors].sort(([a], [b]) => (a < b ? -1 : 1));
+          await tx.$executeRaw`
           INSERT INTO "CounterCursor" ("nodeId", "organizationId", "boot", "seq")
           SELECT * FROM unnest(${rows.map(([id]) => id)}::text[], ${rows.map(([, c]) => c.organizationId)}::text[], ${rows.map(([, c]) => c.boot)}::text[], ${rows.map(([, c]) => c.seq)}::int[])
           ON CONFLICT ("nodeId") DO UPDATE SET "boot" = EXCLUDED."boot", "seq" = EXCLUDED."seq"`;
-      }
-    }, { timeout: 30_000 });
+        }
+      },
+      { timeout: 30_000 },
+    );
+    this.lastBatch = batchId;
+    // Not for an agent that disconnected meanwhile: it holds nothing back any more.
+    for (const [nodeId, at] of storedThrough) {
+      const r = this.reporting.get(nodeId);
+      if (r) r.storedThrough = Math.max(r.storedThrough, at);
+    }
+    this.watermarkOrgs = new Set(watermarks.keys());
+    this.remember(batchId, raw);
     // Stored: the batch's per-node detail joins the open buckets, the written ones leave them.
-    this.nodeBuckets.merge(nodeDetail);
-    for (const [key, healthy] of health) this.health.set(key, healthy);
+    for (const at of closedAt) this.nodeBuckets.byAt.delete(at);
+    for (const at of nodeDetail.byAt.keys()) if (at < closedBefore) nodeDetail.byAt.delete(at); // written with this batch
+    this.nodeBuckets.absorb(nodeDetail);
+    for (const [nodeId, seen] of health) {
+      const known = this.health.get(nodeId);
+      if (known) for (const [backend, healthy] of seen) known.set(backend, healthy);
+      else this.health.set(nodeId, seen);
+    }
     this.written.CounterSample += raw.length;
     this.written.CounterRollup += rollupRows;
-    this.written.CounterNodeSample += closed.length;
-    for (const r of closed) this.nodeBuckets.delete(r);
+    this.written.CounterNodeSample += nodeRows;
     for (const r of raw) {
-      const total = this.totals.get(r.kind) ?? { bytes: 0, packets: 0 };
+      const total = this.totals.get(r.series.kind) ?? { bytes: 0, packets: 0 };
       total.bytes += r.bytes;
       total.packets += r.packets;
-      this.totals.set(r.kind, total);
+      this.totals.set(r.series.kind, total);
     }
     this.reports.stored += accepted.length;
     this.reports.repeated += repeats.length;
     for (const p of accepted) p.done(true);
     for (const p of repeats) p.done(true);
-    const orgs = new Set(accepted.map((p) => p.organizationId));
-    for (const organizationId of orgs) await this.bus.publish({ kind: 'counters', organizationId, at: Date.now() });
+    // Only organisations with rows: the live stream reads the batch from memory here, from the database elsewhere.
+    const orgs = new Set(raw.map((r) => r.series.organizationId));
+    for (const organizationId of orgs)
+      await this.bus.publish({ kind: 'counters', organizationId, at: Date.now(), replica: this.replica, batch: batchId });
+  }
+
+  private remember(batch: number, raw: Row[]) {
+    const rows = new Map<string, SampleValues[]>();
+    for (const r of raw) {
+      const list = rows.get(r.series.organizationId) ?? [];
+      list.push({
+        kind: r.series.kind,
+        seriesKey: r.series.seriesKey,
+        at: new Date(r.at),
+        packets: r.packets,
+        bytes: r.bytes,
+        newFlows: r.newFlows,
+        drops: r.drops,
+      });
+      rows.set(r.series.organizationId, list);
+    }
+    this.recent.push({ batch, rows });
+    if (this.recent.length > RECENT_BATCHES) this.coveredFrom = this.recent.shift()!.batch;
+    for (const l of this.storedListeners) l();
   }
 
   /**
    * Per-node 10 s buckets that have ended (with a grace for late reports), this
    * batch's part included: written in the batch's transaction.
    */
-  private closedNodeBuckets(batch: Sums): Row[] {
+  private closedNodeBuckets(batch: Sums): { rows: Row[]; closedAt: number[]; end: number } {
     const end = Date.now() - NODE_STEP_MS - NODE_GRACE_MS;
-    const all = new Sums();
-    all.merge(this.nodeBuckets);
-    all.merge(batch);
-    return all.rows().filter((r) => r.at < end);
+    // Only the ended buckets are visited: the open ones hold every node's series and stay as they are.
+    const closedAt = [...this.nodeBuckets.byAt.keys()].filter((at) => at < end);
+    const late = batch.rows(end);
+    // The open buckets' rows as they are, unless this batch adds to them (then copies: a failed write leaves them untouched).
+    if (late.length === 0) return { rows: this.nodeBuckets.rows(end), closedAt, end };
+    const closed = new Sums();
+    for (const r of this.nodeBuckets.rows(end)) closed.addRow(r);
+    for (const r of late) closed.addRow(r);
+    return { rows: closed.rows(), closedAt, end };
   }
 
-  private async expire() {
-    await expireHistory(this.db, this.options.retention).catch((err: Error) => this.options.log(`retention: expiring old rows failed: ${err.message}`));
+  private async maintain() {
+    await maintainPartitions(this.db, this.options.retention).catch((err: Error) =>
+      this.options.log(`retention: creating or expiring partitions failed: ${err.message}`),
+    );
+    // Rows of replicas that stopped (readers ignore them after WATERMARK_BOUND_MS already).
+    await this.db.prisma.$executeRaw`DELETE FROM "CounterWatermark" WHERE "writtenAt" < now() - interval '1 hour'`.catch((err: Error) =>
+      this.options.log(`counters: removing old watermarks failed: ${err.message}`),
+    );
   }
 
   async close() {
     clearInterval(this.timer);
     clearInterval(this.cleanup);
     await this.flush();
+    // Its agents move to other replicas: this one's watermark must not hold the chart back meanwhile.
+    this.reporting.clear();
+    await this.db.prisma.$executeRaw`DELETE FROM "CounterWatermark" WHERE "replica" = ${this.replica}`.catch((err: Error) =>
+      this.options.log(`counters: removing this replica's watermarks failed: ${err.message}`),
+    );
   }
 }
-

@@ -53,8 +53,29 @@ export async function releaseManifest(dir: string): Promise<ReleaseManifest> {
   return { version: TULA_VERSION, files };
 }
 
+/**
+ * Whether the panel can serve what the "Add a node" line fetches: the install script and at
+ * least one agent file beside it (`npm run build:agent-binary`). Reads names only, no digests.
+ */
+export async function agentDownloadsAvailable(dir: string): Promise<boolean> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => FILE_NAME.test(n));
+  if (!names.includes(INSTALL_SCRIPT)) return false;
+  const isFile = (name: string) =>
+    stat(join(dir, name)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+  if (!(await isFile(INSTALL_SCRIPT))) return false;
+  for (const name of names) if (name !== INSTALL_SCRIPT && (await isFile(name))) return true;
+  return false;
+}
+
+const NOT_BUILT =
+  'This panel has no agent build to serve: run `npm run build:agent-binary` where the panel is built (the Docker image does).';
+const NOT_BUILT_SCRIPT = `#!/bin/sh\necho 'tula: ${NOT_BUILT.replaceAll("'", '')}' >&2\nexit 1\n`;
+
 const notBuilt = () =>
-  new Response('This panel has no agent build to serve: run `npm run build:agent-binary` where the panel is built (the Docker image does).\n', {
+  new Response(`${NOT_BUILT}\n`, {
     status: 503,
     headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
   });
@@ -86,7 +107,12 @@ export async function serveDownload(dir: string, name: string): Promise<Response
 /** GET /install.sh: the install script, pointing at this panel. */
 export async function serveInstallScript(dir: string, publicUrl: string): Promise<Response> {
   const template = await readFile(join(dir, INSTALL_SCRIPT), 'utf8').catch(() => undefined);
-  if (template === undefined) return notBuilt();
+  // Still a script: piped into sh behind `curl -f`, an error status would print only curl's
+  // "error 503" and let the pipe succeed, so the person would never read why.
+  if (template === undefined)
+    return new Response(NOT_BUILT_SCRIPT, {
+      headers: { 'content-type': 'text/x-shellscript; charset=utf-8', 'cache-control': 'no-store' },
+    });
   return new Response(template.replaceAll(PUBLIC_URL_PLACEHOLDER, shellSafeUrl(publicUrl)), {
     headers: { 'content-type': 'text/x-shellscript; charset=utf-8', 'cache-control': 'no-store' },
   });
@@ -100,4 +126,3 @@ export function shellSafeUrl(publicUrl: string): string {
   if (/['"\s\\`$]/.test(text)) throw new Error(`TULA_PUBLIC_URL has characters a shell script cannot carry: ${publicUrl}`);
   return text;
 }
-

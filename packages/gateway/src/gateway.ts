@@ -4,12 +4,31 @@
 // any panel replica through the bus (re-reading the database on each signal).
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { limitKey, newSecret, recompileOrganization, sha256, type Bus, type BusEvent } from '@tula/control';
+import {
+  limitKey,
+  newSecret,
+  openDocumentPasswords,
+  recompileOrganization,
+  sha256,
+  type Bus,
+  type BusEvent,
+  type SecretBox,
+} from '@tula/control';
 import type { Database } from '@tula/db';
-import { lockNodesInOrder } from '@tula/db/locks';
-import { AgentMessage, CloseCode, MAX_AGENT_FRAME_BYTES, PROTOCOL_VERSION, type PanelMessage } from '@tula/protocol';
+import { DbNull } from '@tula/db/json';
+import { lockNodesInOrder, lockOrganization } from '@tula/db/locks';
+import {
+  AgentMessage,
+  CloseCode,
+  MAX_AGENT_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  UpgradeStatus,
+  type PanelMessage,
+  type UpgradeOrder,
+} from '@tula/protocol';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CounterWriter } from './counters.ts';
+import { releaseManifest } from './downloads.ts';
 import { DEFAULT_RETENTION, type RetentionPolicy } from './retention.ts';
 import { KeyedLimiter, TokenBucket } from './rate-limit.ts';
 
@@ -28,8 +47,15 @@ export interface GatewayOptions {
   helloTimeoutMs?: number;
   /** How long counters and history are kept (default: DEFAULT_RETENTION). */
   retention?: RetentionPolicy;
+  /** The agent's release files (what /download serves): upgrade orders carry their digests. */
+  releaseDir?: string;
+  /** Opens the BGP peer passwords sealed in stored documents (bgpPasswordBox of the panel's auth secret). */
+  peerPasswords?: SecretBox;
   log?: (m: string) => void;
 }
+
+/** The release's agent binaries, as `tula-agent-linux-<arch>`. */
+const AGENT_BINARY = /^tula-agent-linux-(x64|arm64)$/;
 
 interface Connection {
   ws: WebSocket;
@@ -88,13 +114,22 @@ export class AgentGateway {
     this.timers.push(setInterval(() => void this.signalFleet(), 1000));
     this.timers.push(setInterval(() => void this.recompilePending(), 300));
     this.helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
+    this.releaseDir = options.releaseDir;
+    this.peerPasswords = options.peerPasswords;
   }
+  private readonly releaseDir: string | undefined;
+  private readonly peerPasswords: SecretBox | undefined;
   private readonly helloTimeoutMs: number;
   private readonly silentLimitMs: number;
 
   /** Bytes and packets this process has stored, by series kind. */
   get trafficTotals(): ReadonlyMap<string, { bytes: number; packets: number }> {
     return this.counters.totals;
+  }
+
+  /** This replica's stored counter flushes, for the live stream. */
+  get liveCounters(): CounterWriter {
+    return this.counters;
   }
 
   /** Counter rows this process wrote by table, and counter reports by outcome. */
@@ -106,29 +141,45 @@ export class AgentGateway {
    * Handles an HTTP upgrade on /agent: authenticates before accepting the WebSocket.
    * `clientAddress`: the connection's client address (client-address.ts); the socket's peer by default.
    */
-  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, clientAddress = req.socket.remoteAddress ?? 'unknown'): Promise<void> {
+  async handleUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    clientAddress = req.socket.remoteAddress ?? 'unknown',
+  ): Promise<void> {
     const refuse = (status: number, reason: string, extra = '') => {
       this.stats.rejectedHandshakes++;
       socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n${extra}\r\n${reason}\n`);
     };
-    if (!this.handshakes.take() || !this.perAddress.take(limitKey(clientAddress))) return refuse(503, 'Too many agent connections right now; retry later', 'Retry-After: 5\r\n');
+    if (!this.handshakes.take() || !this.perAddress.take(limitKey(clientAddress)))
+      return refuse(503, 'Too many agent connections right now; retry later', 'Retry-After: 5\r\n');
     const credential = /^Bearer (\S{16,256})$/.exec(req.headers.authorization ?? '')?.[1];
     if (!credential) return refuse(401, 'Unauthorized: no node credential');
     const hash = sha256(credential);
     const node = await this.db.prisma.node
-      .findFirst({ where: { OR: [{ credentialHash: hash }, { pendingCredentialHash: hash }] }, select: { id: true, organizationId: true, revokedAt: true, credentialHash: true } })
+      .findFirst({
+        where: { OR: [{ credentialHash: hash }, { pendingCredentialHash: hash }] },
+        select: { id: true, organizationId: true, revokedAt: true, credentialHash: true },
+      })
       .catch(() => undefined);
     if (node === undefined) return refuse(503, 'The panel cannot reach its database; retry later', 'Retry-After: 5\r\n');
     if (!node || node.revokedAt) return refuse(401, 'Unauthorized: unknown or revoked node credential');
-    this.wss.handleUpgrade(req, socket, head, (ws) =>
-      this.accept(ws, node.id, node.organizationId, node.credentialHash !== hash),
-    );
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, node.id, node.organizationId, node.credentialHash !== hash));
   }
 
   private accept(ws: WebSocket, nodeId: string, organizationId: string, usedPending: boolean) {
     const previous = this.connections.get(nodeId);
     if (previous) previous.ws.close(CloseCode.replaced, 'another connection of this node took over');
-    const conn: Connection = { ws, nodeId, organizationId, usedPending, hello: false, heardAt: Date.now(), sentVersion: -1, rotating: false };
+    const conn: Connection = {
+      ws,
+      nodeId,
+      organizationId,
+      usedPending,
+      hello: false,
+      heardAt: Date.now(),
+      sentVersion: -1,
+      rotating: false,
+    };
     this.connections.set(nodeId, conn);
     this.stats.connected = this.connections.size;
     const helloTimer = setTimeout(() => {
@@ -144,6 +195,7 @@ export class AgentGateway {
       clearTimeout(helloTimer);
       if (this.connections.get(nodeId) === conn) {
         this.connections.delete(nodeId);
+        this.counters.disconnected(nodeId);
         // Offline at once, not when lastSeenAt ages out; a connection that took over marks it connected again.
         if (conn.hello) void this.markDisconnected(conn);
       }
@@ -180,17 +232,24 @@ export class AgentGateway {
     const db = this.db.prisma;
     switch (msg.type) {
       case 'hello': {
-        if (msg.protocol !== PROTOCOL_VERSION) return this.badMessage(conn, `protocol ${msg.protocol} is not supported; this panel speaks ${PROTOCOL_VERSION}`);
+        if (msg.protocol !== PROTOCOL_VERSION)
+          return this.badMessage(conn, `protocol ${msg.protocol} is not supported; this panel speaks ${PROTOCOL_VERSION}`);
         if (msg.nodeId !== conn.nodeId) return this.badMessage(conn, 'the hello names another node than the credential');
         conn.hello = true;
         if (conn.usedPending) {
           // The agent saved a rotated credential but its confirmation was lost: finish the rotation.
           const n = await db.node.findUniqueOrThrow({ where: { id: conn.nodeId }, select: { pendingCredentialHash: true } });
           if (n.pendingCredentialHash) {
-            await db.node.update({ where: { id: conn.nodeId }, data: { credentialHash: n.pendingCredentialHash, pendingCredentialHash: null, credentialRotatedAt: new Date() } });
+            await db.node.update({
+              where: { id: conn.nodeId },
+              data: { credentialHash: n.pendingCredentialHash, pendingCredentialHash: null, credentialRotatedAt: new Date() },
+            });
           }
         }
-        const before = await db.node.findUniqueOrThrow({ where: { id: conn.nodeId }, select: { addresses: true, desiredHash: true } });
+        const before = await db.node.findUniqueOrThrow({
+          where: { id: conn.nodeId },
+          select: { addresses: true, desiredHash: true, upgradeStatus: true },
+        });
         await db.node.update({
           where: { id: conn.nodeId },
           data: {
@@ -201,6 +260,7 @@ export class AgentGateway {
             lastSeenAt: new Date(),
             connected: true,
             ...(msg.appliedVersion !== null ? { appliedVersion: msg.appliedVersion, appliedHash: msg.appliedHash } : {}),
+            ...upgradeOutcome(before.upgradeStatus, msg.agentVersion),
           },
         });
         // Addresses decide which backends this node serves; a first hello may also need a first document.
@@ -218,7 +278,12 @@ export class AgentGateway {
         this.stats.acks++;
         return;
       case 'nack':
-        this.outcomes.set(conn.nodeId, { organizationId: conn.organizationId, ack: false, version: msg.version, error: `version ${msg.version}: ${msg.error}` });
+        this.outcomes.set(conn.nodeId, {
+          organizationId: conn.organizationId,
+          ack: false,
+          version: msg.version,
+          error: `version ${msg.version}: ${msg.error}`,
+        });
         this.stats.nacks++;
         return;
       case 'counters': {
@@ -235,7 +300,12 @@ export class AgentGateway {
       case 'status': {
         await db.node.update({
           where: { id: conn.nodeId },
-          data: { failingBackends: msg.failing, warnings: msg.warnings, statusAt: new Date() },
+          data: {
+            failingBackends: msg.failing,
+            warnings: msg.warnings,
+            statusAt: new Date(),
+            announceState: msg.announce ?? DbNull,
+          },
         });
         this.fleetChanged.add(conn.organizationId);
         return;
@@ -245,8 +315,37 @@ export class AgentGateway {
         await db.$transaction([
           db.node.update({ where: { id: conn.nodeId }, data: { lastDriftAt: new Date(), lastDrift: msg.what } }),
           db.auditEvent.create({
-            data: { organizationId: conn.organizationId, actorLabel: 'agent', action: 'node.drift_repaired', targetType: 'node', targetId: conn.nodeId, data: { what: msg.what } },
+            data: {
+              organizationId: conn.organizationId,
+              actorLabel: 'agent',
+              action: 'node.drift_repaired',
+              targetType: 'node',
+              targetId: conn.nodeId,
+              data: { what: msg.what },
+            },
           }),
+        ]);
+        this.fleetChanged.add(conn.organizationId);
+        return;
+      }
+      case 'upgrade-progress': {
+        const status: UpgradeStatus = { state: msg.state, target: msg.version, message: msg.message, at: new Date().toISOString() };
+        await db.$transaction([
+          db.node.update({ where: { id: conn.nodeId }, data: { upgradeStatus: status } }),
+          ...(msg.state === 'failed'
+            ? [
+                db.auditEvent.create({
+                  data: {
+                    organizationId: conn.organizationId,
+                    actorLabel: 'agent',
+                    action: 'node.upgrade_failed',
+                    targetType: 'node',
+                    targetId: conn.nodeId,
+                    data: { version: msg.version, message: msg.message },
+                  },
+                }),
+              ]
+            : []),
         ]);
         this.fleetChanged.add(conn.organizationId);
         return;
@@ -313,7 +412,7 @@ export class AgentGateway {
     for (const organizationId of orgs) {
       try {
         const changed = await this.db.prisma.$transaction(async (tx) => {
-          await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${organizationId}))`;
+          await tx.$executeRaw(lockOrganization(organizationId));
           return recompileOrganization(tx, organizationId);
         });
         if (changed.length) await this.bus.publish({ kind: 'nodes', nodeIds: changed });
@@ -339,6 +438,7 @@ export class AgentGateway {
     desiredState: true,
     rotationRequestedAt: true,
     pendingCredentialHash: true,
+    upgradeRequestedAt: true,
   } as const;
 
   /** Re-reads these connections' nodes in one query and acts on each. */
@@ -360,13 +460,56 @@ export class AgentGateway {
     if (node.rotationRequestedAt && !conn.rotating) {
       conn.rotating = true;
       const credential = newSecret('tnc');
-      await this.db.prisma.node.update({ where: { id: conn.nodeId }, data: { pendingCredentialHash: sha256(credential), rotationRequestedAt: null } });
+      await this.db.prisma.node.update({
+        where: { id: conn.nodeId },
+        data: { pendingCredentialHash: sha256(credential), rotationRequestedAt: null },
+      });
       this.send(conn, { type: 'rotate', credential });
     }
+    if (node.upgradeRequestedAt) await this.sendUpgrade(conn, node.upgradeRequestedAt);
     if (node.desiredState && node.desiredHash && node.desiredVersion !== conn.sentVersion) {
       conn.sentVersion = node.desiredVersion;
-      this.send(conn, { type: 'desired', version: node.desiredVersion, hash: node.desiredHash, state: node.desiredState as never });
+      // The stored document holds BGP peer passwords sealed; the agent needs them open to configure bird.
+      let state: unknown = node.desiredState;
+      try {
+        if (this.peerPasswords) state = openDocumentPasswords(state, this.peerPasswords);
+      } catch {
+        this.log(
+          `node ${conn.nodeId}: a BGP peer password in its document does not open (was TULA_AUTH_SECRET changed?); document ${node.desiredVersion} not sent: set the password again on the node page`,
+        );
+        return;
+      }
+      this.send(conn, { type: 'desired', version: node.desiredVersion, hash: node.desiredHash, state: state as never });
     }
+  }
+
+  /**
+   * Sends the upgrade a person asked for, once: the replica that clears the request
+   * sends it. The order names the release's binaries with their SHA-256.
+   */
+  private async sendUpgrade(conn: Connection, requestedAt: Date) {
+    const manifest = this.releaseDir ? await releaseManifest(this.releaseDir) : undefined;
+    const binaries = (manifest?.files ?? []).flatMap((f) => {
+      const arch = AGENT_BINARY.exec(f.name)?.[1] as 'x64' | 'arm64' | undefined;
+      return arch ? [{ arch, name: f.name, size: f.size, sha256: f.sha256 }] : [];
+    });
+    const status: UpgradeStatus = binaries.length
+      ? { state: 'sent', target: manifest!.version, message: null, at: new Date().toISOString() }
+      : {
+          state: 'failed',
+          target: manifest?.version ?? '',
+          message:
+            'this panel has no agent build to send: run `npm run build:agent-binary` where the panel is built (the Docker image does)',
+          at: new Date().toISOString(),
+        };
+    const claimed = await this.db.prisma.node.updateMany({
+      where: { id: conn.nodeId, upgradeRequestedAt: requestedAt },
+      data: { upgradeRequestedAt: null, upgradeStatus: status },
+    });
+    if (claimed.count === 0 || !binaries.length) return;
+    const order: UpgradeOrder = { type: 'upgrade', version: manifest!.version, binaries: binaries.slice(0, 8) };
+    this.send(conn, order);
+    this.fleetChanged.add(conn.organizationId);
   }
 
   private readNode(id: string) {
@@ -425,10 +568,15 @@ export class AgentGateway {
     const ids = [...this.connections.keys()];
     if (ids.length === 0) return;
     try {
-      const rows = await this.db.prisma.node.findMany({ where: { id: { in: ids } }, select: { id: true, desiredVersion: true, revokedAt: true, rotationRequestedAt: true } });
+      const rows = await this.db.prisma.node.findMany({
+        where: { id: { in: ids } },
+        select: { id: true, desiredVersion: true, revokedAt: true, rotationRequestedAt: true, upgradeRequestedAt: true },
+      });
       const stale = rows.flatMap((row) => {
         const conn = this.connections.get(row.id);
-        return conn && (row.revokedAt || row.desiredVersion !== conn.sentVersion || row.rotationRequestedAt) ? [conn] : [];
+        return conn && (row.revokedAt || row.desiredVersion !== conn.sentVersion || row.rotationRequestedAt || row.upgradeRequestedAt)
+          ? [conn]
+          : [];
       });
       await this.refreshMany(stale);
     } catch (err) {
@@ -451,4 +599,23 @@ export class AgentGateway {
     await this.counters.close();
     this.wss.close();
   }
+}
+
+/**
+ * What an agent's hello says about an upgrade under way: done when it runs the
+ * version asked for, failed when it restarted into another one.
+ */
+function upgradeOutcome(recorded: unknown, agentVersion: string): { upgradeStatus?: UpgradeStatus } {
+  const status = UpgradeStatus.safeParse(recorded);
+  if (!status.success || status.data.state === 'done' || status.data.state === 'failed') return {};
+  const at = new Date().toISOString();
+  if (agentVersion === status.data.target) return { upgradeStatus: { state: 'done', target: status.data.target, message: null, at } };
+  // Not sent yet: the gateway sends it after this hello.
+  if (status.data.state === 'requested') return {};
+  const message =
+    status.data.state === 'restarting'
+      ? `the agent restarted but runs ${agentVersion}: see its log (journalctl -u tula-agent); tula-agent.previous holds the binary it ran before`
+      : // A hello opens every connection: the order went out on an earlier one, which closed before the agent finished.
+        `the agent reconnected still at ${agentVersion} before it finished (its connection closed); upgrade again`;
+  return { upgradeStatus: { state: 'failed', target: status.data.target, message, at } };
 }

@@ -1,5 +1,5 @@
 export { AgentGateway, type GatewayOptions, type GatewayStats } from './gateway.ts';
 export { enroll, enrollmentLimiter, ENROLL_FAILED } from './enroll.ts';
 export { panelMetrics } from './metrics.ts';
-export { DEFAULT_RETENTION, expireHistory, type RetentionPolicy } from './retention.ts';
-export { releaseManifest, serveDownload, serveInstallScript, type ReleaseManifest } from './downloads.ts';
+export { DEFAULT_RETENTION, ensurePartitions, expireHistory, maintainPartitions, type RetentionPolicy } from './retention.ts';
+export { agentDownloadsAvailable, releaseManifest, serveDownload, serveInstallScript, type ReleaseManifest } from './downloads.ts';

@@ -1,10 +1,15 @@
-// Retention for every table that grows with time: raw counter seconds, per-node
-// 10 s detail, minute and hour rollups, health transitions and audit events.
-// Rows go in batches of BATCH by their time index, each batch its own statement,
-// so a large backlog never holds one long transaction or lock. (Native time
-// partitioning would drop whole partitions instead; it needs the partition key
-// in every primary key and partitions created ahead of time, which the counter
-// path's id cursor and Prisma's model of the tables do not have yet.)
+// Time partitions and retention for every table that grows with time: raw
+// counter seconds and per-node 10 s detail (daily partitions), minute rollups
+// (daily) and hour rollups (monthly), health transitions and audit events
+// (monthly), and the alert tables by bounded deletes (see TRIMMED). The panel creates partitions ahead of time and drops the ones past
+// their retention, so expiring a day of counters is one DROP TABLE, not millions
+// of deleted rows. Each table also has a DEFAULT partition for rows outside the
+// created ranges (rows older than the first partition); retention deletes from
+// it row by row in small batches. A partition goes once its whole range is past
+// the cutoff, so rows are kept for their retention plus at most one partition
+// width. One replica at a time runs this (an advisory lock).
+// Table, column and partition names are fixed here or built from dates: nothing
+// in these statements comes from input.
 import type { Database } from '@tula/db';
 
 export interface RetentionPolicy {
@@ -13,42 +18,283 @@ export interface RetentionPolicy {
   hourDays: number;
   /** Health transitions and audit events. */
   historyDays: number;
+  /** Alerts (the notification list: one row per firing or resolved transition). */
+  alertDays: number;
+  /** Webhook and mail deliveries of alerts, with their attempt log. */
+  deliveryDays: number;
 }
 
-export const DEFAULT_RETENTION: RetentionPolicy = { rawHours: 24, minuteDays: 30, hourDays: 400, historyDays: 400 };
+export const DEFAULT_RETENTION: RetentionPolicy = {
+  rawHours: 24,
+  minuteDays: 30,
+  hourDays: 400,
+  historyDays: 400,
+  alertDays: 400,
+  // A delivery is retried for about two hours at most (8 attempts, doubling from 30 s); its log
+  // explains a failing endpoint, which matters for days, while the alert itself stays in Alert.
+  deliveryDays: 30,
+};
 
-const BATCH = 10_000;
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
+const BATCH = 10_000;
+/** Partitions are created this many widths ahead of now. */
+const AHEAD = 3;
+// Any constant works; it only has to be the same for every replica.
+const MAINTENANCE_LOCK_KEY = 7_243_017;
 
-/** Each table's rows older than its cutoff, as [table, time column, extra condition, age in ms]. */
-function targets(p: RetentionPolicy): [string, string, string, number][] {
-  return [
-    ['CounterSample', 'at', '', p.rawHours * HOUR_MS],
-    // Per-node detail is kept as long as the raw seconds.
-    ['CounterNodeSample', 'at', '', p.rawHours * HOUR_MS],
-    ['CounterRollup', 'bucket', `AND resolution = 'minute'`, p.minuteDays * DAY_MS],
-    ['CounterRollup', 'bucket', `AND resolution = 'hour'`, p.hourDays * DAY_MS],
-    // A backend's newest transition on each node is its current state: kept, or a backend healthy for longer than the retention would show "no report".
-    ['HealthTransition', 'at', `AND EXISTS (SELECT 1 FROM "HealthTransition" n WHERE n."backendId" = "HealthTransition"."backendId" AND n."nodeId" = "HealthTransition"."nodeId" AND n.at > "HealthTransition".at)`, p.historyDays * DAY_MS],
-    ['AuditEvent', '"createdAt"', '', p.historyDays * DAY_MS],
-  ];
+type Width = 'day' | 'month';
+
+interface PartitionedTable {
+  /** The table holding the range partitions (CounterRollup's are per resolution). */
+  parent: string;
+  /** The table retention reports rows under. */
+  table: string;
+  column: string;
+  width: Width;
+  keepMs: (p: RetentionPolicy) => number;
+  /** Rows of an expired range that must outlive it; moved to the default partition before the range is dropped. */
+  survivors?: string;
 }
 
-/** Deletes what the policy no longer keeps; returns the rows deleted per table. */
-export async function expireHistory(db: Database, policy: RetentionPolicy, now = Date.now()): Promise<Record<string, number>> {
-  const deleted: Record<string, number> = {};
-  // Fixed table and column names only: nothing here comes from input.
-  for (const [table, column, extra, ageMs] of targets(policy)) {
-    const cutoff = new Date(now - ageMs);
+// A backend's newest transition on each node is its current state: kept, or a
+// backend healthy for longer than the retention would show "no report".
+const NEWER_TRANSITION = `EXISTS (SELECT 1 FROM "HealthTransition" n WHERE n."backendId" = t."backendId" AND n."nodeId" = t."nodeId" AND n.at > t.at)`;
+
+export const PARTITIONED: PartitionedTable[] = [
+  { parent: 'CounterSample', table: 'CounterSample', column: 'at', width: 'day', keepMs: (p) => p.rawHours * HOUR_MS },
+  // Per-node detail is kept as long as the raw seconds.
+  { parent: 'CounterNodeSample', table: 'CounterNodeSample', column: 'at', width: 'day', keepMs: (p) => p.rawHours * HOUR_MS },
+  { parent: 'CounterRollup_minute', table: 'CounterRollup', column: 'bucket', width: 'day', keepMs: (p) => p.minuteDays * DAY_MS },
+  { parent: 'CounterRollup_hour', table: 'CounterRollup', column: 'bucket', width: 'month', keepMs: (p) => p.hourDays * DAY_MS },
+  {
+    parent: 'HealthTransition',
+    table: 'HealthTransition',
+    column: 'at',
+    width: 'month',
+    keepMs: (p) => p.historyDays * DAY_MS,
+    survivors: `NOT ${NEWER_TRANSITION}`,
+  },
+  { parent: 'AuditEvent', table: 'AuditEvent', column: '"createdAt"', width: 'month', keepMs: (p) => p.historyDays * DAY_MS },
+];
+
+/**
+ * Tables expired by bounded deletes rather than partitions. They grow with alerts, not with
+ * traffic (one row per transition and per recipient), so their deletes stay small; and
+ * partitioning them would need the time column in their keys, which AlertDeliveryAttempt's
+ * foreign key to AlertDelivery (cascading) does not carry.
+ */
+interface TrimmedTable {
+  table: string;
+  column: string;
+  keepMs: (p: RetentionPolicy) => number;
+  /** Rows past the cutoff that stay (a condition on alias t). */
+  keep: string;
+  /** Rows per delete. */
+  batch: number;
+  /** A child table whose rows go with each deleted row (deleted first, so they are counted). */
+  child?: { table: string; column: string };
+}
+
+export const TRIMMED: TrimmedTable[] = [
+  {
+    table: 'Alert',
+    column: '"createdAt"',
+    keepMs: (p) => p.alertDays * DAY_MS,
+    // A subject's newest alert, while firing, is a condition that still holds: kept, however old.
+    keep: `t.state = 'firing' AND NOT EXISTS (SELECT 1 FROM "Alert" n WHERE n."organizationId" = t."organizationId" AND n.key = t.key AND n."createdAt" > t."createdAt")`,
+    batch: BATCH,
+  },
+  {
+    table: 'AlertDelivery',
+    column: '"createdAt"',
+    keepMs: (p) => p.deliveryDays * DAY_MS,
+    // Still being retried.
+    keep: `t.status = 'pending'`,
+    // At most 8 attempts each.
+    batch: 1_000,
+    child: { table: 'AlertDeliveryAttempt', column: '"deliveryId"' },
+  },
+];
+
+/** Start of the day or month holding t (UTC, as the timestamp columns are). */
+function floorTo(width: Width, t: number): Date {
+  const d = new Date(t);
+  return width === 'day'
+    ? new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()))
+    : new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth()));
+}
+
+function next(width: Width, d: Date): Date {
+  return width === 'day'
+    ? new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1))
+    : new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1));
+}
+
+/** The partition of `parent` starting at `from`: CounterSample_p20261204, AuditEvent_p202612. */
+export function partitionName(parent: string, width: Width, from: Date): string {
+  const ymd = from.toISOString().slice(0, 10).replaceAll('-', '');
+  return `${parent}_p${width === 'day' ? ymd : ymd.slice(0, 6)}`;
+}
+
+/** Where a partition's range starts, read back from its name (null for the default partition). */
+function partitionStart(parent: string, name: string): Date | null {
+  const m = new RegExp(`^${parent}_p(\\d{4})(\\d{2})(\\d{2})?$`).exec(name);
+  return m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, m[3] ? Number(m[3]) : 1)) : null;
+}
+
+const sqlTime = (d: Date) => `'${d.toISOString().replace('T', ' ').replace('Z', '')}'`;
+
+/**
+ * Runs `fn` holding the maintenance lock (one replica at a time: two expiring
+ * the same partition would deadlock upgrading their locks). With `wait` false,
+ * returns undefined at once when another holds it.
+ */
+async function withMaintenanceLock<T>(db: Database, wait: boolean, fn: () => Promise<T>): Promise<T | undefined> {
+  // The embedded database serves one process over one connection: holding that connection
+  // for the lock would leave `fn` none (a deadlock), and there is no other replica to exclude.
+  if (db.kind === 'embedded') return fn();
+  const client = await db.pool.connect();
+  try {
+    if (wait) await client.query('SELECT pg_advisory_lock($1)', [MAINTENANCE_LOCK_KEY]);
+    else {
+      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [MAINTENANCE_LOCK_KEY]);
+      if (!rows[0]?.ok) return undefined;
+    }
+    try {
+      return await fn();
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MAINTENANCE_LOCK_KEY]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+/** Creates the partitions from the one holding `now` to AHEAD widths ahead; returns the names created. */
+export async function ensurePartitions(db: Database, now = Date.now()): Promise<string[]> {
+  return (await withMaintenanceLock(db, true, () => createPartitions(db, now)))!;
+}
+
+async function createPartitions(db: Database, now: number): Promise<string[]> {
+  const created: string[] = [];
+  for (const t of PARTITIONED) {
+    let from = floorTo(t.width, now);
+    for (let i = 0; i <= AHEAD; i++) {
+      const to = next(t.width, from);
+      const name = partitionName(t.parent, t.width, from);
+      const exists = await db.pool.query('SELECT 1 FROM pg_class WHERE relname = $1', [name]);
+      if (exists.rowCount === 0) {
+        await db.pool.query(
+          `CREATE TABLE IF NOT EXISTS "${name}" PARTITION OF "${t.parent}" FOR VALUES FROM (${sqlTime(from)}) TO (${sqlTime(to)})`,
+        );
+        created.push(name);
+      }
+      from = to;
+    }
+  }
+  return created;
+}
+
+export interface RetentionReport {
+  /** Range partitions dropped, by name. */
+  dropped: string[];
+  /** Rows removed per table: those of dropped partitions plus those deleted from default partitions. */
+  rows: Record<string, number>;
+}
+
+/** Drops range partitions wholly past their retention and deletes expired rows from the default partitions. */
+export async function expireHistory(db: Database, policy: RetentionPolicy, now = Date.now()): Promise<RetentionReport> {
+  return (await withMaintenanceLock(db, true, () => expire(db, policy, now)))!;
+}
+
+async function expire(db: Database, policy: RetentionPolicy, now: number): Promise<RetentionReport> {
+  const report: RetentionReport = { dropped: [], rows: {} };
+  const count = (table: string, n: number) => (report.rows[table] = (report.rows[table] ?? 0) + n);
+  for (const t of PARTITIONED) {
+    const cutoff = now - t.keepMs(policy);
+    const { rows: parts } = await db.pool.query<{ name: string }>(
+      `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1`,
+      [t.parent],
+    );
+    for (const { name } of parts) {
+      const start = partitionStart(t.parent, name);
+      if (!start || next(t.width, start).getTime() > cutoff) continue;
+      // Counted before the transaction, which holds the parent's lock only briefly.
+      const n = await db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${name}"`);
+      const client = await db.pool.connect();
+      try {
+        await client.query('BEGIN');
+        // Survivors are chosen while the partition is still part of the table (a newer row may be in it too).
+        if (t.survivors) await client.query(`CREATE TEMP TABLE survivors ON COMMIT DROP AS SELECT * FROM "${name}" t WHERE ${t.survivors}`);
+        await client.query(`ALTER TABLE "${t.parent}" DETACH PARTITION "${name}"`);
+        let kept = 0;
+        if (t.survivors) {
+          // Detached, the range is no longer covered: the survivors land in the default partition.
+          const moved = await client.query(`INSERT INTO "${t.parent}" SELECT * FROM survivors`);
+          kept = moved.rowCount ?? 0;
+        }
+        await client.query(`DROP TABLE "${name}"`);
+        await client.query('COMMIT');
+        report.dropped.push(name);
+        count(t.table, Number(n.rows[0]!.n) - kept);
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw err;
+      } finally {
+        client.release();
+      }
+    }
+    // The default partition holds few rows (older than the first range): deleted in small batches.
+    const defaultPart = `${t.parent}_default`;
     for (;;) {
       const r = await db.pool.query(
-        `DELETE FROM "${table}" WHERE ctid IN (SELECT ctid FROM "${table}" WHERE ${column} < $1 ${extra} LIMIT ${BATCH})`,
-        [cutoff],
+        `DELETE FROM "${defaultPart}" WHERE ctid IN (SELECT ctid FROM "${defaultPart}" t WHERE ${t.column} < $1 ${t.survivors ? `AND NOT (${t.survivors})` : ''} LIMIT ${BATCH})`,
+        [new Date(cutoff)],
       );
-      deleted[table] = (deleted[table] ?? 0) + (r.rowCount ?? 0);
+      count(t.table, r.rowCount ?? 0);
       if ((r.rowCount ?? 0) < BATCH) break;
     }
   }
-  return deleted;
+  for (const t of TRIMMED) {
+    const cutoff = new Date(now - t.keepMs(policy));
+    for (;;) {
+      const client = await db.pool.connect();
+      let n: number;
+      try {
+        await client.query('BEGIN');
+        const { rows } = await client.query<{ id: string }>(
+          `SELECT id FROM "${t.table}" t WHERE ${t.column} < $1 AND NOT (${t.keep}) ORDER BY ${t.column} LIMIT ${t.batch} FOR UPDATE SKIP LOCKED`,
+          [cutoff],
+        );
+        const ids = rows.map((r) => r.id);
+        if (t.child && ids.length > 0) {
+          const c = await client.query(`DELETE FROM "${t.child.table}" WHERE ${t.child.column} = ANY($1)`, [ids]);
+          count(t.child.table, c.rowCount ?? 0);
+        }
+        const r = ids.length > 0 ? await client.query(`DELETE FROM "${t.table}" WHERE id = ANY($1)`, [ids]) : { rowCount: 0 };
+        await client.query('COMMIT');
+        n = r.rowCount ?? 0;
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw err;
+      } finally {
+        client.release();
+      }
+      count(t.table, n);
+      if (n < t.batch) break;
+    }
+  }
+  return report;
+}
+
+/**
+ * Creates partitions ahead and expires old ones, in one replica at a time (the
+ * others find the lock taken and skip this round).
+ */
+export async function maintainPartitions(db: Database, policy: RetentionPolicy, now = Date.now()): Promise<RetentionReport | undefined> {
+  return withMaintenanceLock(db, false, async () => {
+    await createPartitions(db, now);
+    return expire(db, policy, now);
+  });
 }

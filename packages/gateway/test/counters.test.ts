@@ -1,7 +1,8 @@
 // The counter path on a real database (PostgreSQL, and the embedded PGlite):
 // many agents reporting the same service cost one raw row per second, not one
 // per agent; the stored sums equal what the agents sent; a resent report is
-// acknowledged without being counted twice; per-node detail is kept at a 10 s step;
+// acknowledged without being counted twice; per-node detail is kept at a 10 s step
+// in rows per series (node parts in arrays), not per node;
 // every table that grows with time is expired at its own retention.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -9,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalBus } from '@tula/control';
 import { openDatabase, readDatabaseEnv, startEmbeddedPostgres, type Database, type EmbeddedPostgres } from '@tula/db';
-import { createTestDatabase, type TestDatabase } from '@tula/db/testing';
+import { openTestDatabase, type OpenTestDatabase } from '@tula/db/testing';
 import type { CountersReport } from '@tula/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CounterWriter } from '../src/counters.ts';
-import { DEFAULT_RETENTION, expireHistory } from '../src/retention.ts';
+import { DEFAULT_RETENTION, ensurePartitions, expireHistory } from '../src/retention.ts';
 
 const AGENTS = 5;
 const SECONDS = 3;
@@ -23,20 +24,51 @@ const T0 = Math.floor(Date.now() / 10_000) * 10_000 - 60_000;
 async function fleet(db: Database) {
   const org = await db.prisma.organization.create({ data: { name: 'counters', slug: `c-${randomBytes(4).toString('hex')}` } });
   const svc = await db.prisma.service.create({
-    data: { organizationId: org.id, name: 'web', vip: '10.20.0.1', portStart: 80, portEnd: 80, protocol: 'tcp', mode: 'l2', backends: { create: [{ organizationId: org.id, address: '10.20.1.1' }] } },
+    data: {
+      organizationId: org.id,
+      name: 'web',
+      vip: '10.20.0.1',
+      portStart: 80,
+      portEnd: 80,
+      protocol: 'tcp',
+      mode: 'l2',
+      backends: { create: [{ organizationId: org.id, address: '10.20.1.1' }] },
+    },
     include: { backends: true },
   });
   const nodes = [];
   for (let i = 0; i < AGENTS; i++) {
-    nodes.push(await db.prisma.node.create({ data: { organizationId: org.id, name: `n${i}`, role: 'balancer', credentialHash: randomBytes(16).toString('hex'), addresses: [`10.30.0.${i + 1}`] } }));
+    nodes.push(
+      await db.prisma.node.create({
+        data: {
+          organizationId: org.id,
+          name: `n${i}`,
+          role: 'balancer',
+          credentialHash: randomBytes(16).toString('hex'),
+          addresses: [`10.30.0.${i + 1}`],
+        },
+      }),
+    );
   }
   return { orgId: org.id, serviceId: svc.id, backendId: svc.backends[0]!.id, nodeIds: nodes.map((n) => n.id) };
 }
 
 function report(boot: string, seq: number, at: number, i: number): CountersReport {
   return {
-    type: 'counters', boot, seq, at,
-    services: [{ name: 'web', packets: 10 + i, bytes: 1000 * (i + 1) + seq, newFlows: i + 1, drops: i, backends: [{ address: '10.20.1.1', packets: 10 + i, bytes: 500 + i, newFlows: 1, healthy: true }] }],
+    type: 'counters',
+    boot,
+    seq,
+    at,
+    services: [
+      {
+        name: 'web',
+        packets: 10 + i,
+        bytes: 1000 * (i + 1) + seq,
+        newFlows: i + 1,
+        drops: i,
+        backends: [{ address: '10.20.1.1', packets: 10 + i, bytes: 500 + i, newFlows: 1, healthy: true }],
+      },
+    ],
     vips: [{ vip: '10.20.0.1', packets: 7, bytes: 700 + i }],
   };
 }
@@ -59,7 +91,12 @@ async function exercise(db: Database) {
     await writer.flush();
   }
   // Agent 0 resends its last report (its acknowledgement was lost): acknowledged, not counted again.
-  writer.push({ nodeId: nodeIds[0]!, organizationId: orgId, report: report(boots[0]!, SECONDS, T0 + (SECONDS - 1) * 1000, 0), done: (ok) => acked.push(ok) });
+  writer.push({
+    nodeId: nodeIds[0]!,
+    organizationId: orgId,
+    report: report(boots[0]!, SECONDS, T0 + (SECONDS - 1) * 1000, 0),
+    done: (ok) => acked.push(ok),
+  });
   await writer.flush();
   await writer.close();
 
@@ -78,49 +115,206 @@ async function expectExact(db: Database) {
   expect(r.perSecond.map((x) => [x.at.getTime(), x.rows])).toEqual(Array.from({ length: SECONDS }, (_, s) => [T0 + s * 1000, 1]));
   expect(r.perSecond.reduce((a, x) => a + Number(x.bytes), 0)).toBe(r.sentBytes);
   for (const resolution of ['minute', 'hour']) {
-    expect(Number(await r.sums(`SELECT COALESCE(sum(bytes), 0)::text AS bytes FROM "CounterRollup" WHERE "organizationId" = $1 AND "seriesKey" = $2 AND resolution = '${resolution}'`))).toBe(r.sentBytes);
+    expect(
+      Number(
+        await r.sums(
+          `SELECT COALESCE(sum(bytes), 0)::text AS bytes FROM "CounterRollup" WHERE "organizationId" = $1 AND "seriesKey" = $2 AND resolution = '${resolution}'`,
+        ),
+      ),
+    ).toBe(r.sentBytes);
   }
-  // Per-node detail: one row per node and series per 10 s, summing what that node sent.
-  const nodes = await db.pool.query<{ nodeId: string; rows: number; bytes: string }>(
-    `SELECT "nodeId", count(*)::int AS rows, sum(bytes)::text AS bytes FROM "CounterNodeSample" WHERE "organizationId" = $1 AND kind = 'backend' AND "seriesKey" = $2 GROUP BY "nodeId"`,
+  // Per-node detail: one row per series and flush that carried its 10 s bucket, whatever the number of agents
+  // (here every flush: the bucket had ended before the run, so each flush wrote its part), holding every
+  // node's part; each node's parts add up to what it sent.
+  const detail = await db.pool.query<{ rows: number; nodes: number }>(
+    `SELECT count(*)::int AS rows, max(cardinality("nodeIds"))::int AS nodes FROM "CounterNodeSample" WHERE "organizationId" = $1 AND kind = 'backend' AND "seriesKey" = $2`,
     [r.orgId, r.backendId],
   );
-  expect(nodes.rows).toHaveLength(AGENTS);
-  expect(nodes.rows.every((n) => n.rows === 1)).toBe(true);
-  expect(nodes.rows.reduce((a, n) => a + Number(n.bytes), 0)).toBe(r.sentBackendBytes);
+  expect(detail.rows).toEqual([{ rows: SECONDS, nodes: AGENTS }]);
+  const nodes = await db.pool.query<{ nodeId: string; bytes: string }>(
+    `SELECT u."nodeId", sum(u.bytes)::text AS bytes FROM "CounterNodeSample" s, unnest(s."nodeIds", s.bytes) AS u("nodeId", bytes)
+      WHERE s."organizationId" = $1 AND s.kind = 'backend' AND s."seriesKey" = $2 GROUP BY 1`,
+    [r.orgId, r.backendId],
+  );
+  expect(new Map(nodes.rows.map((n) => [n.nodeId, Number(n.bytes)]))).toEqual(new Map(r.nodeIds.map((id, i) => [id, SECONDS * (500 + i)])));
 }
 
-/** Each growing table holds a row just past its retention and one just inside it: only the first goes. */
+/**
+ * Each growing table holds a row in a partition wholly past its retention, one
+ * just inside it, and one in the default partition (older than any range): the
+ * first goes with its dropped partition, the second stays, the third is deleted
+ * by row. A backend's only transition on a node outlives its partition.
+ */
 async function expectRetention(db: Database) {
-  const now = Date.UTC(2026, 5, 1);
+  const now = Date.UTC(2026, 5, 1, 12);
   const H = 3_600_000;
   const D = 24 * H;
   const org = await db.prisma.organization.create({ data: { name: 'retention', slug: `r-${randomBytes(4).toString('hex')}` } });
   const o = org.id;
-  const policy = { rawHours: 24, minuteDays: 30, hourDays: 400, historyDays: 400 };
-  const old = (ms: number) => new Date(now - ms - 1000);
-  const kept = (ms: number) => new Date(now - ms + 60_000);
-  const v = { kind: 'service' as const, seriesKey: 's', packets: 1, bytes: 1 };
-  for (const [at, tag] of [[old, 'old'], [kept, 'kept']] as const) {
-    await db.prisma.counterSample.create({ data: { organizationId: o, replica: tag, at: at(24 * H), ...v } });
-    await db.prisma.counterNodeSample.create({ data: { organizationId: o, nodeId: tag, at: at(24 * H), ...v } });
-    await db.prisma.counterRollup.create({ data: { organizationId: o, resolution: 'minute', bucket: at(30 * D), replica: tag, ...v } });
-    await db.prisma.counterRollup.create({ data: { organizationId: o, resolution: 'hour', bucket: at(400 * D), replica: tag, ...v } });
-    await db.prisma.healthTransition.create({ data: { organizationId: o, nodeId: 'n', backendId: 'b', healthy: tag === 'kept', at: at(400 * D) } });
-    await db.prisma.auditEvent.create({ data: { organizationId: o, actorLabel: tag, action: 'test', targetType: 'test', createdAt: at(400 * D) } });
+  const policy = { rawHours: 24, minuteDays: 30, hourDays: 400, historyDays: 400, alertDays: 400, deliveryDays: 30 };
+  const day = (t: number) => Math.floor(t / D) * D;
+  const month = (t: number) => Date.UTC(new Date(t).getUTCFullYear(), new Date(t).getUTCMonth());
+  // Last millisecond of the partition before the one holding the cutoff, and just inside the retention.
+  const old = (keep: number, floor: (t: number) => number) => new Date(floor(now - keep) - 1);
+  const kept = (keep: number) => new Date(now - keep + 60_000);
+  const ancient = new Date(now - 3000 * D);
+  for (const keep of [24 * H, 30 * D, 400 * D]) {
+    await ensurePartitions(db, old(keep, month).getTime());
+    await ensurePartitions(db, old(keep, day).getTime());
   }
-  // The only transition of a backend on a node is its state now, however old.
-  await db.prisma.healthTransition.create({ data: { organizationId: o, nodeId: 'steady', backendId: 'b', healthy: true, at: old(800 * D) } });
-  const deleted = await expireHistory(db, policy, now);
-  expect(deleted).toEqual({ CounterSample: 1, CounterNodeSample: 1, CounterRollup: 2, HealthTransition: 1, AuditEvent: 1 });
+  const v = { kind: 'service' as const, seriesKey: 's', packets: 1, bytes: 1 };
+  const rows = [
+    ['old', (k: number) => old(k, day), (k: number) => old(k, month)],
+    ['kept', kept, kept],
+    ['default', () => ancient, () => ancient],
+  ] as const;
+  for (const [tag, daily, monthly] of rows) {
+    await db.prisma.counterSample.create({ data: { organizationId: o, replica: tag, batch: 1, at: daily(24 * H), ...v } });
+    await db.prisma.counterNodeSample.create({
+      data: {
+        organizationId: o,
+        replica: tag,
+        batch: 1,
+        kind: 'service',
+        seriesKey: 's',
+        at: daily(24 * H),
+        nodeIds: [tag],
+        packets: [1],
+        bytes: [1],
+      },
+    });
+    await db.prisma.counterRollup.create({ data: { organizationId: o, resolution: 'minute', bucket: daily(30 * D), replica: tag, ...v } });
+    await db.prisma.counterRollup.create({ data: { organizationId: o, resolution: 'hour', bucket: monthly(400 * D), replica: tag, ...v } });
+    await db.prisma.healthTransition.create({
+      data: { organizationId: o, nodeId: 'n', backendId: 'b', healthy: tag === 'kept', at: monthly(400 * D) },
+    });
+    await db.prisma.auditEvent.create({
+      data: { organizationId: o, actorLabel: tag, action: 'test', targetType: 'test', createdAt: monthly(400 * D) },
+    });
+  }
+  // The only transition of a backend on a node is its state now, however old: in an expired partition, and in the default one.
+  await db.prisma.healthTransition.create({
+    data: { organizationId: o, nodeId: 'steady', backendId: 'b', healthy: true, at: old(400 * D, month) },
+  });
+  await db.prisma.healthTransition.create({ data: { organizationId: o, nodeId: 'ancient', backendId: 'b', healthy: true, at: ancient } });
+
+  // Where the rows are: "old" rows in range partitions (so expiring them is a DROP), "default" ones in the default partitions.
+  const where = await db.pool.query<{ t: string; tag: string; part: string }>(
+    `
+    SELECT 'CounterSample' AS t, replica AS tag, tableoid::regclass::text AS part FROM "CounterSample" WHERE "organizationId" = $1
+    UNION ALL SELECT 'AuditEvent', "actorLabel", tableoid::regclass::text FROM "AuditEvent" WHERE "organizationId" = $1`,
+    [o],
+  );
+  expect(where.rows).toHaveLength(6);
+  for (const r of where.rows)
+    expect({ tag: r.tag, inDefault: r.part.replaceAll('"', '').endsWith('_default') }).toEqual({
+      tag: r.tag,
+      inDefault: r.tag === 'default',
+    });
+
+  const report = await expireHistory(db, policy, now);
+  const droppedParents = new Set(report.dropped.map((n) => n.replace(/_p\d+$/, '')));
+  expect([...droppedParents].sort()).toEqual([
+    'AuditEvent',
+    'CounterNodeSample',
+    'CounterRollup_hour',
+    'CounterRollup_minute',
+    'CounterSample',
+    'HealthTransition',
+  ]);
+  expect(report.rows).toMatchObject({ CounterSample: 2, CounterNodeSample: 2, CounterRollup: 4, HealthTransition: 2, AuditEvent: 2 });
   const left = await Promise.all([
     db.prisma.counterSample.findMany({ where: { organizationId: o }, select: { replica: true } }),
-    db.prisma.counterNodeSample.findMany({ where: { organizationId: o }, select: { nodeId: true } }),
-    db.prisma.counterRollup.findMany({ where: { organizationId: o }, select: { replica: true, resolution: true }, orderBy: { resolution: 'asc' } }),
-    db.prisma.healthTransition.findMany({ where: { organizationId: o }, select: { nodeId: true, healthy: true }, orderBy: { nodeId: 'asc' } }),
+    db.prisma.counterNodeSample.findMany({ where: { organizationId: o }, select: { nodeIds: true } }),
+    db.prisma.counterRollup.findMany({
+      where: { organizationId: o },
+      select: { replica: true, resolution: true },
+      orderBy: { resolution: 'asc' },
+    }),
+    db.prisma.healthTransition.findMany({
+      where: { organizationId: o },
+      select: { nodeId: true, healthy: true },
+      orderBy: { nodeId: 'asc' },
+    }),
     db.prisma.auditEvent.findMany({ where: { organizationId: o }, select: { actorLabel: true } }),
   ]);
-  expect(left).toEqual([[{ replica: 'kept' }], [{ nodeId: 'kept' }], [{ replica: 'kept', resolution: 'minute' }, { replica: 'kept', resolution: 'hour' }], [{ nodeId: 'n', healthy: true }, { nodeId: 'steady', healthy: true }], [{ actorLabel: 'kept' }]]);
+  expect(left).toEqual([
+    [{ replica: 'kept' }],
+    [{ nodeIds: ['kept'] }],
+    [
+      { replica: 'kept', resolution: 'minute' },
+      { replica: 'kept', resolution: 'hour' },
+    ],
+    [
+      { nodeId: 'ancient', healthy: true },
+      { nodeId: 'n', healthy: true },
+      { nodeId: 'steady', healthy: true },
+    ],
+    [{ actorLabel: 'kept' }],
+  ]);
+  // The dropped partitions are gone from the catalogue, not emptied.
+  const still = await db.pool.query(`SELECT relname FROM pg_class WHERE relname = ANY($1)`, [report.dropped]);
+  expect(still.rows).toEqual([]);
+}
+
+/**
+ * Alerts and their deliveries are expired by age (bounded deletes), each at its own
+ * retention; a firing subject's newest alert and a delivery still being retried stay.
+ */
+async function expectAlertRetention(db: Database) {
+  const now = Date.UTC(2026, 5, 1, 12);
+  const D = 86_400_000;
+  const policy = { ...DEFAULT_RETENTION, alertDays: 400, deliveryDays: 30 };
+  const org = await db.prisma.organization.create({ data: { name: 'alert-retention', slug: `ar-${randomBytes(4).toString('hex')}` } });
+  const o = org.id;
+  const alert = (title: string, key: string, state: string, ageDays: number) =>
+    db.prisma.alert.create({
+      data: { organizationId: o, kind: 'backend_down', state, key, title, detail: '', createdAt: new Date(now - ageDays * D) },
+    });
+  await alert('old resolved', 'backend:a', 'resolved', 401);
+  await alert('old firing, resolved since', 'backend:b', 'firing', 402);
+  await alert('resolution kept', 'backend:b', 'resolved', 10);
+  await alert('firing for over a year', 'backend:c', 'firing', 500);
+  await alert('recent', 'backend:d', 'firing', 399);
+  const hook = await db.prisma.webhook.create({
+    data: { organizationId: o, name: 'h', url: 'https://example.invalid/hook', secretSealed: 'x', secretPrefix: 'x' },
+  });
+  const delivery = async (title: string, status: 'pending' | 'delivered' | 'failed', ageDays: number, attempts: number) => {
+    const d = await db.prisma.alertDelivery.create({
+      data: { organizationId: o, webhookId: hook.id, payload: { title }, status, attempts, createdAt: new Date(now - ageDays * D) },
+    });
+    for (let a = 1; a <= attempts; a++)
+      await db.prisma.alertDeliveryAttempt.create({
+        data: { organizationId: o, deliveryId: d.id, attempt: a, statusCode: 500, durationMs: 5, at: new Date(now - ageDays * D) },
+      });
+  };
+  await delivery('old delivered', 'delivered', 31, 2);
+  await delivery('old failed', 'failed', 60, 8);
+  await delivery('old, still retried', 'pending', 31, 1);
+  await delivery('recent', 'delivered', 29, 1);
+
+  const report = await expireHistory(db, policy, now);
+  const alerts = await db.prisma.alert.findMany({ where: { organizationId: o }, select: { title: true }, orderBy: { createdAt: 'asc' } });
+  expect(alerts.map((a) => a.title)).toEqual(['firing for over a year', 'recent', 'resolution kept']);
+  const deliveries = await db.prisma.alertDelivery.findMany({
+    where: { organizationId: o },
+    select: { payload: true, _count: { select: { log: true } } },
+    orderBy: { createdAt: 'asc' },
+  });
+  expect(deliveries.map((d) => [(d.payload as { title: string }).title, d._count.log])).toEqual([
+    ['old, still retried', 1],
+    ['recent', 1],
+  ]);
+  expect(await db.prisma.alertDeliveryAttempt.count({ where: { organizationId: o } })).toBe(2);
+  expect({
+    Alert: report.rows.Alert,
+    AlertDelivery: report.rows.AlertDelivery,
+    AlertDeliveryAttempt: report.rows.AlertDeliveryAttempt,
+  }).toEqual({
+    Alert: 2,
+    AlertDelivery: 2,
+    AlertDeliveryAttempt: 10,
+  });
 }
 
 /** A failed write loses no health transition: the agent resends the report and the transition is stored then. */
@@ -129,7 +323,9 @@ async function expectTransitionSurvivesFailedWrite(db: Database) {
   const writer = new CounterWriter(db, new LocalBus(), { flushMs: 3_600_000, retention: DEFAULT_RETENTION, log: () => {} });
   const acked: boolean[] = [];
   const r = report(randomBytes(8).toString('hex'), 1, T0, 0);
-  await db.pool.query(`CREATE FUNCTION refuse_transition() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$`);
+  await db.pool.query(
+    `CREATE FUNCTION refuse_transition() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$`,
+  );
   await db.pool.query(`CREATE TRIGGER refuse BEFORE INSERT ON "HealthTransition" FOR EACH ROW EXECUTE FUNCTION refuse_transition()`);
   writer.push({ nodeId: nodeIds[0]!, organizationId: orgId, report: r, done: (ok) => acked.push(ok) });
   await writer.flush();
@@ -139,24 +335,77 @@ async function expectTransitionSurvivesFailedWrite(db: Database) {
   await writer.flush();
   await writer.close();
   expect(acked).toEqual([false, true]);
-  expect(await db.prisma.healthTransition.findMany({ where: { organizationId: orgId, backendId }, select: { nodeId: true, healthy: true } })).toEqual([{ nodeId: nodeIds[0], healthy: true }]);
+  expect(
+    await db.prisma.healthTransition.findMany({ where: { organizationId: orgId, backendId }, select: { nodeId: true, healthy: true } }),
+  ).toEqual([{ nodeId: nodeIds[0], healthy: true }]);
+}
+
+/**
+ * A report covering more than one second (an agent paused 35 s, or a report sent
+ * a second late because the last acknowledgement was late) is spread over the
+ * seconds it covers: a rate over its interval, not one second's spike next to a
+ * missing second. Totals stay exact. A report without `from` (an older agent)
+ * still lands whole in the second of `at`.
+ */
+async function expectBacklogSpread(db: Database) {
+  const { orgId, serviceId, nodeIds } = await fleet(db);
+  const writer = new CounterWriter(db, new LocalBus(), { flushMs: 3_600_000, retention: DEFAULT_RETENTION, log: () => {} });
+  const boot = randomBytes(8).toString('hex');
+  const svc = (bytes: number, newFlows: number) => ({ name: 'web', packets: bytes / 100, bytes, newFlows, drops: 0, backends: [] });
+  const push = (r: CountersReport) => writer.push({ nodeId: nodeIds[0]!, organizationId: orgId, report: r, done: () => {} });
+  // 35 s paused at 1,000 B/s and 4 new flows/s: the backlog arrives as one report.
+  const pausedFrom = T0 + 5;
+  push({ type: 'counters', boot, seq: 1, from: pausedFrom, at: pausedFrom + 35_000, services: [svc(35_000, 140)], vips: [] });
+  // A report a second late: it covers [T0 + 40.2 s, T0 + 42.2 s) with 8 flows.
+  push({ type: 'counters', boot, seq: 2, from: T0 + 40_200, at: T0 + 42_200, services: [svc(2000, 8)], vips: [] });
+  // An older agent without `from`.
+  push({ type: 'counters', boot, seq: 3, at: T0 + 50_500, services: [svc(700, 3)], vips: [] });
+  await writer.flush();
+  await writer.close();
+  const rows = (
+    await db.pool.query<{ at: Date; bytes: string; newFlows: string }>(
+      `SELECT at, sum(bytes)::text AS bytes, sum("newFlows")::text AS "newFlows" FROM "CounterSample" WHERE "organizationId" = $1 AND kind = 'service' AND "seriesKey" = $2 GROUP BY at ORDER BY at`,
+      [orgId, serviceId],
+    )
+  ).rows.map((r) => ({ s: (r.at.getTime() - T0) / 1000, bytes: Number(r.bytes), newFlows: Number(r.newFlows) }));
+  const paused = rows.filter((r) => r.s < 40);
+  // Every second of the pause has its share (the first and last are partial seconds), none holds the backlog.
+  expect(paused.map((r) => r.s)).toEqual(Array.from({ length: 36 }, (_, i) => i));
+  expect(paused.reduce((a, r) => a + r.bytes, 0)).toBe(35_000);
+  expect(paused.reduce((a, r) => a + r.newFlows, 0)).toBe(140);
+  expect(Math.max(...paused.map((r) => r.bytes))).toBe(1000);
+  expect(Math.max(...paused.map((r) => r.newFlows))).toBe(4);
+  // The late report: seconds 40, 41 and 42 by their share of [40.2, 42.2), 8 flows in all, at most 4 in a second.
+  expect(rows.filter((r) => r.s >= 40 && r.s < 50)).toEqual([
+    { s: 40, bytes: 800, newFlows: 3 },
+    { s: 41, bytes: 1000, newFlows: 4 },
+    { s: 42, bytes: 200, newFlows: 1 },
+  ]);
+  expect(rows.filter((r) => r.s >= 50)).toEqual([{ s: 50, bytes: 700, newFlows: 3 }]);
+  // The rollups hold the same totals.
+  const minute = await db.pool.query<{ bytes: string }>(
+    `SELECT sum(bytes)::text AS bytes FROM "CounterRollup" WHERE "organizationId" = $1 AND "seriesKey" = $2 AND resolution = 'minute'`,
+    [orgId, serviceId],
+  );
+  expect(Number(minute.rows[0]!.bytes)).toBe(35_000 + 2000 + 700);
 }
 
 describe('counter writer on PostgreSQL', () => {
-  let testDb: TestDatabase;
+  let testDb: OpenTestDatabase;
   let db: Database;
   beforeAll(async () => {
-    testDb = await createTestDatabase();
-    db = await openDatabase({ env: readDatabaseEnv({ DATABASE_URL: testDb.url }), migrate: true });
+    testDb = await openTestDatabase();
+    db = testDb.db;
   });
   afterAll(async () => {
-    await db?.close();
-    await testDb?.drop();
+    await testDb?.close();
   });
 
   it('stores one row per service per second for many agents, with exact sums', () => expectExact(db));
   it('expires each growing table at its own retention', () => expectRetention(db));
+  it('expires alerts and their deliveries at their own retention', () => expectAlertRetention(db));
   it('stores a health transition whose first write failed when the report is resent', () => expectTransitionSurvivesFailedWrite(db));
+  it('spreads a report covering many seconds over them instead of one second', () => expectBacklogSpread(db));
 });
 
 describe('counter writer on the embedded database (PGlite)', () => {
@@ -173,5 +422,7 @@ describe('counter writer on the embedded database (PGlite)', () => {
 
   it('stores one row per service per second for many agents, with exact sums', () => expectExact(db));
   it('expires each growing table at its own retention', () => expectRetention(db));
+  it('expires alerts and their deliveries at their own retention', () => expectAlertRetention(db));
   it('stores a health transition whose first write failed when the report is resent', () => expectTransitionSurvivesFailedWrite(db));
+  it('spreads a report covering many seconds over them instead of one second', () => expectBacklogSpread(db));
 });

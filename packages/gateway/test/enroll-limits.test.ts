@@ -3,21 +3,20 @@
 // one database), and a failure inside the panel answers a stable message while
 // the detail goes to the log only.
 import { LocalBus, newSecret, sha256, SharedLimiter } from '@tula/control';
-import { openDatabase, readDatabaseEnv, type Database } from '@tula/db';
-import { createTestDatabase, type TestDatabase } from '@tula/db/testing';
+import type { Database } from '@tula/db';
+import { openTestDatabase, type OpenTestDatabase } from '@tula/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enroll, ENROLL_FAILED, enrollmentLimiter } from '../src/enroll.ts';
 
-let testDb: TestDatabase;
+let testDb: OpenTestDatabase;
 let db: Database;
 
 beforeAll(async () => {
-  testDb = await createTestDatabase();
-  db = await openDatabase({ env: readDatabaseEnv({ DATABASE_URL: testDb.url }), migrate: true });
+  testDb = await openTestDatabase();
+  db = testDb.db;
 });
 afterAll(async () => {
-  await db?.close();
-  await testDb?.drop();
+  await testDb?.close();
 });
 
 describe('SharedLimiter', () => {
@@ -58,7 +57,13 @@ describe('enrollment errors', () => {
     const logged: string[] = [];
     try {
       const res = await enroll(
-        { db, bus: new LocalBus(), limits: { nodes: 10, services: 10 }, enrollAttempts: enrollmentLimiter(db, 10), log: (m) => logged.push(m) },
+        {
+          db,
+          bus: new LocalBus(),
+          limits: { nodes: 10, services: 10 },
+          enrollAttempts: enrollmentLimiter(db, 10),
+          log: (m) => logged.push(m),
+        },
         new Request('http://panel/api/agent/enroll', { method: 'POST', body: JSON.stringify({ token, name: 'n1', hostname: 'h1' }) }),
         '192.0.2.50',
       );

@@ -1,18 +1,53 @@
-// The local lab behind README command 1: network namespaces for a client, a
-// balancer and three backends, real agents enrolled into a demo organisation,
-// two services (L2 TCP with large responses, L3 VXLAN UDP) and a bounded traffic
-// generator. It drives the panel through the same API procedures people use.
+// The local lab behind README command 1: network namespaces for a client, an
+// upstream router (bird2, BGP with ECMP and BFD), two balancers and three
+// backends, real agents enrolled into a demo organisation, two services on one
+// routed VIP (TCP with large responses, UDP), both balancers announcing it, and
+// a bounded traffic generator. It drives the panel through the same API
+// procedures people use. A lab control kills a balancer as a host dies (its
+// link down, its agent and bird killed with SIGKILL) and brings it back; the
+// lab samples each balancer's link so the move shows.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createCaller, type LabControl, type PanelServices } from '@tula/api';
-import { createLab, LAB, removeNamespaces, type Lab, type LabHost } from '@tula/netlab';
+import { createLab, LAB, removeNamespaces, startRouterBgp, type Lab, type LabHost } from '@tula/netlab';
+import { z } from 'zod';
+import { labSudoCommand } from './command.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const AGENT = `${repoRoot}node_modules/.bin/tula-agent`;
-export const LAB_PREFIX = 'lab';
+
+/**
+ * Where the lab lives on this machine: its namespaces' name prefix and the third octet of its
+ * management links (10.254.N.0/24). The defaults serve README command 1; a second lab on the
+ * same machine at the same time (npm test's browser tests, beside test/lab.test.ts) takes others.
+ */
+const LabSettings = z.object({
+  TULA_LAB_PREFIX: z
+    .string()
+    .regex(/^[a-z][a-z0-9]{0,5}$/, 'TULA_LAB_PREFIX: 1-6 lower-case letters and digits, starting with a letter')
+    .default('lab'),
+  TULA_LAB_NET: z.coerce.number().int().min(0).max(255).default(200),
+});
+
+function readLabSettings(env: NodeJS.ProcessEnv = process.env): { prefix: string; managementNet: number } {
+  const parsed = LabSettings.safeParse({ TULA_LAB_PREFIX: env.TULA_LAB_PREFIX || undefined, TULA_LAB_NET: env.TULA_LAB_NET || undefined });
+  if (!parsed.success) throw new Error(`Invalid lab settings in the environment: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  return { prefix: parsed.data.TULA_LAB_PREFIX, managementNet: parsed.data.TULA_LAB_NET };
+}
+
+const settings = readLabSettings();
+/** This process's lab prefix (TULA_LAB_PREFIX, default `lab`). */
+export const LAB_PREFIX = settings.prefix;
+/** The lab router's AS and the balancers' (private AS numbers). */
+const ROUTER_ASN = 65000;
+const BALANCER_ASN = 65001;
+/** BFD 100 ms × 3: the router drops a dead balancer's nexthop within ~0.3 s. */
+const BFD = { intervalMs: 100, multiplier: 3 };
+/** How many seconds of per-balancer traffic the lab keeps (one sample a second). */
+const TRAFFIC_SECONDS = 120;
 /** The demo login; the lab is local to this machine, so a fixed password serves. */
 export const LAB_DEMO = { email: 'demo@example.com', password: 'tula-lab-demo', name: 'Lab demo' } as const;
 
@@ -31,12 +66,12 @@ export function removeLocalLab(): Promise<void> {
 /** Why the lab cannot run here, or undefined when it can. */
 export async function labAvailability(): Promise<string | undefined> {
   if (process.platform !== 'linux') return 'the lab needs Linux (network namespaces and nftables)';
-  if (process.getuid?.() !== 0) return 'the lab needs root to create network namespaces: run `sudo npm start`';
+  if (process.getuid?.() !== 0) return `the lab needs root to create network namespaces: run \`${labSudoCommand('start')}\``;
   try {
     await promisify(execFile)('nft', ['--version']);
     await promisify(execFile)('ip', ['-V']);
   } catch {
-    return 'the lab needs nftables and iproute2: `sudo apt-get install nftables iproute2`, then `sudo npm start`';
+    return `the lab needs nftables and iproute2: \`sudo apt-get install nftables iproute2\`, then \`${labSudoCommand('start')}\``;
   }
   return undefined;
 }
@@ -61,6 +96,31 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
+/**
+ * The demo organisation's trial stays open: extended to a year whenever less
+ * than 300 days are left, and recorded in its audit log, so the log and the
+ * banner tell the same end date (not the 14 days the sign-up recorded).
+ */
+async function keepDemoTrialOpen(db: PanelServices['db'], organizationId: string) {
+  const current = await db.prisma.organization.findUniqueOrThrow({ where: { id: organizationId } });
+  if (current.name === 'Lab demo' && current.trialEndsAt.getTime() > Date.now() + 300 * 86_400_000) return current;
+  const trialEndsAt = new Date(Date.now() + 365 * 86_400_000);
+  const [org] = await db.prisma.$transaction([
+    db.prisma.organization.update({ where: { id: organizationId }, data: { name: 'Lab demo', trialEndsAt } }),
+    db.prisma.auditEvent.create({
+      data: {
+        organizationId,
+        actorLabel: 'local lab',
+        action: 'organization.trial_extend',
+        targetType: 'organization',
+        targetId: organizationId,
+        data: { trialEndsAt: trialEndsAt.toISOString(), reason: 'the local lab keeps its demo organisation open' },
+      },
+    }),
+  ]);
+  return org;
+}
+
 export async function startLocalLab(
   services: PanelServices,
   /** `signal`: stop building (the panel is shutting down); the caller then removes what was made. */
@@ -78,22 +138,34 @@ export async function startLocalLab(
     user = await db.prisma.user.findUniqueOrThrow({ where: { email: LAB_DEMO.email } });
   }
   const membership = await db.prisma.membership.findFirstOrThrow({ where: { userId: user.id }, orderBy: { createdAt: 'asc' } });
-  const org = await db.prisma.organization.update({
-    where: { id: membership.organizationId },
-    data: { name: 'Lab demo', trialEndsAt: new Date(Date.now() + 365 * 86_400_000) },
+  const org = await keepDemoTrialOpen(db, membership.organizationId);
+  const api = createCaller({
+    ...services,
+    user: { id: user.id, email: user.email, name: user.name },
+    org: { id: org.id, role: 'owner', trialEndsAt: org.trialEndsAt },
   });
-  const api = createCaller({ ...services, user: { id: user.id, email: user.email, name: user.name }, org: { id: org.id, role: 'owner', trialEndsAt: org.trialEndsAt } });
 
-  log('lab: building network namespaces (client, router, balancer, 3 backends)');
-  const lab: Lab = await createLab({ prefix: LAB_PREFIX, managementNet: 200 });
-  const balancer = lab.balancers[0]!;
-  // The router sends both VIPs to the balancer, so a service can switch between L2 and L3.
-  for (const vip of [LAB.l2Vip.v4, LAB.l3Vip.v4]) await lab.exec(lab.router.ns, ['ip', 'route', 'replace', `${vip}/32`, 'via', balancer.v4]);
+  log('lab: building network namespaces (client, router, 2 balancers, 3 backends)');
+  const lab: Lab = await createLab({ prefix: LAB_PREFIX, balancers: 2, managementNet: settings.managementNet });
+  signal?.throwIfAborted();
+  // The router learns the VIP from the balancers over BGP (no static route): ECMP over those that announce it.
+  const router = await startRouterBgp(lab, {
+    asn: ROUTER_ASN,
+    peers: lab.balancers.map((b) => ({ address: b.v4, asn: BALANCER_ASN })),
+    bfd: BFD,
+  });
   signal?.throwIfAborted();
 
-  const agents: ChildProcess[] = [];
-  let traffic: ChildProcess | undefined;
-  const hosts: LabHost[] = [balancer, ...lab.backends];
+  const agents = new Map<string, ChildProcess>();
+  const hosts: LabHost[] = [...lab.balancers, ...lab.backends];
+  const agentArgs = new Map<string, string[]>();
+  const spawnAgent = (host: LabHost) => {
+    const logFile = openSync(join(options.dataDir, 'lab', 'agents', `${host.name}.log`), 'a');
+    agents.set(
+      host.name,
+      spawn('ip', ['netns', 'exec', host.ns, AGENT, ...agentArgs.get(host.name)!], { stdio: ['ignore', logFile, logFile] }),
+    );
+  };
   const spawnedAt = new Date();
   for (const host of hosts) {
     const stateDir = join(options.dataDir, 'lab', 'agents', host.name);
@@ -112,9 +184,9 @@ export async function startLocalLab(
       }
       args.push('--token', (await api.tokens.create({ description: `lab ${host.name}` })).token);
     }
-    const logFile = openSync(join(options.dataDir, 'lab', 'agents', `${host.name}.log`), 'a');
+    agentArgs.set(host.name, args);
     signal?.throwIfAborted();
-    agents.push(spawn('ip', ['netns', 'exec', host.ns, AGENT, ...args], { stdio: ['ignore', logFile, logFile] }));
+    spawnAgent(host);
   }
   const nodes = await waitFor(
     'the lab agents to connect',
@@ -126,21 +198,59 @@ export async function startLocalLab(
     90_000,
     signal,
   );
+  // A restarted agent has its credential now: it comes back without the enrollment token.
+  for (const [name, args] of agentArgs) {
+    const t = args.indexOf('--token');
+    if (t >= 0) agentArgs.set(name, [...args.slice(0, t), ...args.slice(t + 2)]);
+  }
   const idOf = (name: string) => nodes.find((n) => n.name === name)!.id;
-  await api.nodes.setRole({ id: idOf(balancer.name), role: 'balancer' });
+  for (const b of lab.balancers) await api.nodes.setRole({ id: idOf(b.name), role: 'balancer' });
   for (const b of lab.backends) await api.nodes.setRole({ id: idOf(b.name), role: 'backend' });
+  for (const b of lab.balancers) {
+    // A balancer left drained by an earlier run takes its share again.
+    if ((await api.nodes.get({ id: idOf(b.name) })).drain !== 'active') await api.nodes.undrain({ id: idOf(b.name) });
+    await api.nodes.setAnnounce({
+      id: idOf(b.name),
+      announce: {
+        bgp: {
+          localAsn: BALANCER_ASN,
+          routerId: b.v4,
+          peers: [{ address: lab.router.v4, asn: ROUTER_ASN, holdTimeS: 9, bfd: true }],
+          bfd: BFD,
+        },
+      },
+    });
+  }
 
   const backends = lab.backends.map((b) => ({ address: b.v4, port: null, weight: 1, state: 'active' as const, nodeId: null }));
-  const common = { ingressInterface: null, drainTimeoutS: 30, mss: null, balancerNodeIds: [idOf(balancer.name)], backends };
+  const common = {
+    ingressInterface: null,
+    drainTimeoutS: 30,
+    mss: null,
+    balancerNodeIds: lab.balancers.map((b) => idOf(b.name)),
+    backends,
+  };
   const wanted = [
     {
       name: 'lab-web',
-      vip: LAB.l2Vip.v4,
+      // Routed: both balancers announce it over BGP and the router shares the flows (ECMP).
+      vip: LAB.l3Vip.v4,
       ports: '80',
       protocol: 'tcp' as const,
-      mode: 'l2' as const,
+      mode: 'l3' as const,
       tunnel: 'vxlan' as const,
-      healthCheck: { type: 'http' as const, port: null, path: '/', expectStatus: 200, payload: null, expect: null, intervalMs: 1000, timeoutMs: 500, rise: 2, fall: 2 },
+      healthCheck: {
+        type: 'http' as const,
+        port: null,
+        path: '/',
+        expectStatus: 200,
+        payload: null,
+        expect: null,
+        intervalMs: 1000,
+        timeoutMs: 500,
+        rise: 2,
+        fall: 2,
+      },
       ...common,
     },
     {
@@ -150,7 +260,18 @@ export async function startLocalLab(
       protocol: 'udp' as const,
       mode: 'l3' as const,
       tunnel: 'vxlan' as const,
-      healthCheck: { type: 'udp' as const, port: null, path: null, expectStatus: null, payload: 'size:16', expect: null, intervalMs: 1000, timeoutMs: 500, rise: 2, fall: 2 },
+      healthCheck: {
+        type: 'udp' as const,
+        port: null,
+        path: null,
+        expectStatus: null,
+        payload: 'size:16',
+        expect: null,
+        intervalMs: 1000,
+        timeoutMs: 500,
+        rise: 2,
+        fall: 2,
+      },
       ...common,
     },
   ];
@@ -164,24 +285,82 @@ export async function startLocalLab(
     'the lab services to be applied',
     async () => {
       const list = await api.services.list();
-      return list.filter((s) => s.name.startsWith('lab-')).every((s) => s.rollout.nodes > 0 && s.rollout.applied === s.rollout.nodes && s.rollout.errors.length === 0) ? true : undefined;
+      return list
+        .filter((s) => s.name.startsWith('lab-'))
+        .every((s) => s.rollout.nodes > 0 && s.rollout.applied === s.rollout.nodes && s.rollout.errors.length === 0)
+        ? true
+        : undefined;
     },
     60_000,
     signal,
   );
 
-  traffic = lab.spawn(lab.client.ns, [
-    process.execPath, '--import', 'tsx', `${repoRoot}packages/netlab/src/traffic.ts`,
-    '--http', LAB.l2Vip.v4, '--udp', `${LAB.l3Vip.v4}:5353`, '--minutes', String(options.trafficMinutes ?? 60),
+  await waitFor(
+    'the router to route the VIP over both balancers',
+    async () => ((await router.nexthops(LAB.l3Vip.v4)).length === 2 ? true : undefined),
+    60_000,
+    signal,
+  );
+
+  const traffic = lab.spawn(lab.client.ns, [
+    process.execPath,
+    '--import',
+    'tsx',
+    `${repoRoot}packages/netlab/src/traffic.ts`,
+    '--http',
+    LAB.l3Vip.v4,
+    '--udp',
+    `${LAB.l3Vip.v4}:5353`,
+    '--minutes',
+    String(options.trafficMinutes ?? 60),
+    // Names its lab, so `ps` tells two labs' generators apart (test/lab.test.ts counts its own).
+    '--lab',
+    LAB_PREFIX,
   ]);
   const serving = new Map(lab.backends.map((b) => [b.name, true]));
-  log(`lab: ready: traffic flows to ${LAB.l2Vip.v4}:80 (L2, TCP) and ${LAB.l3Vip.v4}:5353 (L3 VXLAN, UDP)`);
+  const alive = new Map(lab.balancers.map((b) => [b.name, true]));
+
+  // Each balancer's traffic: packets arriving on its link, sampled once a second (BGP and BFD add ~12 a second).
+  const samples = new Map(lab.balancers.map((b) => [b.name, [] as { t: number; packetsPerSecond: number }[]]));
+  const last = new Map<string, { t: number; packets: number }>();
+  let routed: string[] = lab.balancers.map((b) => b.v4);
+  let sampling = false;
+  const sampler = setInterval(() => {
+    if (sampling) return;
+    sampling = true;
+    void (async () => {
+      routed = await router.nexthops(LAB.l3Vip.v4);
+      for (const b of lab.balancers) {
+        const t = Date.now();
+        const { rxPackets } = await lab.linkStats(b.ns);
+        const prev = last.get(b.name);
+        last.set(b.name, { t, packets: rxPackets });
+        if (!prev) continue;
+        const list = samples.get(b.name)!;
+        list.push({ t, packetsPerSecond: Math.max(0, Math.round(((rxPackets - prev.packets) * 1000) / (t - prev.t))) });
+        if (list.length > TRAFFIC_SECONDS) list.shift();
+      }
+    })()
+      .catch(() => undefined)
+      .finally(() => (sampling = false));
+  }, 1000);
+
+  log(
+    `lab: ready: traffic flows to ${LAB.l3Vip.v4}:80 (TCP) and ${LAB.l3Vip.v4}:5353 (UDP), shared by ${lab.balancers.map((b) => b.name).join(' and ')} (BGP, ECMP)`,
+  );
 
   return {
     organizationId: org.id,
     status: () => ({
       backends: lab.backends.map((b) => ({ name: b.name, address: b.v4, serving: serving.get(b.name) ?? false })),
-      traffic: traffic !== undefined && traffic.exitCode === null,
+      balancers: lab.balancers.map((b) => ({
+        name: b.name,
+        address: b.v4,
+        alive: alive.get(b.name) ?? false,
+        routed: routed.includes(b.v4),
+        traffic: [...samples.get(b.name)!],
+      })),
+      traffic: traffic.exitCode === null,
     }),
     async setBackendServing(name, on) {
       const b = lab.backends.find((x) => x.name === name);
@@ -190,9 +369,35 @@ export async function startLocalLab(
       if (!on && serving.get(name)) await lab.stopServer(b);
       serving.set(name, on);
     },
+    async setBalancerAlive(name, on) {
+      const b = lab.balancers.find((x) => x.name === name);
+      if (!b) throw new Error(`no lab balancer ${name}`);
+      if (on === alive.get(name)) return;
+      if (!on) {
+        // A host death: the link goes down, then every process in the namespace (agent, bird) dies at once.
+        alive.set(name, false);
+        await lab.exec(b.ns, ['ip', 'link', 'set', 'e0', 'down']);
+        const { stdout } = await promisify(execFile)('ip', ['netns', 'pids', b.ns]);
+        for (const pid of stdout.split(/\s+/).filter(Boolean)) {
+          try {
+            process.kill(Number(pid), 'SIGKILL');
+          } catch {
+            // Gone already.
+          }
+        }
+        return;
+      }
+      // Back: the link up, its routes restored (a link going down removes them), its agent started again.
+      await lab.exec(b.ns, ['ip', 'link', 'set', 'e0', 'up']);
+      await lab.exec(b.ns, ['ip', 'route', 'replace', 'default', 'via', lab.router.v4]);
+      await lab.exec(b.ns, ['ip', '-6', 'route', 'replace', 'default', 'via', lab.router.v6], { allowFailure: true });
+      spawnAgent(b);
+      alive.set(name, true);
+    },
     async destroy() {
-      traffic?.kill('SIGTERM');
-      for (const a of agents) a.kill('SIGTERM');
+      clearInterval(sampler);
+      traffic.kill('SIGTERM');
+      for (const a of agents.values()) a.kill('SIGTERM');
       await lab.destroy();
     },
   };

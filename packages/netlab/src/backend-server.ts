@@ -6,7 +6,12 @@ import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
   // --lab: the lab that started it; unused here, it tells whose process this is (ps).
-  options: { name: { type: 'string' }, http: { type: 'string', default: '80' }, udp: { type: 'string', default: '5353' }, lab: { type: 'string' } },
+  options: {
+    name: { type: 'string' },
+    http: { type: 'string', default: '80' },
+    udp: { type: 'string', default: '5353' },
+    lab: { type: 'string' },
+  },
 });
 const name = values.name ?? 'backend';
 const CHUNK = Buffer.alloc(64 * 1024, 'x');

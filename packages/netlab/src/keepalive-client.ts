@@ -5,7 +5,12 @@ import { connect } from 'node:net';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
-  options: { target: { type: 'string' }, port: { type: 'string', default: '80' }, interval: { type: 'string', default: '200' }, duration: { type: 'string', default: '5000' } },
+  options: {
+    target: { type: 'string' },
+    port: { type: 'string', default: '80' },
+    interval: { type: 'string', default: '200' },
+    duration: { type: 'string', default: '5000' },
+  },
 });
 const sock = connect({ host: values.target!, port: Number(values.port) });
 let buffer = '';

@@ -52,7 +52,11 @@ export interface Lab {
   router: LabHost;
   balancers: LabHost[];
   backends: LabHost[];
-  exec(ns: string, argv: string[], options?: { input?: string; allowFailure?: boolean; env?: NodeJS.ProcessEnv }): Promise<{ stdout: string; stderr: string; code: number }>;
+  exec(
+    ns: string,
+    argv: string[],
+    options?: { input?: string; allowFailure?: boolean; env?: NodeJS.ProcessEnv },
+  ): Promise<{ stdout: string; stderr: string; code: number }>;
   spawn(ns: string, argv: string[], env?: NodeJS.ProcessEnv): ChildProcess;
   startServer(backend: LabHost): Promise<void>;
   stopServer(backend: LabHost): Promise<void>;
@@ -171,7 +175,9 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     },
     async linkStats(ns, ifname = 'e0') {
       const r = await sh(['ip', '-n', ns, '-j', '-s', 'link', 'show', ifname]);
-      const s = (JSON.parse(r.stdout) as { stats64: { rx: { bytes: number; packets: number }; tx: { bytes: number; packets: number } } }[])[0]!.stats64;
+      const s = (
+        JSON.parse(r.stdout) as { stats64: { rx: { bytes: number; packets: number }; tx: { bytes: number; packets: number } } }[]
+      )[0]!.stats64;
       return { rxBytes: s.rx.bytes, txBytes: s.tx.bytes, rxPackets: s.rx.packets, txPackets: s.tx.packets };
     },
     async routeL3Vips(via) {
@@ -226,7 +232,25 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     await addr(firstHop, 'e1', `${LAB.clientNet.v4}.1`, `${LAB.clientNet.v6}:1`);
     if (wan) {
       const mtu = String(options.narrowLink);
-      await sh(['ip', 'link', 'add', 'n0', 'netns', wan.ns, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'e1', 'netns', router.ns, 'mtu', mtu]);
+      await sh([
+        'ip',
+        'link',
+        'add',
+        'n0',
+        'netns',
+        wan.ns,
+        'mtu',
+        mtu,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        'e1',
+        'netns',
+        router.ns,
+        'mtu',
+        mtu,
+      ]);
       await ipn(wan.ns, 'addr', 'add', '10.96.0.1/24', 'dev', 'n0');
       await ipn(wan.ns, 'addr', 'add', 'fd00:96::1/64', 'dev', 'n0', 'nodad');
       await ipn(wan.ns, 'link', 'set', 'n0', 'up');

@@ -5,7 +5,9 @@
 import { get } from 'node:http';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { url: { type: 'string' }, interval: { type: 'string', default: '50' }, timeout: { type: 'string', default: '2000' } } });
+const { values } = parseArgs({
+  options: { url: { type: 'string' }, interval: { type: 'string', default: '50' }, timeout: { type: 'string', default: '2000' } },
+});
 let sent = 0;
 const failures: { at: string; error: string }[] = [];
 let stopping = false;

@@ -41,7 +41,15 @@ export function routerBirdConfig(lab: Lab, o: RouterBgpOptions): string {
     '  merge paths on;',
     '}',
     ...(o.bfd
-      ? ['protocol bfd {', '  interface "*" {', `    min rx interval ${o.bfd.intervalMs} ms;`, `    min tx interval ${o.bfd.intervalMs} ms;`, `    multiplier ${o.bfd.multiplier};`, '  };', '}']
+      ? [
+          'protocol bfd {',
+          '  interface "*" {',
+          `    min rx interval ${o.bfd.intervalMs} ms;`,
+          `    min tx interval ${o.bfd.intervalMs} ms;`,
+          `    multiplier ${o.bfd.multiplier};`,
+          '  };',
+          '}',
+        ]
       : []),
     ...o.peers.flatMap((p, i) => [
       `protocol bgp balancer${i + 1} {`,

@@ -15,6 +15,8 @@ const { values } = parseArgs({
     'min-bytes': { type: 'string', default: String(256 * 1024) },
     'max-bytes': { type: 'string', default: String(2 * 1024 * 1024) },
     minutes: { type: 'string', default: '60' },
+    // Not read: it names the lab this generator belongs to in `ps` (two labs can run at once).
+    lab: { type: 'string' },
   },
 });
 const deadline = Date.now() + Number(values.minutes) * 60_000;
@@ -23,17 +25,20 @@ const max = Number(values['max-bytes']);
 let inFlight = 0;
 
 if (values.http) {
-  setInterval(() => {
-    // Bounded: never more than 4 downloads at once, whatever the network does.
-    if (inFlight >= 4) return;
-    inFlight++;
-    const size = Math.floor(min + Math.random() * (max - min));
-    get(`http://${values.http}/bytes/${size}`, { agent: false, timeout: 10_000 }, (res) => {
-      res.resume();
-      res.on('end', () => inFlight--);
-      res.on('error', () => inFlight--);
-    }).on('error', () => inFlight--);
-  }, 1000 / Number(values.rate));
+  setInterval(
+    () => {
+      // Bounded: never more than 4 downloads at once, whatever the network does.
+      if (inFlight >= 4) return;
+      inFlight++;
+      const size = Math.floor(min + Math.random() * (max - min));
+      get(`http://${values.http}/bytes/${size}`, { agent: false, timeout: 10_000 }, (res) => {
+        res.resume();
+        res.on('end', () => inFlight--);
+        res.on('error', () => inFlight--);
+      }).on('error', () => inFlight--);
+    },
+    1000 / Number(values.rate),
+  );
 }
 
 if (values.udp) {

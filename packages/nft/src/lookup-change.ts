@@ -2,6 +2,7 @@
 // to the backends does to it: which share of the hash space changes owner. Pure,
 // so the panel's preview computes the figure from the same tables the
 // balancers load.
+import { byString } from './hash.ts';
 import { maglevOverlay, maglevPopulate, maglevTableSize, type MaglevBackend } from './maglev.ts';
 
 export interface LookupBackend extends MaglevBackend {
@@ -20,9 +21,13 @@ export interface LookupTable {
  * the unusable ones overlaid, so a state change moves only that backend's slots.
  */
 export function serviceLookupTable(backends: readonly LookupBackend[]): LookupTable {
-  const sorted = [...backends].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const sorted = [...backends].sort(byString((b) => b.key));
   const weights = sorted.map((b) => ({ key: b.key, weight: b.weight }));
-  const table = maglevOverlay(maglevPopulate(weights, maglevTableSize(sorted.length)), weights, sorted.map((b) => b.usable));
+  const table = maglevOverlay(
+    maglevPopulate(weights, maglevTableSize(sorted.length)),
+    weights,
+    sorted.map((b) => b.usable),
+  );
   return { keys: sorted.map((b) => b.key), table };
 }
 
@@ -88,5 +93,14 @@ export function lookupChange(before: LookupTable, after: LookupTable): LookupCha
       if (!stays.has(was)) fromLeaving += moved;
     }
   }
-  return { sizeBefore: m1, sizeAfter: m2, entries, changed, fromLeaving, fromStaying: changed - fromLeaving, toNone, establishedMoving: fromLeaving };
+  return {
+    sizeBefore: m1,
+    sizeAfter: m2,
+    entries,
+    changed,
+    fromLeaving,
+    fromStaying: changed - fromLeaving,
+    toNone,
+    establishedMoving: fromLeaving,
+  };
 }

@@ -25,7 +25,11 @@ describe('maglevTableSize', () => {
 
 describe('maglevPopulate', () => {
   it('fills every slot and gives equal-weight backends entries within 1 of each other', () => {
-    for (const [n, m] of [[3, 401], [16, 1601], [1000, 65537]] as const) {
+    for (const [n, m] of [
+      [3, 401],
+      [16, 1601],
+      [1000, 65537],
+    ] as const) {
       const t = maglevPopulate(backends(n), m);
       expect(t.every((v) => v >= 0 && v < n)).toBe(true);
       const c = counts(t, n);
@@ -34,7 +38,11 @@ describe('maglevPopulate', () => {
   });
 
   it('honours weights by the number of entries', () => {
-    const bs = [{ key: 'a', weight: 1 }, { key: 'b', weight: 2 }, { key: 'c', weight: 5 }];
+    const bs = [
+      { key: 'a', weight: 1 },
+      { key: 'b', weight: 2 },
+      { key: 'c', weight: 5 },
+    ];
     const c = counts(maglevPopulate(bs, 1601), 3);
     expect(c[1]! / c[0]!).toBeCloseTo(2, 1);
     expect(c[2]! / c[0]!).toBeCloseTo(5, 1);
@@ -80,7 +88,7 @@ describe('maglevOverlay', () => {
     );
   });
 
-  it('spreads a failed backend\'s slots over the others and empties the table when none is usable', () => {
+  it("spreads a failed backend's slots over the others and empties the table when none is usable", () => {
     const bs = backends(4);
     const base = maglevPopulate(bs, 401);
     const c = counts(maglevOverlay(base, bs, [true, true, true, false]), 4);

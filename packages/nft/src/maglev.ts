@@ -9,9 +9,7 @@ export interface MaglevBackend {
   weight: number;
 }
 
-const PRIMES = [
-  101, 211, 401, 809, 1601, 3203, 6421, 12809, 25601, 51203, 102407, 204803, 409609, 819229,
-];
+const PRIMES = [101, 211, 401, 809, 1601, 3203, 6421, 12809, 25601, 51203, 102407, 204803, 409609, 819229];
 
 /**
  * Table size for n backends: the first prime of a fixed ladder that is at least
@@ -72,11 +70,7 @@ export function maglevPopulate(input: readonly MaglevBackend[], m: number): Int3
  * the same on every balancer and a state change moves only that backend's slots.
  * Slots are -1 when no backend is usable.
  */
-export function maglevOverlay(
-  populated: Int32Array,
-  backends: readonly MaglevBackend[],
-  usable: readonly boolean[],
-): Int32Array {
+export function maglevOverlay(populated: Int32Array, backends: readonly MaglevBackend[], usable: readonly boolean[]): Int32Array {
   const out = Int32Array.from(populated);
   const usableWeight = backends.reduce((s, b, i) => s + (usable[i] ? b.weight : 0), 0);
   if (usableWeight === 0) return out.fill(-1);

@@ -9,47 +9,75 @@
 // lives in elements of a fixed set of maps. Chains exist per *class* of service
 // (mode, interface, protocol, family, table size, flow timeout), a handful.
 //
-// Packet mark while Tula handles a packet:  [new:1][service:15][backend:16]
+// The mark layout is in marks.ts; ids in ids.ts; the table data in tables.ts;
+// flow pinning in flows.ts; ICMP steering in icmp.ts; L3 VIP guards in
+// l3-vips.ts; tunnels in tunnels.ts. This module puts them together. Rules are
+// data, in the vocabulary of syntax.ts, which alone writes their text.
 import {
+  backendKey,
   canonicalIp,
-  FLOW_DEFAULTS,
   ipFamily,
+  neighbourKey,
   servicePorts,
   type BalancerService,
   type DesiredState,
   type TunnelType,
 } from '@tula/protocol';
-import { createHash } from 'node:crypto';
-import { byString, fnv1a32 } from './hash.ts';
+import { checkInterface, checkMac, ModelError } from './checks.ts';
+import { classChains, flowSettings, flowTableSet, markFrom, tcpFlags } from './flows.ts';
+import { byString } from './hash.ts';
+import { addIcmpElements, icmpClassChain, icmpInterface } from './icmp.ts';
+import { allocateIds, MIN_ID_QUARANTINE_S, type RetiredIds } from './ids.ts';
+import { l3VipGuard, notrackChains } from './l3-vips.ts';
 import { serviceLookupTable } from './lookup-change.ts';
 import { maglevTableSize } from './maglev.ts';
+import {
+  MARK_NEW_FLOW,
+  markRange,
+  markValue,
+  MAX_BACKEND_ID,
+  MAX_SERVICE_ID,
+  RESERVED_SERVICE_ID,
+  TUNNEL_TABLE_BASE,
+  type MarkRange,
+} from './marks.ts';
+import {
+  addElement,
+  combinedDigests,
+  fragmentDigest,
+  fragmentOf,
+  fragmentsDigest,
+  newTable,
+  newTableId,
+  xorInto,
+  type Fragment,
+  type NftChain,
+  type NftSet,
+  type NftTable,
+} from './tables.ts';
+import {
+  assign,
+  concat,
+  CT_MARK,
+  gotoElement,
+  hex,
+  hexValue,
+  int,
+  interval,
+  ipAddress,
+  L4PROTO,
+  MARK,
+  masked,
+  match,
+  name,
+  payload,
+  setRef,
+  type Expr,
+  type Statement,
+} from './syntax.ts';
+import { TUNNEL_DEVICES, tunnelMss, tunnelPeers, VXLAN } from './tunnels.ts';
 
-export const TABLE_NAME = 'tula';
-export const MAX_BACKEND_ID = 0xffff;
-export const MAX_SERVICE_ID = 0x7fff;
-/** Set on marks chosen by the Maglev table rather than the flow table: a new flow. */
-export const MARK_NEW_FLOW = 0x8000_0000;
-export const SERVICE_MASK = 0x7fff_0000;
-/** The backend part of a mark: zero in a service mark, so a mark with it set came from a pin. */
-export const BACKEND_MASK = 0x0000_ffff;
-/** Marks that route a packet into a tunnel: base | backend id; also the routing table number. */
-export const TUNNEL_MARK_BASE = 0x5455_0000;
-export const TUNNEL_MARK_MASK = 0xffff_0000;
-/** Service id never allocated, so a service mark never looks like a tunnel mark. */
-const RESERVED_SERVICE_ID = TUNNEL_MARK_BASE >>> 16;
 export const INGRESS_PRIORITY = -300;
-/** One seed for every Maglev hash: the same on every balancer and across reloads. */
-export const HASH_SEED = 0x7475_6c61;
-const FLOW_SEEDS = [0x5eed_0001, 0x5eed_0002] as const;
-export const VXLAN = {
-  port: 4789,
-  vni: 4242,
-  /** Inner source MAC of frames balancers send into VXLAN (see the vxlan_out chain). */
-  senderMac: '02:54:55:4c:41:01',
-  /** MAC of every host's tula-vxlan device; balancers address inner frames to it. */
-  receiverMac: '02:54:55:4c:41:02',
-} as const;
-export const TUNNEL_DEVICES: Record<TunnelType, string> = { ipip: 'tula-ipip', gre: 'tula-gre', vxlan: 'tula-vxlan' };
 
 /** What the agent found on the host; everything the model may not look up itself. */
 export interface HostFacts {
@@ -64,42 +92,12 @@ export interface HostFacts {
   /** Ids from the previous model: an id never changes while its backend or service exists. */
   previousIds?: Record<string, number>;
   previousServiceIds?: Record<string, number>;
+  previousStackIds?: Record<string, number>;
+  /** Backend ids of removed backends, not given to another backend before `until` (see MIN_ID_QUARANTINE_S). */
+  retiredIds?: RetiredIds;
+  /** Now, in seconds since the epoch: when ids retire. Absent: ids retire at 0 (tests, render). */
+  now?: number;
 }
-
-export interface NftSet {
-  /** Everything between the braces except elements, e.g. "typeof meta mark : verdict;". */
-  decl: string;
-  /** Elements the kernel adds itself (flow tables): never rendered or diffed. */
-  dynamic?: boolean;
-}
-
-export interface NftChain {
-  /** Base-chain header, e.g. 'type filter hook ingress device "e0" priority -300; policy accept;'. */
-  hook?: string;
-  rules: string[];
-}
-
-/** The elements one owner (a service, a VIP) puts into the table's sets. */
-export interface Fragment {
-  /** Content hash: equal hashes mean equal elements. */
-  hash: string;
-  /** Set name -> element key -> value (null in a set). Rendered text. */
-  elements: Map<string, Map<string, string | null>>;
-}
-
-export interface NftTable {
-  family: 'netdev' | 'inet';
-  sets: Map<string, NftSet>;
-  chains: Map<string, NftChain>;
-  fragments: Map<string, Fragment>;
-  /** Identity of this table value, so a patch can name the table it started from. */
-  id: number;
-  /** Set on a table patched from table `from`: only the `keys` fragments may differ. */
-  patch?: { from: number; keys: ReadonlySet<string> };
-}
-
-let nextTableId = 1;
-export const newTableId = () => nextTableId++;
 
 export type BackendCondition = 'usable' | 'down' | 'draining' | 'disabled' | 'unresolved';
 
@@ -124,9 +122,12 @@ export interface ServicePlan {
 }
 
 export interface TunnelRoute {
+  /** Stack id of the backend host (see MarkRange). */
   id: number;
-  /** Firewall mark and policy-routing table number. */
+  /** The mark value (within the mark range) that sends a packet into this route. */
   mark: number;
+  /** Policy-routing table holding the route. */
+  table: number;
   underlay: string;
   tunnel: TunnelType;
   /** Address families of the VIPs routed through it. */
@@ -134,6 +135,8 @@ export interface TunnelRoute {
 }
 
 export interface HostPlan {
+  /** The bits of the packet mark the routing rules match (Tula's range). */
+  markRange: MarkRange;
   ipv4Forwarding: boolean;
   ipv6Forwarding: boolean;
   /** L2 VIPs the balancer answers ARP/NDP for on their interface. */
@@ -160,12 +163,12 @@ export interface DataplaneModel {
   /** Canonical backend address -> id, and service name -> id, to pass back as previous ids. */
   ids: Record<string, number>;
   serviceIds: Record<string, number>;
+  /** `tunnel|<address>` and `nat|<address>|<port>` -> id within the mark range. */
+  stackIds: Record<string, number>;
+  /** Ids of removed backends, kept out of use for a while: pass back as retiredIds. */
+  retiredIds: RetiredIds;
   /** Non-fatal findings (e.g. a backend whose MAC is unknown), for status and the panel. */
   warnings: string[];
-}
-
-export class ModelError extends Error {
-  override name = 'ModelError';
 }
 
 /** What a service object always yields, whatever the facts: computed once per object. */
@@ -193,8 +196,8 @@ export class ModelCache {
   private readonly shapes = new WeakMap<BalancerService, ServiceShape>();
   /** The last full build: its input, so a patch can check it starts from the same state. */
   last?: { state: DesiredState; facts: HostFacts; model: DataplaneModel };
-  /** From the last full build: each service, and where its backends sit in model.backends. */
-  byName = new Map<string, { service: BalancerService; first: number; count: number }>();
+  /** From the last build: each service, where its backends sit in model.backends and its plan in model.services. */
+  byName = new Map<string, ServicePlace>();
 
   shape(s: BalancerService): ServiceShape {
     let shape = this.shapes.get(s);
@@ -211,88 +214,12 @@ export class ModelCache {
   }
 }
 
-// ---------------------------------------------------------------------------
-
-export const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
-
-function checkInterface(name: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(name)) throw new ModelError(`invalid interface name ${JSON.stringify(name)}`);
-  return name;
-}
-
-function checkMac(mac: string): string {
-  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)) throw new ModelError(`invalid MAC address ${JSON.stringify(mac)}`);
-  return mac.toLowerCase();
-}
-
-/**
- * Stable ids: kept from the previous model, new ones from a hash of the key,
- * probing past collisions and reserved values.
- */
-export function allocateIds(keys: Iterable<string>, max: number, previous: Record<string, number> = {}, reserved: number[] = []): Record<string, number> {
-  const ids: Record<string, number> = {};
-  const taken = new Set<number>(reserved);
-  const missing = new Set<string>();
-  for (const k of keys) {
-    if (ids[k] !== undefined) continue;
-    const id = previous[k];
-    if (id !== undefined && id >= 1 && id <= max && !taken.has(id)) {
-      ids[k] = id;
-      taken.add(id);
-    } else missing.add(k);
-  }
-  // New keys in a fixed order, so the same input always gives the same ids.
-  for (const k of [...missing].sort()) {
-    if (ids[k] !== undefined) continue;
-    if (taken.size >= max) throw new ModelError(`more than ${max - reserved.length} distinct ids needed`);
-    let id = (fnv1a32(k) % max) + 1;
-    while (taken.has(id)) id = (id % max) + 1;
-    ids[k] = id;
-    taken.add(id);
-  }
-  return ids;
-}
-
-function sha(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
-
-const digests = new WeakMap<Fragment, { key: string; digest: Buffer }>();
-const combinedDigests = new WeakMap<NftTable, Buffer>();
-
-function fragmentDigest(key: string, f: Fragment): Buffer {
-  let d = digests.get(f);
-  if (!d || d.key !== key) digests.set(f, (d = { key, digest: createHash('sha256').update(`${key}\t${f.hash}`).digest() }));
-  return d.digest;
-}
-
-function xorInto(target: Buffer, d: Buffer) {
-  for (let i = 0; i < 32; i++) target[i]! ^= d[i]!;
-}
-
-/** XOR of a table's fragment digests: independent of order, cheap to update for a patch. */
-export function fragmentsDigest(t: NftTable): Buffer {
-  let combined = combinedDigests.get(t);
-  if (!combined) {
-    combined = Buffer.alloc(32);
-    for (const [k, f] of t.fragments) xorInto(combined, fragmentDigest(k, f));
-    combinedDigests.set(t, combined);
-  }
-  return combined;
-}
-
-function fragmentOf(elements: Map<string, Map<string, string | null>>): Fragment {
-  const canonical = [...elements]
-    .filter(([, m]) => m.size > 0)
-    .sort(byString(([set]) => set))
-    .map(([set, m]) => [set, [...m]]);
-  return { hash: sha(JSON.stringify(canonical)), elements };
-}
-
-function addElement(elements: Map<string, Map<string, string | null>>, set: string, key: string, value: string | null) {
-  let m = elements.get(set);
-  if (!m) elements.set(set, (m = new Map()));
-  m.set(key, value);
+/** Where a service of the last build sits in its model. */
+interface ServicePlace {
+  service: BalancerService;
+  first: number;
+  count: number;
+  plan: number;
 }
 
 /** Everything one balancer service contributes, cached by its signature. */
@@ -316,9 +243,16 @@ interface ServiceContext {
   ifname: string;
   ifmac: string;
   ids: Record<string, number>;
+  /** Ids within the mark range by stack key: `tunnel|<address>`, `nat|<address>|<port>`. */
+  stack: Record<string, number>;
+  range: MarkRange;
   facts: HostFacts;
   unhealthy: Set<string>;
 }
+
+/** The key of a backend's value in the mark range: its host for L3, its target for NAT. */
+const stackKey = (mode: 'l3' | 'nat', b: { address: string; port?: number | undefined }) =>
+  mode === 'l3' ? `tunnel|${b.address}` : `nat|${b.address}|${b.port ?? ''}`;
 
 function buildService(c: ServiceContext): ServiceBuild {
   const { s, sid, ifname } = c;
@@ -331,37 +265,47 @@ function buildService(c: ServiceContext): ServiceBuild {
 
   // Maglev over every configured backend (whatever its state), in address order;
   // unusable ones are then overlaid, so state changes move only their own flows.
-  const members = [...s.backends]
-    .map((b) => ({ ...b, address: canonicalIp(b.address) }))
-    .sort(byString((b) => b.address));
+  const members = [...s.backends].map((b) => ({ ...b, address: canonicalIp(b.address) })).sort(byString((b) => b.address));
   const m = maglevTableSize(members.length);
   const conditions: BackendCondition[] = members.map((b) => {
     if (b.state === 'disabled') return 'disabled';
     if (b.state === 'draining') return 'draining';
-    if (s.mode === 'l2' && !b.mac && !c.facts.neighbours[`${ifname}|${b.address}`]) return 'unresolved';
-    if (c.unhealthy.has(`${s.name}|${b.address}`)) return 'down';
+    if (s.mode === 'l2' && !b.mac && !c.facts.neighbours[neighbourKey(ifname, b.address)]) return 'unresolved';
+    if (c.unhealthy.has(backendKey(s.name, b.address))) return 'down';
     return 'usable';
   });
   // Members are in key order already, so the table's indexes are theirs.
-  const { table: lut } = serviceLookupTable(members.map((b, i) => ({ key: b.address, weight: b.weight, usable: conditions[i] === 'usable' })));
+  const { table: lut } = serviceLookupTable(
+    members.map((b, i) => ({ key: b.address, weight: b.weight, usable: conditions[i] === 'usable' })),
+  );
   const marks = members.map((b) => (svcMark | c.ids[b.address]!) >>> 0);
   const slots = new Array<number>(members.length).fill(0);
   const svc = hex(svcMark);
   lut.forEach((owner, slot) => {
     if (owner < 0) return;
     slots[owner]!++;
-    addElement(elements, 'lut', `${svc} . ${slot}`, hex(MARK_NEW_FLOW | marks[owner]!));
+    addElement(elements, 'lut', concat(svc, slot), hex(MARK_NEW_FLOW | marks[owner]!));
   });
 
   // A single port is an exact-match element (a hash lookup, whatever the number
   // of services); only port ranges go to the interval map.
-  if (lo === hi) addElement(elements, dispatchMap(family, ifname), `${vip} . ${s.protocol} . ${lo}`, svc);
-  else addElement(elements, rangeMap(family, ifname), `${vip} . ${s.protocol} . ${lo}-${hi}`, svc);
+  const portKey = lo === hi ? String(lo) : interval(lo, hi);
+  addElement(elements, lo === hi ? dispatchMap(family, ifname) : rangeMap(family, ifname), concat(vip, s.protocol, portKey), svc);
   const flows = flowSettings(s, family);
   const out = s.mode === 'l2' ? `l2_${ifname}` : s.mode;
   const className = `c_${out}_m${m}_${flows.name}`;
-  addElement(elements, 'classes', svc, `goto ${className}`);
-  if (s.mode !== 'nat') addIcmpElements(elements, { svc, vip, family, protocol: s.protocol, portKey: lo === hi ? String(lo) : `${lo}-${hi}`, ifname, m, flows });
+  addElement(elements, 'classes', svc, gotoElement(className));
+  if (s.mode !== 'nat')
+    addIcmpElements(elements, {
+      svc,
+      vip,
+      family,
+      protocol: s.protocol,
+      portKey,
+      ifname,
+      m,
+      flows,
+    });
   for (const set of ['svc_packets', 'svc_new', 'svc_drops', 'svc_flows_full']) addElement(elements, set, svc, null);
 
   const routes: TunnelRoute[] = [];
@@ -373,19 +317,29 @@ function buildService(c: ServiceContext): ServiceBuild {
     // Pinned flows keep reaching usable and draining backends, no others.
     if (conditions[i] === 'usable' || conditions[i] === 'draining') addElement(elements, 'takes_traffic', hex(mark), null);
     if (s.mode === 'l2') {
-      const mac = b.mac ?? c.facts.neighbours[`${ifname}|${b.address}`];
+      const mac = b.mac ?? c.facts.neighbours[neighbourKey(ifname, b.address)];
       if (mac) addElement(elements, 'macs', hex(mark), checkMac(mac));
       else warnings.push(`service ${s.name}: no MAC known for backend ${b.address} on ${ifname}`);
     } else if (s.mode === 'nat') {
-      // Conntrack pins a NAT flow to its backend; the mark picks the target of its first packet.
-      addElement(nat, 'nat_backends', hex(mark), null);
-      if (b.port !== undefined) addElement(nat, `nat_to${family}`, hex(mark), `${b.address} . ${b.port}`);
-      else addElement(nat, `nat_addr${family}`, hex(mark), b.address);
+      // Conntrack pins a NAT flow to its backend; the mark (the target's value in
+      // the mark range) picks the target of its first packet.
+      const value = markValue(c.range, c.stack[stackKey('nat', b)]!, false);
+      addElement(elements, 'nat_values', hex(mark), hex(value));
+      addElement(nat, 'nat_backends', hex(value), null);
+      if (b.port !== undefined) addElement(nat, `nat_to${family}`, hex(value), concat(b.address, b.port));
+      else addElement(nat, `nat_addr${family}`, hex(value), b.address);
     } else {
-      const id = c.ids[b.address]!;
-      const tunnelMark = (TUNNEL_MARK_BASE | id) >>> 0;
-      addElement(elements, 'tunnels', hex(mark), hex(tunnelMark));
-      routes.push({ id, mark: tunnelMark, underlay: b.address, tunnel: s.tunnel ?? 'ipip', families: [family] });
+      const id = c.stack[stackKey('l3', b)]!;
+      const value = markValue(c.range, id, true);
+      addElement(elements, 'tunnels', hex(mark), hex(value));
+      routes.push({
+        id,
+        mark: value,
+        table: TUNNEL_TABLE_BASE + id,
+        underlay: b.address,
+        tunnel: s.tunnel ?? 'ipip',
+        families: [family],
+      });
     }
     return {
       service: s.name,
@@ -417,179 +371,44 @@ const dispatchMap = (family: 4 | 6, ifname: string) => `dispatch${family}_${ifna
 /** Interval dispatch map of an interface, for services listening on a port range. */
 const rangeMap = (family: 4 | 6, ifname: string) => `ranges${family}_${ifname}`;
 
-/** How a class of services pins flows: which table, and for how long. */
-interface FlowSettings {
-  family: 4 | 6;
-  protocol: 'tcp' | 'udp';
-  size: number;
-  /** Idle timeout of an established flow. */
-  timeout: number;
-  /** TCP: timeouts of a flow that has sent only a SYN, and of one that sent a FIN or RST. */
-  syn: number;
-  close: number;
-  /** The flow table. The protocol and size are in its name rather than its key:
-   * nft 1.0.6 cannot compile a dynamic update with a five-part key, and the class
-   * chain knows its protocol anyway. */
-  map: string;
-  /** Names the settings in chain names. */
-  name: string;
-}
-
-function flowSettings(s: BalancerService, family: 4 | 6): FlowSettings {
-  const timeout = s.flowTimeoutS ?? FLOW_DEFAULTS.timeoutS[s.protocol];
-  const size = s.flowTableSize ?? FLOW_DEFAULTS.tableSize;
-  const syn = s.synTimeoutS ?? FLOW_DEFAULTS.synTimeoutS;
-  const close = s.closeTimeoutS ?? FLOW_DEFAULTS.closeTimeoutS;
-  return {
-    family,
-    protocol: s.protocol,
-    size,
-    timeout,
-    syn,
-    close,
-    map: `flows${family}_${s.protocol}_${size}`,
-    name: `${s.protocol}${family}_t${timeout}${s.protocol === 'tcp' ? `_s${syn}_c${close}` : ''}_n${size}`,
-  };
-}
-
-function flowTableSet(f: FlowSettings): NftSet {
-  // Keyed by two 32-bit hashes: see flowKeys.
-  const key = 'numgen inc mod 2 . numgen inc mod 2';
-  // No default timeout: services with other timeouts share the table, and every update names its own.
-  return { decl: `typeof ${key} : meta mark; size ${f.size}; flags dynamic,timeout;`, dynamic: true };
-}
-
-/**
- * Where a flow's addresses and ports are read, oriented as the client's packets
- * travel (client -> VIP): from the packet itself, or from the response an ICMP
- * error quotes (see icmpChains).
- */
-interface FlowFields {
-  client: string;
-  cport: string;
-  vip: string;
-  vport: string;
-}
-
-const PACKET_FIELDS: Record<4 | 6, FlowFields> = {
-  4: { client: 'ip saddr', cport: 'th sport', vip: 'ip daddr', vport: 'th dport' },
-  6: { client: 'ip6 saddr', cport: 'th sport', vip: 'ip6 daddr', vport: 'th dport' },
-};
-
-/** The key that identifies a flow in the flow tables, and the key Maglev hashes. */
-function flowKeys(f: FlowFields): { pin: string; hash: string } {
-  // Flows are keyed by two independent 32-bit hashes of the tuple (64 bits,
-  // collisions negligible), for two reasons: nft 1.0.6 cannot compile a dynamic
-  // update keyed by IPv6 addresses and ports (it aborts in register allocation),
-  // and a hash is the only key an ICMP error's quoted packet (raw payload, which
-  // nft types as plain integers) can look up: the bytes hashed are the same.
-  const tuple = `${f.vip} . ${f.vport} . ${f.client} . ${f.cport}`;
-  return {
-    pin: FLOW_SEEDS.map((seed) => `jhash ${tuple} mod ${0xffffffff} seed ${hex(seed)}`).join(' . '),
-    hash: `${f.client} . ${f.cport}`,
-  };
-}
-
-/** The chains of one class of services, and the shared chains it jumps to. */
-function classChains(name: string, out: string, f: FlowSettings, m: number, l2: { ifname: string; mac: string } | undefined): [string, NftChain][] {
-  const keys = flowKeys(PACKET_FIELDS[f.family]);
-  const syn = f.protocol === 'tcp' ? 'tcp flags & (syn | ack) == syn ' : '';
-  const outChain = `o_${out}_${f.name}`;
-  const newChain = `n_${out}_${f.name}`;
-  const sendChain = `s_${out}`;
-  const pin = (timeout: number) => `update @${f.map} { ${keys.pin} timeout ${timeout}s : meta mark } goto ${sendChain}`;
-  return [
-    [
-      name,
-      {
-        rules: [
-          'meta mark @svc_packets',
-          // Established flows keep their backend while it takes traffic ...
-          `meta mark set ${keys.pin} map @${f.map} meta mark @takes_traffic goto ${outChain}`,
-          // ... a pin to a backend that takes none (down, disabled, removed) is
-          // forgotten here, by the packet, so the flow is pinned afresh below: no
-          // second transaction lists and releases pins after a change.
-          `meta mark & ${hex(BACKEND_MASK)} != 0 delete @${f.map} { ${keys.pin} : meta mark }`,
-          `meta mark set meta mark and ${hex(SERVICE_MASK)}`,
-          `${syn}meta mark @svc_new`,
-          // ... new ones take the Maglev slot of their hash ...
-          `meta mark set meta mark . jhash ${keys.hash} mod ${m} seed ${hex(HASH_SEED)} map @lut goto ${newChain}`,
-          // ... and with no usable backend, the traffic is dropped where it shows.
-          'meta mark @svc_drops drop',
-        ],
-      },
-    ],
-    [newChain, { rules: [`${syn}meta mark @backend_new`, `meta mark set meta mark and ${hex(~MARK_NEW_FLOW)}`, `goto ${outChain}`] }],
-    [
-      outChain,
-      {
-        rules: [
-          // TCP: a flow that has sent only a SYN (perhaps spoofed) is pinned
-          // briefly, one that is closing briefly again, an established one for the
-          // service's idle timeout. An existing entry is refreshed even when the
-          // table is full, so established flows keep their backend under a flood.
-          ...(f.protocol === 'tcp' ? [`tcp flags & (fin | rst) != 0 ${pin(f.close)}`, `tcp flags & (syn | ack) == syn ${pin(f.syn)}`] : []),
-          pin(f.timeout),
-          // Only a new flow the full table could not take gets here: it is counted,
-          // and still forwarded by its Maglev slot.
-          `meta mark & ${hex(SERVICE_MASK)} @svc_flows_full`,
-          `goto ${sendChain}`,
-        ],
-      },
-    ],
-    [
-      sendChain,
-      {
-        rules: [
-          'meta mark @backend_packets',
-          l2
-            ? `ether saddr set ${checkMac(l2.mac)} ether daddr set meta mark map @macs fwd to "${l2.ifname}"`
-            : out === 'nat'
-              ? // On to the stack with the backend in the mark: the inet table's nat_in chain translates.
-                'accept'
-              : 'meta mark set meta mark map @tunnels accept',
-          'drop',
-        ],
-      },
-    ],
-  ];
-}
-
+const BY_MARK = { typeof: MARK };
+const MARKS: NftSet = { key: BY_MARK };
+const COUNTED_MARKS: NftSet = { key: BY_MARK, counter: true };
+/** Mark -> mark. */
+const MARK_MAP: NftSet = { key: BY_MARK, value: BY_MARK };
+/** Mark -> the chain of its class. */
+const VERDICTS: NftSet = { key: BY_MARK, value: 'verdict' };
 const BALANCER_SETS: [string, NftSet][] = [
-  ['classes', { decl: 'typeof meta mark : verdict;' }],
-  ['lut', { decl: 'typeof meta mark . numgen inc mod 2 : meta mark;' }],
-  ['takes_traffic', { decl: 'typeof meta mark;' }],
-  ['macs', { decl: 'typeof meta mark : ether daddr;' }],
-  ['tunnels', { decl: 'typeof meta mark : meta mark;' }],
-  ['svc_packets', { decl: 'typeof meta mark; counter;' }],
-  ['svc_new', { decl: 'typeof meta mark; counter;' }],
-  ['svc_drops', { decl: 'typeof meta mark; counter;' }],
+  ['classes', VERDICTS],
+  // (service mark, slot); typeof needs an expression, and `numgen inc mod 2` is one of the slot's type (a 32-bit integer).
+  ['lut', { key: { typeof: { kind: 'concat', parts: [MARK, { kind: 'numgen', mod: 2 }] } }, value: BY_MARK }],
+  ['takes_traffic', MARKS],
+  ['macs', { key: BY_MARK, value: { typeof: payload('ether', 'daddr') } }],
+  ['tunnels', MARK_MAP],
+  ['svc_packets', COUNTED_MARKS],
+  ['svc_new', COUNTED_MARKS],
+  ['svc_drops', COUNTED_MARKS],
   /** New flows of a service that its full flow table could not pin. */
-  ['svc_flows_full', { decl: 'typeof meta mark; counter;' }],
-  ['backend_packets', { decl: 'typeof meta mark; counter;' }],
-  ['backend_new', { decl: 'typeof meta mark; counter;' }],
+  ['svc_flows_full', COUNTED_MARKS],
+  ['backend_packets', COUNTED_MARKS],
+  ['backend_new', COUNTED_MARKS],
 ];
 
 /** The inet table's part of NAT services: targets by backend mark. */
 const NAT_SETS: [string, NftSet][] = [
-  ['nat_backends', { decl: 'typeof meta mark;' }],
-  ['nat_to4', { decl: 'type mark : ipv4_addr . inet_service;' }],
-  ['nat_addr4', { decl: 'type mark : ipv4_addr;' }],
-  ['nat_to6', { decl: 'type mark : ipv6_addr . inet_service;' }],
-  ['nat_addr6', { decl: 'type mark : ipv6_addr;' }],
+  ['nat_backends', MARKS],
+  ['nat_to4', { key: { type: ['mark'] }, value: { type: ['ipv4_addr', 'inet_service'] } }],
+  ['nat_addr4', { key: { type: ['mark'] }, value: { type: ['ipv4_addr'] } }],
+  ['nat_to6', { key: { type: ['mark'] }, value: { type: ['ipv6_addr', 'inet_service'] } }],
+  ['nat_addr6', { key: { type: ['mark'] }, value: { type: ['ipv6_addr'] } }],
 ];
-/** Conntrack mark of the connections Tula translated, so only they are masqueraded. */
-export const NAT_CT_MARK = 0x5455_4e41;
-
-function newTable(family: 'netdev' | 'inet'): NftTable {
-  return { family, sets: new Map(), chains: new Map(), fragments: new Map(), id: nextTableId++ };
-}
 
 /** The facts that matter to one service, as a string to compare with last time. */
 function serviceFacts(c: ServiceContext, shape: ServiceShape): string {
-  let out = `${c.sid}|${c.ifname}|${c.ifmac}`;
-  for (const a of shape.addresses) {
-    out += `|${c.ids[a]}:${c.s.mode === 'l2' ? (c.facts.neighbours[`${c.ifname}|${a}`] ?? '') : ''}:${c.unhealthy.has(`${c.s.name}|${a}`) ? 'down' : ''}`;
+  let out = `${c.sid}|${c.ifname}|${c.ifmac}|${c.range.mask}`;
+  for (const [i, a] of shape.addresses.entries()) {
+    const mode = c.s.mode;
+    out += `|${c.ids[a]}:${mode === 'l2' ? '' : c.stack[stackKey(mode, { address: a, port: c.s.backends[i]!.port })]}:${c.s.mode === 'l2' ? (c.facts.neighbours[neighbourKey(c.ifname, a)] ?? '') : ''}:${c.unhealthy.has(backendKey(c.s.name, a)) ? 'down' : ''}`;
   }
   return out;
 }
@@ -601,13 +420,39 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
   const inet = newTable('inet');
   const unhealthy = new Set(facts.unhealthy);
   const services = [...(state.balancer?.services ?? [])].sort(byString((s) => s.name));
-  const ids = allocateIds(
-    (function* () {
-      for (const s of services) yield* cache.shape(s).addresses;
-    })(),
-    MAX_BACKEND_ID,
-    facts.previousIds,
+  const range = markRange(state.balancer?.markMask);
+  const addresses = new Set<string>();
+  for (const s of services) for (const a of cache.shape(s).addresses) addresses.add(a);
+  // Ids of removed backends stay out of use while pins naming them may live.
+  const now = facts.now ?? 0;
+  const retired: RetiredIds = {};
+  for (const [k, r] of Object.entries(facts.retiredIds ?? {})) if (r.until > now && !addresses.has(k)) retired[k] = r;
+  const returning = Object.fromEntries(
+    Object.entries(facts.retiredIds ?? {}).flatMap(([k, r]) => (r.until > now && addresses.has(k) ? [[k, r.id]] : [])),
   );
+  const ids = allocateIds(
+    addresses,
+    MAX_BACKEND_ID,
+    // A backend that returns within its quarantine gets its own id back (its pins name its own host).
+    { ...returning, ...facts.previousIds },
+    Object.values(retired).map((r) => r.id),
+  );
+  const quarantine = Math.max(MIN_ID_QUARANTINE_S, ...services.map((s) => s.flowTimeoutS ?? 0));
+  for (const [k, id] of Object.entries(facts.previousIds ?? {})) if (!addresses.has(k)) retired[k] = { id, until: now + quarantine };
+  const stackIds: Record<string, number> = {};
+  for (const mode of ['l3', 'nat'] as const) {
+    const keys = services
+      .filter((s) => s.mode === mode)
+      .flatMap((s) => s.backends.map((b) => stackKey(mode, { address: canonicalIp(b.address), port: b.port })));
+    try {
+      Object.assign(stackIds, allocateIds(keys, range.maxId, facts.previousStackIds));
+    } catch (err) {
+      if (!(err instanceof ModelError)) throw err;
+      throw new ModelError(
+        `the mark range ${hex(range.mask)} numbers at most ${range.maxId} ${mode === 'l3' ? 'L3 backend hosts' : 'NAT targets'}; widen balancer.markMask`,
+      );
+    }
+  }
   const serviceIds = allocateIds(
     services.map((s) => s.name),
     MAX_SERVICE_ID,
@@ -616,6 +461,7 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
   );
 
   const host: HostPlan = {
+    markRange: range,
     ipv4Forwarding: false,
     ipv6Forwarding: false,
     announce: [],
@@ -633,7 +479,7 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
   const plans: ServicePlan[] = [];
   const backendPlans: BackendPlan[] = [];
   const seen = new Set<string>();
-  const byName = new Map<string, { service: BalancerService; first: number; count: number }>();
+  const byName = new Map<string, ServicePlace>();
 
   for (const s of services) {
     const ifname = facts.serviceInterfaces[s.name];
@@ -642,7 +488,7 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
     if (!iface) throw new ModelError(`service ${s.name}: interface ${ifname} does not exist on this host`);
     checkInterface(ifname);
     interfaces.add(ifname);
-    const ctx: ServiceContext = { s, sid: serviceIds[s.name]!, ifname, ifmac: iface.mac, ids, facts, unhealthy };
+    const ctx: ServiceContext = { s, sid: serviceIds[s.name]!, ifname, ifmac: iface.mac, ids, stack: stackIds, range, facts, unhealthy };
     const shape = cache.shape(s);
     const factsKey = serviceFacts(ctx, shape);
     let cached = cache.services.get(s.name);
@@ -657,13 +503,15 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
     for (const [name, chain] of b.chains) netdev.chains.set(name, chain);
     netdev.sets.set(...b.flowTable);
     plans.push(b.service);
-    byName.set(s.name, { service: s, first: backendPlans.length, count: b.backends.length });
+    byName.set(s.name, { service: s, first: backendPlans.length, count: b.backends.length, plan: plans.length - 1 });
     backendPlans.push(...b.backends);
     warnings.push(...b.warnings);
     for (const r of b.routes) {
       const existing = routes.get(r.id);
       if (existing && existing.tunnel !== r.tunnel) {
-        throw new ModelError(`backend ${r.underlay} is reached through both ${existing.tunnel} and ${r.tunnel}; one tunnel type per backend host`);
+        throw new ModelError(
+          `backend ${r.underlay} is reached through both ${existing.tunnel} and ${r.tunnel}; one tunnel type per backend host`,
+        );
       }
       const merged = existing ?? { ...r, families: [] };
       for (const f of r.families) if (!merged.families.includes(f)) merged.families.push(f);
@@ -695,20 +543,23 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
 
   if (services.length > 0) {
     for (const [name, set] of BALANCER_SETS) netdev.sets.set(name, set);
-    netdev.sets.set('icmp_classes', { decl: 'typeof meta mark : verdict;' });
+    netdev.sets.set('icmp_classes', VERDICTS);
     for (const ifname of [...interfaces].sort()) {
-      const rules: string[] = [];
+      const rules: Statement[][] = [];
       const icmp = icmpInterface(ifname, facts.interfaces[ifname]!.mac);
-      for (const [family, daddr] of [[4, 'ip daddr'], [6, 'ip6 daddr']] as const) {
-        const key = `typeof ${daddr} . meta l4proto . th dport : meta mark;`;
-        netdev.sets.set(dispatchMap(family, ifname), { decl: key });
-        netdev.sets.set(rangeMap(family, ifname), { decl: `${key} flags interval;` });
+      for (const family of [4, 6] as const) {
+        const key: Expr = {
+          kind: 'concat',
+          parts: [ipAddress(family, 'daddr'), L4PROTO, payload('th', 'dport')],
+        };
+        netdev.sets.set(dispatchMap(family, ifname), { key: { typeof: key }, value: BY_MARK });
+        netdev.sets.set(rangeMap(family, ifname), { key: { typeof: key }, value: BY_MARK, interval: true });
         for (const map of [dispatchMap(family, ifname), rangeMap(family, ifname)]) {
-          rules.push(`meta mark set ${daddr} . meta l4proto . th dport map @${map} meta mark vmap @classes`);
+          rules.push([markFrom(key, map), { kind: 'vmap', of: MARK, map: 'classes' }]);
         }
       }
       netdev.chains.set(`in_${ifname}`, {
-        hook: `type filter hook ingress device "${ifname}" priority ${INGRESS_PRIORITY}; policy accept;`,
+        hook: { type: 'filter', hook: 'ingress', device: ifname, priority: INGRESS_PRIORITY },
         rules: [...rules, ...icmp.rules],
       });
       for (const [name, set] of icmp.sets) netdev.sets.set(name, set);
@@ -720,20 +571,32 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
     // The classic path, for backends that cannot do DSR: destination NAT to the
     // backend the ingress chain chose, and source NAT to the balancer, so replies
     // come back through it.
+    netdev.sets.set('nat_values', MARK_MAP);
     for (const [name, set] of NAT_SETS) inet.sets.set(name, set);
+    // Only Tula's bits of the mark and of the conntrack mark are read or written:
+    // the range's top bit marks, in the conntrack mark, a connection Tula translated.
+    const ours = masked(MARK, range.mask);
+    const translate = (family: 4 | 6, withPort: boolean): Statement[] => [
+      { kind: 'family', family },
+      ...(withPort ? [match(L4PROTO, { kind: 'anon', names: ['tcp', 'udp'] })] : []),
+      { kind: 'dnat', family, to: { kind: 'lookup', of: ours, map: withPort ? `nat_to${family}` : `nat_addr${family}` } },
+    ];
     inet.chains.set('nat_in', {
-      hook: 'type nat hook prerouting priority dstnat; policy accept;',
+      hook: { type: 'nat', hook: 'prerouting', priority: 'dstnat' },
       rules: [
-        `meta mark @nat_backends ct mark set ${hex(NAT_CT_MARK)}`,
-        'meta nfproto ipv4 meta l4proto { tcp, udp } dnat ip to meta mark map @nat_to4',
-        'meta nfproto ipv4 dnat ip to meta mark map @nat_addr4',
-        'meta nfproto ipv6 meta l4proto { tcp, udp } dnat ip6 to meta mark map @nat_to6',
-        'meta nfproto ipv6 dnat ip6 to meta mark map @nat_addr6',
+        [
+          match(ours, setRef('nat_backends')),
+          assign(CT_MARK, { kind: 'and', of: CT_MARK, mask: hexValue(~range.mask), or: hexValue(range.tunnel) }),
+        ],
+        translate(4, true),
+        translate(4, false),
+        translate(6, true),
+        translate(6, false),
       ],
     });
     inet.chains.set('nat_out', {
-      hook: 'type nat hook postrouting priority srcnat; policy accept;',
-      rules: [`ct mark ${hex(NAT_CT_MARK)} masquerade`],
+      hook: { type: 'nat', hook: 'postrouting', priority: 'srcnat' },
+      rules: [[match(masked(CT_MARK, range.mask), hexValue(range.tunnel), '=='), { kind: 'masquerade' }]],
     });
   }
 
@@ -741,27 +604,25 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
   host.balancerTunnels.sort();
   if (host.tunnelRoutes.length > 0) {
     // Tunnelled packets must not be tracked: the balancer sees one direction only.
-    for (const [name, chain] of notrackChains()) inet.chains.set(name, chain);
+    for (const [name, chain] of notrackChains(range)) inet.chains.set(name, chain);
     if (host.balancerTunnels.includes('vxlan')) {
       // Inner frames get fixed MACs: the receiver's device accepts them, and the
       // source never equals the receiver's own MAC (which VXLAN drops as a loop).
       netdev.chains.set('vxlan_out', {
-        hook: `type filter hook egress device "${TUNNEL_DEVICES.vxlan}" priority 0; policy accept;`,
-        rules: [`ether saddr set ${VXLAN.senderMac} ether daddr set ${VXLAN.receiverMac}`],
+        hook: { type: 'filter', hook: 'egress', device: TUNNEL_DEVICES.vxlan, priority: 0 },
+        rules: [[assign(payload('ether', 'saddr'), name(VXLAN.senderMac)), assign(payload('ether', 'daddr'), name(VXLAN.receiverMac))]],
       });
     }
   }
 
-  if (host.l3Vips.length > 0) l3VipGuard(inet, host.l3Vips);
+  if (host.l3Vips.length > 0) l3VipGuard(inet, host.l3Vips, range);
 
   // Backend host: VIPs on lo, return-path counters, MSS clamp for tunnelled VIPs.
-  const vips = [...(state.backend?.vips ?? [])]
-    .map((v) => ({ ...v, vip: canonicalIp(v.vip) }))
-    .sort(byString((v) => v.vip));
+  const vips = [...(state.backend?.vips ?? [])].map((v) => ({ ...v, vip: canonicalIp(v.vip) })).sort(byString((v) => v.vip));
   const returnVips: string[] = [];
   if (vips.length > 0) {
     host.arpHardening = true;
-    const clamp: string[] = [];
+    const clamp: Statement[][] = [];
     const elements = new Map<string, Map<string, string | null>>();
     for (const v of vips) {
       host.loopbackVips.push(v.vip);
@@ -774,21 +635,24 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
       }
       const mss = v.mss ?? (v.mode === 'l3' ? tunnelMss(v.tunnel ?? 'ipip', fam) : undefined);
       if (mss !== undefined) {
-        clamp.push(
-          `${fam === 4 ? 'ip' : 'ip6'} saddr ${v.vip} tcp flags & (syn | ack) == (syn | ack) tcp option maxseg size > ${mss} tcp option maxseg size set ${mss}`,
-        );
+        clamp.push([
+          match(ipAddress(fam, 'saddr'), name(v.vip)),
+          tcpFlags(['syn', 'ack'], ['syn', 'ack']),
+          match({ kind: 'mss' }, int(mss), '>'),
+          assign({ kind: 'mss' }, int(mss)),
+        ]);
       }
     }
     host.backendTunnels.sort();
     if (host.backendTunnels.length > 0) tunnelPeers(inet, vips, host.backendTunnels, warnings);
     inet.fragments.set('vips', fragmentOf(elements));
-    inet.sets.set('return4', { decl: 'type ipv4_addr; counter;' });
-    inet.sets.set('return6', { decl: 'type ipv6_addr; counter;' });
+    inet.sets.set('return4', { key: { type: ['ipv4_addr'] }, counter: true });
+    inet.sets.set('return6', { key: { type: ['ipv6_addr'] }, counter: true });
     inet.chains.set('return_path', {
-      hook: 'type filter hook output priority 0; policy accept;',
-      rules: ['ip saddr @return4', 'ip6 saddr @return6'],
+      hook: { type: 'filter', hook: 'output', priority: 0 },
+      rules: [[match(ipAddress(4, 'saddr'), setRef('return4'))], [match(ipAddress(6, 'saddr'), setRef('return6'))]],
     });
-    if (clamp.length > 0) inet.chains.set('mss_clamp', { hook: 'type filter hook output priority mangle; policy accept;', rules: clamp });
+    if (clamp.length > 0) inet.chains.set('mss_clamp', { hook: { type: 'filter', hook: 'output', priority: 'mangle' }, rules: clamp });
   }
 
   const model: DataplaneModel = {
@@ -800,6 +664,8 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
     returnVips,
     ids,
     serviceIds,
+    stackIds,
+    retiredIds: retired,
     warnings,
   };
   cache.last = { state, facts, model };
@@ -821,247 +687,184 @@ export function patchModel(
 ): DataplaneModel | undefined {
   const last = cache.last;
   if (!last || last.state !== state) return undefined;
-  const base = last.model;
-  const facts: HostFacts = { ...last.facts, unhealthy: [...unhealthy] };
-  const down = new Set(unhealthy);
-  const netdev = base.tables.find((t) => t.family === 'netdev');
-  if (!netdev) return undefined;
-  const fragments = new Map(netdev.fragments);
-  const rebuilt = new Map<string, ServiceBuild>();
-  const backends = base.backends.slice();
+  const changed = new Map<string, BalancerService>();
   for (const name of services) {
+    const at = cache.byName.get(name);
+    if (!at) return undefined;
+    changed.set(name, at.service);
+  }
+  return patchServices(state, { ...last.facts, unhealthy: [...unhealthy] }, changed, last.model.retiredIds, cache, false);
+}
+
+/** The parts of a service that ids, chains, flow tables and the host plan follow from. */
+function sameFrame(a: BalancerService, b: BalancerService, cache: ModelCache): boolean {
+  if (a.vip !== b.vip || a.mode !== b.mode || a.interface !== b.interface || a.tunnel !== b.tunnel) return false;
+  const targets = (s: BalancerService) =>
+    cache
+      .shape(s)
+      .addresses.map((address, i) => `${address}|${s.backends[i]!.port ?? ''}`)
+      .sort()
+      .join(' ');
+  return targets(a) === targets(b);
+}
+
+/** The document less its version and services: what every service's build shares. */
+const frame = (state: DesiredState) => ({
+  ...state,
+  version: 0,
+  ...(state.balancer && { balancer: { ...state.balancer, services: [] } }),
+});
+
+/**
+ * The model for a new document that differs from the last build's only in some
+ * services (the same names, and for each changed one the same VIP, mode,
+ * interface, tunnel and backends, so ids, chains and the host plan stay): only
+ * those services are built again, so the cost follows what changed. Returns
+ * undefined unless the facts are the last build's, including the ids it gave out
+ * (the same objects: proof that the caller holds that model); then build instead.
+ * `changed`: the services of `state` whose contents differ from the last build's.
+ */
+export function patchDocument(
+  state: DesiredState,
+  facts: HostFacts,
+  cache: ModelCache,
+): { model: DataplaneModel; changed: BalancerService[] } | undefined {
+  const last = cache.last;
+  if (!last) return undefined;
+  const base = last.model;
+  if (
+    facts.previousIds !== base.ids ||
+    facts.previousServiceIds !== base.serviceIds ||
+    facts.previousStackIds !== base.stackIds ||
+    facts.retiredIds !== base.retiredIds ||
+    !sameJson(facts.interfaces, last.facts.interfaces) ||
+    !sameJson(facts.serviceInterfaces, last.facts.serviceInterfaces) ||
+    !sameJson(facts.neighbours, last.facts.neighbours) ||
+    !sameJson(frame(state), frame(last.state))
+  )
+    return undefined;
+  const services = state.balancer?.services ?? [];
+  if (services.length !== cache.byName.size) return undefined;
+  const changed = new Map<string, BalancerService>();
+  for (const s of services) {
+    const at = cache.byName.get(s.name);
+    if (!at || changed.has(s.name)) return undefined;
+    if (at.service === s || sameJson(at.service, s)) continue;
+    if (!sameFrame(at.service, s, cache)) return undefined;
+    changed.set(s.name, s);
+  }
+  // Services whose backends changed health are built again too.
+  const before = new Set(last.facts.unhealthy);
+  const after = new Set(facts.unhealthy);
+  const edited = [...changed.values()];
+  for (const key of [...[...before].filter((k) => !after.has(k)), ...[...after].filter((k) => !before.has(k))]) {
+    const name = key.slice(0, key.lastIndexOf('|'));
+    const at = cache.byName.get(name);
+    if (at && !changed.has(name)) changed.set(name, at.service);
+  }
+  // Ids of removed backends retire as in a build; no backend is added or removed here.
+  const now = facts.now ?? 0;
+  const retired: RetiredIds = Object.fromEntries(Object.entries(base.retiredIds).filter(([, r]) => r.until > now));
+  const model = patchServices(state, facts, changed, retired, cache, true);
+  return model && { model, changed: edited };
+}
+
+/**
+ * The last build with `changed` services built again from `facts`. With
+ * `sameShape`, undefined when a service would need other chains, flow tables
+ * or host changes than it had (then the model must be built).
+ */
+function patchServices(
+  state: DesiredState,
+  facts: HostFacts,
+  changed: ReadonlyMap<string, BalancerService>,
+  retiredIds: RetiredIds,
+  cache: ModelCache,
+  sameShape: boolean,
+): DataplaneModel | undefined {
+  const base = cache.last!.model;
+  const down = new Set(facts.unhealthy);
+  const fragments = new Map(base.tables.map((t) => [t, new Map(t.fragments)]));
+  const entries = new Map<string, { shape: ServiceShape; facts: string; built: ServiceBuild }>();
+  const backends = base.backends.slice();
+  const plans = base.services.slice();
+  for (const [name, s] of changed) {
     const at = cache.byName.get(name);
     const cached = cache.services.get(name);
     if (!at || !cached) return undefined;
-    const s = at.service;
     const ifname = facts.serviceInterfaces[name]!;
-    const ctx: ServiceContext = { s, sid: base.serviceIds[name]!, ifname, ifmac: facts.interfaces[ifname]!.mac, ids: base.ids, facts, unhealthy: down };
-    const factsKey = serviceFacts(ctx, cached.shape);
-    if (factsKey !== cached.facts) {
-      cache.services.set(name, { shape: cached.shape, facts: factsKey, built: buildService(ctx) });
+    const ctx: ServiceContext = {
+      s,
+      sid: base.serviceIds[name]!,
+      ifname,
+      ifmac: facts.interfaces[ifname]!.mac,
+      ids: base.ids,
+      stack: base.stackIds,
+      range: base.host.markRange,
+      facts,
+      unhealthy: down,
+    };
+    const shape = cache.shape(s);
+    const factsKey = serviceFacts(ctx, shape);
+    const entry = factsKey === cached.facts && shape === cached.shape ? cached : { shape, facts: factsKey, built: buildService(ctx) };
+    const built = entry.built;
+    if (
+      sameShape &&
+      !(
+        sameJson(built.chains, cached.built.chains) &&
+        sameJson(built.flowTable, cached.built.flowTable) &&
+        sameJson(built.service, cached.built.service) &&
+        sameJson(built.routes, cached.built.routes) &&
+        !built.natFragment === !cached.built.natFragment
+      )
+    )
+      return undefined;
+    entries.set(name, entry);
+    for (const [t, m] of fragments) {
+      const f = t.family === 'netdev' ? built.fragment : built.natFragment;
+      if (f) m.set(`service ${name}`, f);
     }
-    const built = cache.services.get(name)!.built;
-    rebuilt.set(name, built);
-    fragments.set(`service ${name}`, built.fragment);
     backends.splice(at.first, at.count, ...built.backends);
+    plans[at.plan] = built.service;
   }
+  for (const [name, entry] of entries) {
+    cache.services.set(name, entry);
+    cache.byName.set(name, { ...cache.byName.get(name)!, service: changed.get(name)! });
+  }
+  const keys = new Set([...changed.keys()].map((n) => `service ${n}`));
   const model: DataplaneModel = {
     ...base,
+    version: state.version,
     tables: base.tables.map((t) => {
-      if (t !== netdev) return t;
-      const keys = new Set([...services].map((n) => `service ${n}`));
-      const patched: NftTable = { family: t.family, sets: t.sets, chains: t.chains, fragments, id: nextTableId++, patch: { from: t.id, keys } };
+      const after = fragments.get(t)!;
+      if (![...keys].some((k) => after.get(k) !== t.fragments.get(k))) return t;
+      const patched: NftTable = {
+        family: t.family,
+        sets: t.sets,
+        chains: t.chains,
+        fragments: after,
+        id: newTableId(),
+        patch: { from: t.id, keys },
+      };
       // The digest follows from the base's, touching only the patched fragments.
       const combined = Buffer.from(fragmentsDigest(t));
       for (const k of keys) {
-        const before = t.fragments.get(k);
-        const after = fragments.get(k);
-        if (before) xorInto(combined, fragmentDigest(k, before));
-        if (after) xorInto(combined, fragmentDigest(k, after));
+        const was = t.fragments.get(k);
+        const now = after.get(k);
+        if (was) xorInto(combined, fragmentDigest(k, was));
+        if (now) xorInto(combined, fragmentDigest(k, now));
       }
       combinedDigests.set(patched, combined);
       return patched;
     }),
+    services: plans,
     backends,
+    retiredIds,
     warnings: [
-      ...base.warnings.filter((w) => ![...services].some((n) => w.startsWith(`service ${n}:`))),
-      ...[...rebuilt.values()].flatMap((r) => r.warnings),
+      ...base.warnings.filter((w) => ![...changed.keys()].some((n) => w.startsWith(`service ${n}:`))),
+      ...[...entries.values()].flatMap((e) => e.built.warnings),
     ],
   };
   cache.last = { state, facts, model };
   return model;
-}
-
-// ---------------------------------------------------------------------------
-// ICMP errors about DSR flows. A router that cannot pass a backend's response
-// (Fragmentation Needed, Packet Too Big) or a client that refuses it sends the
-// error to the response's source: the VIP, that is the balancer. The error
-// quotes the response (VIP:port -> client:port), so the balancer looks the flow
-// up with the quoted addresses and ports, through the same flow table and
-// Maglev table its packets took, and hands the error to that backend.
-//
-// nft 1.0.6 has no inner-header expressions; the quoted header is read with raw
-// payload expressions from the ICMP header (8 bytes) on. Only quoted headers
-// without options or extension headers (IPv4 IHL 5, IPv6 next header TCP/UDP)
-// and first fragments are steered; others go on as before (to the stack for an
-// L2 VIP, dropped for an L3 VIP by the guard below).
-
-/** The quoted response, oriented as the flow's client packets (see FlowFields). */
-const QUOTED_FIELDS: Record<4 | 6, FlowFields & { proto: string }> = {
-  4: { vip: '@th,160,32', client: '@th,192,32', vport: '@th,224,16', cport: '@th,240,16', proto: '@th,136,8' },
-  6: { vip: '@th,128,128', client: '@th,256,128', vport: '@th,384,16', cport: '@th,400,16', proto: '@th,112,8' },
-};
-const PROTOCOL_NUMBERS = { tcp: 6, udp: 17 } as const;
-
-/** An address as the integer a raw payload expression reads (nft types raw payload as integers). */
-export function addressInteger(address: string): string {
-  if (ipFamily(address) === 4) return `0x${address.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('')}`;
-  let text = address;
-  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (dotted) {
-    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
-  const left = head ? head.split(':') : [];
-  const right = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
-  return `0x${groups.map((g) => g.padStart(4, '0')).join('')}`;
-}
-
-/** A service's entries for steering ICMP errors: (VIP, protocol, port) -> service, service -> its class's ICMP chain. */
-function addIcmpElements(
-  elements: Map<string, Map<string, string | null>>,
-  a: { svc: string; vip: string; family: 4 | 6; protocol: 'tcp' | 'udp'; portKey: string; ifname: string; m: number; flows: FlowSettings },
-) {
-  addElement(elements, `icmp_dispatch${a.family}_${a.ifname}`, `${addressInteger(a.vip)} . ${PROTOCOL_NUMBERS[a.protocol]} . ${a.portKey}`, a.svc);
-  addElement(elements, 'icmp_classes', a.svc, `goto ${icmpClassChain(a.ifname, a.flows, a.m)[0]}`);
-}
-
-/** Flow table first (the backend the flow is pinned to), else the Maglev slot of the quoted client address and port. */
-function icmpClassChain(ifname: string, f: FlowSettings, m: number): [string, NftChain] {
-  const keys = flowKeys(QUOTED_FIELDS[f.family]);
-  const out = `icmp_out_${ifname}`;
-  return [
-    // The flow table is the class's (by protocol and size), named in f.name.
-    `i_${ifname}_${f.name}_m${m}`,
-    {
-      rules: [
-        `meta mark set ${keys.pin} map @${f.map} meta mark @takes_traffic goto ${out}`,
-        `meta mark set meta mark and ${hex(SERVICE_MASK)}`,
-        `meta mark set meta mark . jhash ${keys.hash} mod ${m} seed ${hex(HASH_SEED)} map @lut meta mark set meta mark and ${hex(~MARK_NEW_FLOW)} goto ${out}`,
-        'drop',
-      ],
-    },
-  ];
-}
-
-/** Per ingress interface: the rules that catch ICMP errors, the dispatch maps of quoted packets, the output chain. */
-function icmpInterface(ifname: string, mac: string): { rules: string[]; sets: [string, NftSet][]; chains: [string, NftChain][] } {
-  const q4 = QUOTED_FIELDS[4];
-  const q6 = QUOTED_FIELDS[6];
-  return {
-    rules: [
-      // Quoted IPv4 header without options (0x45), first fragment (offset 0).
-      `icmp type { destination-unreachable, source-quench, time-exceeded, parameter-problem } @th,64,8 0x45 @th,115,13 0 meta mark set ${q4.vip} . ${q4.proto} . ${q4.vport} map @icmp_dispatch4_${ifname} meta mark vmap @icmp_classes`,
-      `icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } @th,64,4 6 meta mark set ${q6.vip} . ${q6.proto} . ${q6.vport} map @icmp_dispatch6_${ifname} meta mark vmap @icmp_classes`,
-    ],
-    sets: [
-      [`icmp_dispatch4_${ifname}`, { decl: `typeof ${q4.vip} . ${q4.proto} . ${q4.vport} : meta mark; flags interval;` }],
-      [`icmp_dispatch6_${ifname}`, { decl: `typeof ${q6.vip} . ${q6.proto} . ${q6.vport} : meta mark; flags interval;` }],
-    ],
-    chains: [
-      [
-        `icmp_out_${ifname}`,
-        {
-          rules: [
-            // L3 backends: into the tunnel; L2 backends: out of the interface it came in on.
-            'meta mark set meta mark map @tunnels accept',
-            `ether saddr set ${checkMac(mac)} ether daddr set meta mark map @macs fwd to "${ifname}"`,
-            'drop',
-          ],
-        },
-      ],
-    ],
-  };
-}
-
-// ---------------------------------------------------------------------------
-// L3 VIPs are routed to the balancer but are not its addresses: a packet for
-// one that no service steers (a ping, another port, a later fragment, an ICMP
-// error about no known flow) would be routed back towards the router, which
-// sends it here again until its TTL runs out. Pings are answered (redirected to
-// the balancer itself; conntrack puts the VIP back as the reply's source), the
-// rest is dropped before routing. A VIP that is also a local address of the
-// balancer is left to the local stack.
-
-function l3VipGuard(inet: NftTable, vips: string[]) {
-  const elements = new Map<string, Map<string, string | null>>();
-  for (const v of vips) addElement(elements, `l3_vips${ipFamily(v)}`, v, null);
-  inet.fragments.set('l3 vips', fragmentOf(elements));
-  inet.sets.set('l3_vips4', { decl: 'type ipv4_addr;' });
-  inet.sets.set('l3_vips6', { decl: 'type ipv6_addr;' });
-  inet.chains.set('l3_vip_guard', {
-    hook: 'type filter hook prerouting priority raw; policy accept;',
-    rules: [
-      `meta mark & ${hex(TUNNEL_MARK_MASK)} == ${hex(TUNNEL_MARK_BASE)} accept`,
-      'ip daddr @l3_vips4 icmp type echo-request accept',
-      'ip6 daddr @l3_vips6 icmpv6 type echo-request accept',
-      'ip daddr @l3_vips4 fib daddr type != local drop',
-      'ip6 daddr @l3_vips6 fib daddr type != local drop',
-    ],
-  });
-  inet.chains.set('l3_vip_echo', {
-    hook: 'type nat hook prerouting priority dstnat; policy accept;',
-    rules: ['ip daddr @l3_vips4 icmp type echo-request redirect', 'ip6 daddr @l3_vips6 icmpv6 type echo-request redirect'],
-  });
-}
-
-/**
- * Tunnelled packets are not tracked, in either direction: the balancer sees one
- * direction of each flow only, and the encapsulated packets it sends (which keep
- * the mark) would fill the conntrack table of a host whose firewall tracks.
- */
-function notrackChains(): [string, NftChain][] {
-  const rule = `meta mark & ${hex(TUNNEL_MARK_MASK)} == ${hex(TUNNEL_MARK_BASE)} notrack`;
-  return [
-    ['l3_notrack', { hook: 'type filter hook prerouting priority raw; policy accept;', rules: [rule] }],
-    ['l3_notrack_out', { hook: 'type filter hook output priority raw; policy accept;', rules: [rule] }],
-  ];
-}
-
-// ---------------------------------------------------------------------------
-// Backend hosts and their tunnels.
-
-/** Bytes a tunnel adds in front of the inner IP packet (IPv4 underlay). */
-export const TUNNEL_OVERHEAD: Record<TunnelType, number> = {
-  // Outer IPv4 header only.
-  ipip: 20,
-  // Outer IPv4 + the 4-byte GRE header (Tula's routes set no key, checksum or sequence).
-  gre: 24,
-  // Outer IPv4 + UDP + VXLAN header + the inner Ethernet header.
-  vxlan: 50,
-};
-/** The underlay MTU the default MSS assumes (Ethernet). */
-export const UNDERLAY_MTU = 1500;
-
-/**
- * The MSS a backend announces for a tunnelled VIP when the document sets none:
- * the largest segment a client can send that still fits the underlay once the
- * balancer has encapsulated it (inner IP and TCP headers without options).
- */
-export function tunnelMss(tunnel: TunnelType, family: 4 | 6): number {
-  return UNDERLAY_MTU - TUNNEL_OVERHEAD[tunnel] - (family === 4 ? 20 : 40) - 20;
-}
-
-/**
- * A backend decapsulates what arrives for Tula's tunnel devices only from the
- * balancers its document lists: anyone else could otherwise inject packets
- * that look as if they came from any client. The devices are external
- * (collect-metadata), so they would take every such packet the host receives.
- */
-function tunnelPeers(inet: NftTable, vips: { mode: string; balancers: string[] }[], tunnels: TunnelType[], warnings: string[]) {
-  const elements = new Map<string, Map<string, string | null>>();
-  for (const v of vips) {
-    if (v.mode !== 'l3') continue;
-    for (const b of v.balancers) addElement(elements, `tunnel_peers${ipFamily(b)}`, canonicalIp(b), null);
-  }
-  if (elements.size === 0) warnings.push('no balancers are listed for the tunnelled VIPs: every encapsulated packet is dropped');
-  inet.fragments.set('tunnel peers', fragmentOf(elements));
-  inet.sets.set('tunnel_peers4', { decl: 'type ipv4_addr;' });
-  inet.sets.set('tunnel_peers6', { decl: 'type ipv6_addr;' });
-  const encapsulated: Record<TunnelType, string> = {
-    // Tula's port and VNI (at bit 96 of the UDP payload: after the UDP header and the VXLAN flags).
-    vxlan: `udp dport ${VXLAN.port} @th,96,24 ${VXLAN.vni}`,
-    ipip: 'meta l4proto ipip',
-    gre: 'meta l4proto gre',
-  };
-  inet.chains.set('tunnel_in', {
-    hook: 'type filter hook prerouting priority raw; policy accept;',
-    rules: tunnels.flatMap((t) => [
-      `meta nfproto ipv4 ${encapsulated[t]} ip saddr != @tunnel_peers4 drop`,
-      // An external VXLAN device listens on IPv6 too; ipip and gre ones take IPv4 only.
-      ...(t === 'vxlan' ? [`meta nfproto ipv6 ${encapsulated[t]} ip6 saddr != @tunnel_peers6 drop`] : []),
-    ]),
-  });
 }

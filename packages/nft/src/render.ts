@@ -1,18 +1,42 @@
 // Models -> nft scripts. Every script is applied with one `nft -f`, which the
-// kernel commits as one transaction. A first sync (or a structural change)
-// replaces Tula's tables whole; later syncs touch only what changed, in an
-// order the kernel accepts: create before reference, delete after dereference.
+// kernel commits as one transaction. The text of rules, declarations, hooks and
+// elements comes from syntax.ts; this module writes the commands around it. A
+// first sync (or a structural change) replaces Tula's tables whole; later syncs
+// touch only what changed, in an order the kernel accepts: create before
+// reference, delete after dereference.
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import { byString } from './hash.ts';
-import { fragmentsDigest, TABLE_NAME, type DataplaneModel, type Fragment, type NftSet, type NftTable } from './model.ts';
+import type { DataplaneModel } from './model.ts';
+import { declText, hex, hookText, ruleText, type Hook } from './syntax.ts';
+import { fragmentsDigest, TABLE_NAME, type Fragment, type NftChain, type NftSet, type NftTable } from './tables.ts';
 
 const ELEMENTS_PER_COMMAND = 4096;
 /** The set in each Tula table whose one element records which model the table holds. */
 export const STATE_SET = 'state';
 
+/** The state set's declaration (its one element's comment names the model: see stateComment). */
+const STATE_DECL: NftSet = { key: { type: ['mark'] } };
+
 function isMap(set: NftSet): boolean {
-  return set.decl.includes(' : ');
+  return set.value !== undefined;
 }
+
+// Chains and sets are mostly the same objects from one model to the next (the
+// model cache reuses them), so their text is written once.
+const chainTexts = new WeakMap<NftChain, string[]>();
+function rulesOf(c: NftChain): string[] {
+  let texts = chainTexts.get(c);
+  if (!texts) chainTexts.set(c, (texts = c.rules.map(ruleText)));
+  return texts;
+}
+const declTexts = new WeakMap<NftSet, string>();
+function declOf(s: NftSet): string {
+  let text = declTexts.get(s);
+  if (text === undefined) declTexts.set(s, (text = declText(s)));
+  return text;
+}
+const hookOf = (c: NftChain) => (c.hook ? hookText(c.hook) : undefined);
 
 const byKey = <V>(m: Map<string, V>) => [...m].sort(byString(([k]) => k));
 
@@ -23,16 +47,20 @@ const byKey = <V>(m: Map<string, V>) => [...m].sort(byString(([k]) => k));
 export function tableHash(t: NftTable): string {
   const structure = JSON.stringify([
     t.family,
-    byKey(t.sets).map(([k, s]) => [k, s.decl, s.dynamic ?? false]),
-    byKey(t.chains).map(([k, c]) => [k, c.hook ?? null, c.rules]),
+    byKey(t.sets).map(([k, s]) => [k, declOf(s), s.dynamic ?? false]),
+    byKey(t.chains).map(([k, c]) => [k, hookOf(c) ?? null, rulesOf(c)]),
   ]);
   return createHash('sha256').update(structure).update(fragmentsDigest(t)).digest('hex');
 }
 
-const digests = new WeakMap<Fragment, { key: string; digest: Buffer }>();
-
 export function stateComment(t: NftTable, version: number): string {
   return `model=${tableHash(t)} version=${version}`;
+}
+
+/** The model hash and version a state comment (see stateComment) records; undefined when it is not one. */
+export function parseStateComment(comment: string): { hash: string; version: number } | undefined {
+  const m = /^model=([0-9a-f]{64}) version=(\d+)$/.exec(comment);
+  return m ? { hash: m[1]!, version: Number(m[2]) } : undefined;
 }
 
 class Script {
@@ -45,13 +73,13 @@ class Script {
     this.lines.push(line);
   }
   set(name: string, s: NftSet) {
-    this.add(`add ${isMap(s) ? 'map' : 'set'} ${this.t} ${name} { ${s.decl} }`);
+    this.add(`add ${isMap(s) ? 'map' : 'set'} ${this.t} ${name} { ${declOf(s)} }`);
   }
-  chain(name: string, hook?: string) {
-    this.add(hook ? `add chain ${this.t} ${name} { ${hook} }` : `add chain ${this.t} ${name}`);
+  chain(name: string, hook?: Hook) {
+    this.add(hook ? `add chain ${this.t} ${name} { ${hookText(hook)} }` : `add chain ${this.t} ${name}`);
   }
-  rules(chain: string, rules: string[]) {
-    for (const r of rules) this.add(`add rule ${this.t} ${chain} ${r}`);
+  rules(chain: string, c: NftChain | undefined) {
+    for (const r of c ? rulesOf(c) : []) this.add(`add rule ${this.t} ${chain} ${r}`);
   }
   elements(set: string, entries: [string, string | null][]) {
     for (let i = 0; i < entries.length; i += ELEMENTS_PER_COMMAND) {
@@ -90,10 +118,10 @@ function renderTableFull(t: NftTable, version: number): string[] {
   s.add(`add table ${t.family} ${TABLE_NAME}`);
   s.add(`delete table ${t.family} ${TABLE_NAME}`);
   s.add(`add table ${t.family} ${TABLE_NAME}`);
-  s.add(`add set ${t.family} ${TABLE_NAME} ${STATE_SET} { type mark; }`);
+  s.set(STATE_SET, STATE_DECL);
   for (const [name, set] of t.sets) s.set(name, set);
   for (const [name, chain] of t.chains) s.chain(name, chain.hook);
-  for (const [name, chain] of t.chains) s.rules(name, chain.rules);
+  for (const [name, chain] of t.chains) s.rules(name, chain);
   for (const [set, entries] of mergedElements(t)) s.elements(set, entries);
   s.state(stateComment(t, version), false);
   return s.lines;
@@ -110,11 +138,11 @@ export function renderFull(model: DataplaneModel): string {
 function incremental(prev: NftTable, next: NftTable): boolean {
   for (const [name, set] of next.sets) {
     const old = prev.sets.get(name);
-    if (old && (old.decl !== set.decl || (old.dynamic ?? false) !== (set.dynamic ?? false))) return false;
+    if (old && (declOf(old) !== declOf(set) || (old.dynamic ?? false) !== (set.dynamic ?? false))) return false;
   }
   for (const [name, chain] of next.chains) {
     const old = prev.chains.get(name);
-    if (old && old.hook !== chain.hook) return false;
+    if (old && hookOf(old) !== hookOf(chain)) return false;
   }
   return true;
 }
@@ -127,7 +155,9 @@ function renderTableDiff(prev: NftTable, next: NftTable, version: number): strin
   const newChains = [...next.chains].filter(([n]) => !prev.chains.has(n));
   const changedChains = [...next.chains].filter(([n, c]) => {
     const old = prev.chains.get(n);
-    return old !== undefined && old !== c && (old.rules.length !== c.rules.length || old.rules.some((r, i) => r !== c.rules[i]));
+    if (old === undefined || old === c) return false;
+    const [before, after] = [rulesOf(old), rulesOf(c)];
+    return before.length !== after.length || before.some((r, i) => r !== after[i]);
   });
   const goneChains = [...prev.chains.keys()].filter((n) => !next.chains.has(n));
   const goneSets = [...prev.sets.keys()].filter((n) => !next.sets.has(n));
@@ -171,9 +201,9 @@ function renderTableDiff(prev: NftTable, next: NftTable, version: number): strin
   // 3. Rules of new and changed chains.
   for (const [n, c] of changedChains) {
     s.add(`flush chain ${next.family} ${TABLE_NAME} ${n}`);
-    s.rules(n, c.rules);
+    s.rules(n, c);
   }
-  for (const [n, c] of newChains) s.rules(n, c.rules);
+  for (const [n, c] of newChains) s.rules(n, c);
   // 4. New and changed elements (they may name the chains made above).
   for (const [set, entries] of additions) s.elements(set, entries);
   // 5. Objects nothing refers to any more: first the rules of chains that go,
@@ -212,12 +242,83 @@ export function renderRepair(t: NftTable, version: number, damage: TableDamage):
   for (const f of foreignChains) s.add(`delete chain ${table} ${f.name}`);
   const sets = damage.sets.filter((n) => n !== STATE_SET && t.sets.has(n));
   for (const n of sets) s.add(`flush ${isMap(t.sets.get(n)!) ? 'map' : 'set'} ${table} ${n}`);
-  for (const n of damage.chains) s.rules(n, t.chains.get(n)?.rules ?? []);
+  for (const n of damage.chains) s.rules(n, t.chains.get(n));
   const merged = mergedElements(t);
   for (const n of sets) s.elements(n, merged.get(n) ?? []);
   s.add(`flush set ${table} ${STATE_SET}`);
   s.state(stateComment(t, version), false);
   return s.lines;
+}
+
+/** What a table's objects hold, for comparing with the kernel: element keys of each static set, rules of each chain. */
+export interface TableContents {
+  /** Set or map name -> its element keys in the model; undefined for a flow table (its elements are the kernel's). */
+  sets: Map<string, string[] | undefined>;
+  /** Chain name -> how many rules. */
+  chains: Map<string, number>;
+}
+
+const contentsOf = new WeakMap<NftTable, TableContents>();
+
+export function tableContents(t: NftTable): TableContents {
+  let out = contentsOf.get(t);
+  if (out) return out;
+  const merged = mergedElements(t);
+  out = { sets: new Map([[STATE_SET, ['0x1']]]), chains: new Map() };
+  for (const [name, s] of t.sets) out.sets.set(name, s.dynamic ? undefined : [...new Set((merged.get(name) ?? []).map(([k]) => k))]);
+  for (const [name, c] of t.chains) out.chains.set(name, c.rules.length);
+  contentsOf.set(t, out);
+  return out;
+}
+
+/**
+ * A script for `nft -c` (checked by the kernel, never committed) that deletes
+ * a slice of each of the table's static sets' element keys (at least `min`,
+ * enough to cover the set in `rounds` rounds), the `round`-th slice, so
+ * successive rounds cover every key. The kernel refuses a delete of a key it
+ * does not hold, and names the command: a flushed or emptied set shows at once,
+ * a single missing element within `rounds` rounds. Its cost is the keys probed,
+ * not the size of the sets (listing a set reads all of it).
+ */
+export function renderProbe(t: NftTable, round: number, slice: { min: number; rounds: number }): string[] {
+  const lines: string[] = [];
+  for (const [name, keys] of tableContents(t).sets) {
+    if (!keys?.length) continue;
+    const perSet = Math.max(slice.min, Math.ceil(keys.length / slice.rounds));
+    const from = (round * perSet) % keys.length;
+    const probed =
+      keys.length <= perSet ? keys : [...keys.slice(from, from + perSet), ...keys.slice(0, Math.max(0, from + perSet - keys.length))];
+    lines.push(`delete element ${t.family} ${TABLE_NAME} ${name} { ${probed.join(', ')} }`);
+  }
+  return lines;
+}
+
+/** The set a probe line names (see renderProbe), from the command nft quotes in its error. */
+export function probedSet(line: string): { family: 'netdev' | 'inet'; set: string } | undefined {
+  const m = /^delete element (netdev|inet) (\S+) (\S+) \{/.exec(line);
+  return m && m[2] === TABLE_NAME ? { family: m[1] as 'netdev' | 'inet', set: m[3]! } : undefined;
+}
+
+/** Deletes elements of a set (flow-table pins, for instance) in one transaction. */
+export function renderDeleteElements(family: 'netdev' | 'inet', set: string, keys: string[]): string {
+  const s = new Script(family);
+  s.deleteElements(set, keys);
+  return `${s.lines.join('\n')}\n`;
+}
+
+/** Removes a Tula table. */
+export function renderDeleteTable(family: 'netdev' | 'inet'): string {
+  return `delete table ${family} ${TABLE_NAME}\n`;
+}
+
+/** An element key from nft's JSON listing, written the way the renderer writes it. */
+export function elementKeyText(val: unknown): string | undefined {
+  if (typeof val === 'string') return val;
+  if (typeof val === 'number') return hex(val);
+  const concat = z.object({ concat: z.array(z.union([z.string(), z.number()])) }).safeParse(val);
+  // Ports and hashes inside a concatenation are plain decimal numbers.
+  if (concat.success) return concat.data.concat.map(String).join(' . ');
+  return undefined;
 }
 
 export interface SyncScript {

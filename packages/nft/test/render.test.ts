@@ -6,7 +6,17 @@ import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { parseDesiredState, type DesiredState, type DesiredStateInput } from '@tula/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildModel, ModelCache, ModelError, patchModel, renderFull, renderSync, tableHash, type HostFacts } from '../src/index.ts';
+import {
+  buildModel,
+  ModelCache,
+  ModelError,
+  patchDocument,
+  patchModel,
+  renderFull,
+  renderSync,
+  tableHash,
+  type HostFacts,
+} from '../src/index.ts';
 
 const run = promisify(execFile);
 const dir = new URL('./golden/', import.meta.url).pathname;
@@ -35,7 +45,12 @@ describe('golden files', () => {
 // Kernel acceptance: needs root and nft.
 
 const NS = `tula-render-${process.pid}`;
-const canUseKernel = process.getuid?.() === 0 && (await run('nft', ['--version']).then(() => true, () => false));
+const canUseKernel =
+  process.getuid?.() === 0 &&
+  (await run('nft', ['--version']).then(
+    () => true,
+    () => false,
+  ));
 const nsExec = (argv: string[], input?: string) => {
   const p = run('ip', ['netns', 'exec', NS, ...argv]);
   if (input !== undefined) p.child.stdin!.end(input);
@@ -66,13 +81,26 @@ const docArb: fc.Arbitrary<DesiredStateInput> = fc
         backendPort: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
         iface: fc.constantFrom('eth0', 'eth1'),
         backends: fc.uniqueArray(
-          fc.record({ host: fc.integer({ min: 1, max: 250 }), weight: fc.integer({ min: 1, max: 5 }), state: fc.constantFrom('active', 'draining', 'disabled') }),
+          fc.record({
+            host: fc.integer({ min: 1, max: 250 }),
+            weight: fc.integer({ min: 1, max: 5 }),
+            state: fc.constantFrom('active', 'draining', 'disabled'),
+          }),
           { selector: (b) => b.host, maxLength: 6 },
         ),
       }),
       { selector: (s) => s.name, maxLength: 6 },
     ),
-    vips: fc.uniqueArray(fc.record({ host: fc.integer({ min: 1, max: 250 }), v6: fc.boolean(), mode: fc.constantFrom('l2', 'l3'), tunnel: fc.constantFrom('gre', 'vxlan'), mss: fc.option(fc.integer({ min: 536, max: 1460 }), { nil: undefined }) }), { selector: (v) => `${v.host}${v.v6}`, maxLength: 4 }),
+    vips: fc.uniqueArray(
+      fc.record({
+        host: fc.integer({ min: 1, max: 250 }),
+        v6: fc.boolean(),
+        mode: fc.constantFrom('l2', 'l3'),
+        tunnel: fc.constantFrom('gre', 'vxlan'),
+        mss: fc.option(fc.integer({ min: 536, max: 1460 }), { nil: undefined }),
+      }),
+      { selector: (v) => `${v.host}${v.v6}`, maxLength: 4 },
+    ),
   })
   .map(({ version, services, vips }) => {
     const used: { key: string; lo: number; hi: number }[] = [];
@@ -94,7 +122,10 @@ const docArb: fc.Arbitrary<DesiredStateInput> = fc
         interface: s.iface,
         backends: s.backends.map((b) => ({
           // L3 hosts are per tunnel type: a balancer reaches a host through one tunnel; NAT needs the VIP's family.
-          address: s.mode !== 'l3' && s.v6 ? `2001:db8:1::${b.host.toString(16)}` : `10.1.${s.mode === 'l3' ? ['ipip', 'gre', 'vxlan'].indexOf(tunnel) + 1 : 0}.${b.host}`,
+          address:
+            s.mode !== 'l3' && s.v6
+              ? `2001:db8:1::${b.host.toString(16)}`
+              : `10.1.${s.mode === 'l3' ? ['ipip', 'gre', 'vxlan'].indexOf(tunnel) + 1 : 0}.${b.host}`,
           weight: b.weight,
           state: b.state,
           ...(s.mode === 'nat' && !s.range && s.backendPort !== undefined && { port: s.backendPort }),
@@ -114,7 +145,7 @@ const docArb: fc.Arbitrary<DesiredStateInput> = fc
           ...(v.mss !== undefined ? { mss: v.mss } : {}),
         })),
       },
-    } as DesiredStateInput;
+    };
   });
 
 function factsFor(state: DesiredState): HostFacts {
@@ -178,12 +209,19 @@ describe('patching a model for health changes', () => {
     fc.assert(
       fc.property(docArb, fc.array(fc.nat(), { maxLength: 6 }), (input, picks) => {
         const state = parse(input);
-        const all = (state.balancer?.services ?? []).flatMap((s) => s.backends.map((b) => ({ service: s.name, key: `${s.name}|${b.address}` })));
+        const all = (state.balancer?.services ?? []).flatMap((s) =>
+          s.backends.map((b) => ({ service: s.name, key: `${s.name}|${b.address}` })),
+        );
         if (all.length === 0) return;
         const down = [...new Set(picks.map((p) => all[p % all.length]!))];
         const cache = new ModelCache();
         buildModel(state, factsFor(state), cache);
-        const patched = patchModel(state, down.map((d) => d.key), new Set(down.map((d) => d.service)), cache)!;
+        const patched = patchModel(
+          state,
+          down.map((d) => d.key),
+          new Set(down.map((d) => d.service)),
+          cache,
+        )!;
         const fresh = buildModel(state, { ...factsFor(state), unhealthy: down.map((d) => d.key) });
         expect(patched.tables.map(tableHash)).toEqual(fresh.tables.map(tableHash));
         expect(patched.backends).toEqual(fresh.backends);
@@ -200,22 +238,49 @@ describe('patching a model for health changes', () => {
         version: 1,
         balancer: {
           services: [
-            { name: 'a', vip: '10.0.0.1', port: 80, protocol: 'tcp', mode: 'l2', interface: 'eth0', backends: [{ address: '10.1.0.1', mac: '02:00:00:00:00:01' }, { address: '10.1.0.2', mac: '02:00:00:00:00:02', state }] },
-            { name: 'b', vip: '10.0.0.2', port: 53, protocol: 'udp', mode: 'l3', tunnel: 'vxlan', interface: 'eth0', backends: [{ address: '10.1.0.3' }, { address: '10.1.0.4' }] },
+            {
+              name: 'a',
+              vip: '10.0.0.1',
+              port: 80,
+              protocol: 'tcp',
+              mode: 'l2',
+              interface: 'eth0',
+              backends: [
+                { address: '10.1.0.1', mac: '02:00:00:00:00:01' },
+                { address: '10.1.0.2', mac: '02:00:00:00:00:02', state },
+              ],
+            },
+            {
+              name: 'b',
+              vip: '10.0.0.2',
+              port: 53,
+              protocol: 'udp',
+              mode: 'l3',
+              tunnel: 'vxlan',
+              interface: 'eth0',
+              backends: [{ address: '10.1.0.3' }, { address: '10.1.0.4' }],
+            },
           ],
         },
       });
     const state = doc('active');
     const cache = new ModelCache();
     const base = buildModel(state, factsFor(state), cache);
-    const onlyElements = (script: string) => script.trim().split('\n').every((l) => /^(add|delete) element netdev tula /.test(l));
+    const onlyElements = (script: string) =>
+      script
+        .trim()
+        .split('\n')
+        .every((l) => /^(add|delete) element netdev tula /.test(l));
     const down = patchModel(state, ['a|10.1.0.2'], new Set(['a']), cache)!;
     const s1 = renderSync(base, down).script;
     expect(s1).toContain('delete element netdev tula takes_traffic');
     expect(onlyElements(s1)).toBe(true);
     for (const next of ['draining', 'disabled'] as const) {
       const other = doc(next);
-      const s2 = renderSync(base, buildModel(other, { ...factsFor(other), previousIds: base.ids, previousServiceIds: base.serviceIds })).script;
+      const s2 = renderSync(
+        base,
+        buildModel(other, { ...factsFor(other), previousIds: base.ids, previousServiceIds: base.serviceIds }),
+      ).script;
       expect(s2).not.toBe('');
       expect(onlyElements(s2)).toBe(true);
     }
@@ -225,7 +290,19 @@ describe('patching a model for health changes', () => {
     const input: DesiredStateInput = {
       apiVersion: 'tula/v1',
       version: 1,
-      balancer: { services: [{ name: 'a', vip: '10.0.0.1', port: 80, protocol: 'tcp', mode: 'l2', interface: 'eth0', backends: [{ address: '10.1.0.1', mac: '02:00:00:00:00:01' }] }] },
+      balancer: {
+        services: [
+          {
+            name: 'a',
+            vip: '10.0.0.1',
+            port: 80,
+            protocol: 'tcp',
+            mode: 'l2',
+            interface: 'eth0',
+            backends: [{ address: '10.1.0.1', mac: '02:00:00:00:00:01' }],
+          },
+        ],
+      },
     };
     const state = parse(input);
     const cache = new ModelCache();
@@ -235,6 +312,115 @@ describe('patching a model for health changes', () => {
     // The same services in another document: the patch would carry the old version.
     const next = parse({ ...input, version: 2 });
     expect(patchModel(next, ['a|10.1.0.1'], new Set(['a']), cache)).toBeUndefined();
+  });
+});
+
+describe('patching a model for a new document', () => {
+  type Change = 'weight' | 'state' | 'port' | 'flowTimeout' | 'mode' | 'unhealthy';
+  /** `input` with one service changed; weight, state and port changes keep its chains and ids, so they must patch. */
+  function changed(input: DesiredStateInput, pick: number, change: Change): DesiredStateInput {
+    const services = input.balancer!.services.map((s, i) => {
+      if (i !== pick % input.balancer!.services.length) return s;
+      const backends = (s.backends ?? []).map((b) => ({ ...b }));
+      if (change === 'weight' && backends[0]) backends[0].weight = (backends[0].weight ?? 1) + 1;
+      if (change === 'state' && backends[0]) backends[0].state = backends[0].state === 'draining' ? 'active' : 'draining';
+      if (change === 'port' && s.port !== undefined) return { ...s, port: s.port === 1 ? 2 : s.port - 1, backends };
+      if (change === 'flowTimeout') return { ...s, flowTimeoutS: 17, backends };
+      if (change === 'mode') return { ...s, mode: s.mode === 'l2' ? ('nat' as const) : ('l2' as const), backends };
+      return { ...s, backends };
+    });
+    return { ...input, version: (input.version ?? 0) + 1, balancer: { ...input.balancer, services } };
+  }
+
+  it('gives the same model as building it afresh, and patches when only elements change', () => {
+    fc.assert(
+      fc.property(
+        docArb,
+        fc.nat(),
+        fc.constantFrom<Change>('weight', 'state', 'port', 'flowTimeout', 'mode', 'unhealthy'),
+        (input, pick, change) => {
+          if ((input.balancer?.services ?? []).length === 0) return;
+          const state = parse(input);
+          const cache = new ModelCache();
+          const base = buildModel(state, factsFor(state), cache);
+          let next: DesiredState;
+          try {
+            next = parse(changed(input, pick, change));
+          } catch {
+            return; // e.g. the port change collides with another service's listener
+          }
+          const service = next.balancer!.services[pick % next.balancer!.services.length]!;
+          const unhealthy = change === 'unhealthy' && service.backends[0] ? [`${service.name}|${service.backends[0].address}`] : [];
+          const facts: HostFacts = {
+            ...factsFor(next),
+            unhealthy,
+            previousIds: base.ids,
+            previousServiceIds: base.serviceIds,
+            previousStackIds: base.stackIds,
+            retiredIds: base.retiredIds,
+          };
+          const patched = patchDocument(next, facts, cache)?.model;
+          const fresh = buildModel(next, facts);
+          if (['weight', 'state', 'port', 'unhealthy'].includes(change)) expect(patched).toBeDefined();
+          if (!patched) return;
+          expect(patched.tables.map(tableHash)).toEqual(fresh.tables.map(tableHash));
+          expect(renderFull(patched)).toBe(renderFull(fresh));
+          expect({ ...patched, tables: [], warnings: [...patched.warnings].sort() }).toEqual({
+            ...fresh,
+            tables: [],
+            warnings: [...fresh.warnings].sort(),
+          });
+          // The transaction touches the changed service's elements only.
+          for (const line of renderSync(base, patched).script.trim().split('\n').filter(Boolean))
+            expect(line).toMatch(/^(add|delete) element (netdev|inet) tula /);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("declines when the ids it is given are not the last build's, or a service is added", () => {
+    const input: DesiredStateInput = {
+      apiVersion: 'tula/v1',
+      version: 1,
+      balancer: {
+        services: ['a', 'b'].map((name, i) => ({
+          name,
+          vip: `10.0.0.${i + 1}`,
+          port: 80,
+          protocol: 'tcp' as const,
+          mode: 'l2' as const,
+          interface: 'eth0',
+          backends: [{ address: `10.1.0.${i + 1}`, mac: '02:00:00:00:00:01' }],
+        })),
+      },
+    };
+    const state = parse(input);
+    const cache = new ModelCache();
+    const base = buildModel(state, factsFor(state), cache);
+    const next = parse({ ...input, version: 2 });
+    const previous = {
+      previousIds: base.ids,
+      previousServiceIds: base.serviceIds,
+      previousStackIds: base.stackIds,
+      retiredIds: base.retiredIds,
+    };
+    expect(patchDocument(next, { ...factsFor(next), ...previous }, cache)?.model.version).toBe(2);
+    // Equal ids that are not the build's own objects: nothing proves the caller holds that model.
+    expect(patchDocument(next, { ...factsFor(next), ...previous, previousIds: { ...base.ids } }, cache)).toBeUndefined();
+    const more = parse({
+      ...input,
+      version: 3,
+      balancer: { services: [...input.balancer!.services, { ...input.balancer!.services[0]!, name: 'c', vip: '10.0.0.3' }] },
+    });
+    const last = cache.last!.model;
+    const again = {
+      previousIds: last.ids,
+      previousServiceIds: last.serviceIds,
+      previousStackIds: last.stackIds,
+      retiredIds: last.retiredIds,
+    };
+    expect(patchDocument(more, { ...factsFor(more), ...again }, cache)).toBeUndefined();
   });
 });
 
@@ -250,8 +436,24 @@ describe('dispatch', () => {
       backends: [{ address: '10.1.0.1', mac: '02:00:00:00:01:01' }],
     }));
     const ranges = [
-      { name: 'r4', vip: '10.0.0.1', ports: '1000-1999', protocol: 'udp' as const, mode: 'l2' as const, interface: 'eth0', backends: [{ address: '10.1.0.1', mac: '02:00:00:00:01:01' }] },
-      { name: 'r6', vip: '2001:db8::1', ports: '5000-5010', protocol: 'tcp' as const, mode: 'l2' as const, interface: 'eth0', backends: [{ address: '2001:db8:1::1', mac: '02:00:00:00:01:01' }] },
+      {
+        name: 'r4',
+        vip: '10.0.0.1',
+        ports: '1000-1999',
+        protocol: 'udp' as const,
+        mode: 'l2' as const,
+        interface: 'eth0',
+        backends: [{ address: '10.1.0.1', mac: '02:00:00:00:01:01' }],
+      },
+      {
+        name: 'r6',
+        vip: '2001:db8::1',
+        ports: '5000-5010',
+        protocol: 'tcp' as const,
+        mode: 'l2' as const,
+        interface: 'eth0',
+        backends: [{ address: '2001:db8:1::1', mac: '02:00:00:00:01:01' }],
+      },
     ];
     const state = parse({ apiVersion: 'tula/v1', version: 1, balancer: { services: [...services, ...ranges] } });
     const netdev = buildModel(state, factsFor(state)).tables.find((t) => t.family === 'netdev')!;
@@ -263,11 +465,13 @@ describe('dispatch', () => {
       }
     }
     expect(holder.size).toBe(services.length + ranges.length);
-    const isInterval = (set: string) => netdev.sets.get(set)!.decl.includes('interval');
+    const isInterval = (set: string) => netdev.sets.get(set)!.interval === true;
     const singles = services.map((s) => holder.get(`${s.vip} . tcp . 80`)!);
     expect(singles.filter(isInterval)).toEqual([]);
     expect(new Set(singles).size).toBe(1);
-    expect([holder.get('10.0.0.1 . udp . 1000-1999'), holder.get('2001:db8::1 . tcp . 5000-5010')].every((set) => set && isInterval(set))).toBe(true);
+    expect(
+      [holder.get('10.0.0.1 . udp . 1000-1999'), holder.get('2001:db8::1 . tcp . 5000-5010')].every((set) => set && isInterval(set)),
+    ).toBe(true);
     // The interval maps hold the ranges and nothing else.
     const inIntervalMaps = [...holder].filter(([, set]) => isInterval(set)).map(([key]) => key);
     expect(inIntervalMaps.sort()).toEqual(['10.0.0.1 . udp . 1000-1999', '2001:db8::1 . tcp . 5000-5010']);

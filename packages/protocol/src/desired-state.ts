@@ -38,7 +38,11 @@ const healthTiming = {
   fall: z.int().min(1).max(100).default(3),
 };
 const httpCheck = {
-  path: z.string().regex(/^\/[\x21-\x7e]*$/, 'must be an absolute path of printable characters').max(1024).default('/'),
+  path: z
+    .string()
+    .regex(/^\/[\x21-\x7e]*$/, 'must be an absolute path of printable characters')
+    .max(1024)
+    .default('/'),
   expectStatus: z.int().min(100).max(599).default(200),
 };
 
@@ -84,14 +88,20 @@ export const BalancerService = z.strictObject({
   flowTimeoutS: z.int().min(1).max(86_400).optional(),
   // Optional rather than defaulted, so parsed documents stay as written; the defaults are published in the schema.
   flowTableSize: z.int().min(64).max(16_777_216).optional().meta({
-    description: 'Flows the service\'s flow table holds (services with equal settings share a table). A full table pins no new flows; they follow the Maglev table and are counted.',
+    description:
+      "Flows the service's flow table holds (services with equal settings share a table). A full table pins no new flows; they follow the Maglev table and are counted.",
     default: FLOW_DEFAULTS.tableSize,
   }),
   synTimeoutS: z.int().min(1).max(300).optional().meta({
     description: 'TCP: seconds a flow that has sent only a SYN stays pinned, so spoofed SYNs leave the flow table quickly.',
     default: FLOW_DEFAULTS.synTimeoutS,
   }),
-  closeTimeoutS: z.int().min(1).max(300).optional().meta({ description: 'TCP: seconds a flow stays pinned after a FIN or RST.', default: FLOW_DEFAULTS.closeTimeoutS }),
+  closeTimeoutS: z
+    .int()
+    .min(1)
+    .max(300)
+    .optional()
+    .meta({ description: 'TCP: seconds a flow stays pinned after a FIN or RST.', default: FLOW_DEFAULTS.closeTimeoutS }),
   /** How long a draining backend keeps its established flows. */
   drainTimeoutS: z.int().min(0).max(86_400).default(300),
   healthCheck: HealthCheck.optional(),
@@ -148,7 +158,10 @@ export const VrrpAnnouncement = z.strictObject({
   /** The same on every balancer sharing these VIPs, unique on the segment. */
   virtualRouterId: z.int().min(1, 'must be from 1 to 255').max(255, 'must be from 1 to 255'),
   /** The highest priority wins when balancers start together; 255 is reserved for an address owner. */
-  priority: z.int({ error: 'must be an integer from 1 to 254' }).min(1, 'must be from 1 to 254').max(254, 'must be from 1 to 254 (255 is reserved for the address owner)'),
+  priority: z
+    .int({ error: 'must be an integer from 1 to 254' })
+    .min(1, 'must be from 1 to 254')
+    .max(254, 'must be from 1 to 254 (255 is reserved for the address owner)'),
   /** VRRPv3 advertisement interval; the standby takes over after about 3 intervals of silence. */
   advertIntervalMs: z.int().min(10).max(40_950).multipleOf(10, 'must be a multiple of 10 ms (VRRPv3 counts centiseconds)').default(1000),
 });
@@ -161,6 +174,36 @@ export const Announcement = z.strictObject({
   vrrp: VrrpAnnouncement.optional(),
 });
 
+/** Default bits of the packet mark Tula writes on packets it hands to the host's stack (see MarkMask). */
+export const DEFAULT_MARK_MASK = 0x0000_00ff;
+
+/**
+ * The bits of the packet mark Tula may write on packets that go on into the
+ * host's stack (L3 tunnel routing, NAT); every other bit is left as it is. The
+ * default, the low byte, stays clear of kube-proxy (0x4000, 0x8000), Calico
+ * (0xffff0000), Cilium's magic and identity bits (0x0f00, 0xffff0000),
+ * Tailscale (0x00ff0000), Weave (0x20000) and the CNI portmap plugin (0x2000).
+ */
+export const MarkMask = z
+  .int()
+  .min(1)
+  .max(0xffff_ffff)
+  .refine(
+    (m) => popcount(m) >= 2 && popcount(m) <= 16,
+    'the mark range needs 2 to 16 bits (one marks tunnelled packets, the rest number them)',
+  )
+  .meta({
+    description:
+      'Bits of the packet mark Tula writes on packets it hands to the host stack (L3 tunnels, NAT), as a number; other bits are kept. With n bits, up to 2^(n-1)-1 L3 backend hosts and as many NAT backends per balancer.',
+    default: DEFAULT_MARK_MASK,
+  });
+
+export function popcount(n: number): number {
+  let c = 0;
+  for (let v = n >>> 0; v; v &= v - 1) c++;
+  return c;
+}
+
 const DesiredStateShape = z.strictObject({
   apiVersion: z.literal('tula/v1'),
   version: z.int().min(0),
@@ -170,6 +213,7 @@ const DesiredStateShape = z.strictObject({
       announce: Announcement.optional(),
       /** Withdraw every announcement (drain this balancer); the rules stay for the flows still arriving. */
       draining: z.boolean().optional(),
+      markMask: MarkMask.optional(),
     })
     .optional(),
   backend: z.strictObject({ vips: z.array(BackendVip).max(4096) }).optional(),
@@ -219,10 +263,15 @@ export const DesiredState = DesiredStateShape.superRefine((doc, ctx) => {
       const bat = [...at, 'backends', j];
       const canonical = canonicalIp(b.address);
       const dup = seen.get(canonical);
-      if (dup !== undefined) ctx.addIssue({ code: 'custom', path: [...bat, 'address'], message: `duplicate backend (also backends[${dup}])` });
+      if (dup !== undefined)
+        ctx.addIssue({ code: 'custom', path: [...bat, 'address'], message: `duplicate backend (also backends[${dup}])` });
       else seen.set(canonical, j);
       if (s.mode !== 'nat' && b.port !== undefined && b.port !== lo) {
-        ctx.addIssue({ code: 'custom', path: [...bat, 'port'], message: 'DSR cannot change the destination port; omit it or use mode "nat"' });
+        ctx.addIssue({
+          code: 'custom',
+          path: [...bat, 'port'],
+          message: 'DSR cannot change the destination port; omit it or use mode "nat"',
+        });
       }
       if (s.mode === 'nat' && b.port !== undefined && lo !== hi) {
         ctx.addIssue({ code: 'custom', path: [...bat, 'port'], message: 'a port range keeps each port: omit the backend port' });
@@ -231,7 +280,11 @@ export const DesiredState = DesiredStateShape.superRefine((doc, ctx) => {
         ctx.addIssue({ code: 'custom', path: [...bat, 'address'], message: `NAT needs a backend of the VIP's family (IPv${family})` });
       }
       if (s.mode === 'l3' && ipFamily(b.address) !== 4) {
-        ctx.addIssue({ code: 'custom', path: [...bat, 'address'], message: 'L3 tunnels need the backend\'s IPv4 address (IPv6 VIPs ride on it)' });
+        ctx.addIssue({
+          code: 'custom',
+          path: [...bat, 'address'],
+          message: "L3 tunnels need the backend's IPv4 address (IPv6 VIPs ride on it)",
+        });
       }
       if (b.mac !== undefined && s.mode !== 'l2') {
         ctx.addIssue({ code: 'custom', path: [...bat, 'mac'], message: 'only L2 services forward by MAC' });
@@ -266,7 +319,8 @@ export const DesiredState = DesiredStateShape.superRefine((doc, ctx) => {
     const dup = peers.get(key);
     if (dup !== undefined) ctx.addIssue({ code: 'custom', path: [...at, 'address'], message: `duplicate peer (also peers[${dup}])` });
     else peers.set(key, i);
-    if (key === canonicalIp(bgp.routerId)) ctx.addIssue({ code: 'custom', path: [...at, 'address'], message: 'is this balancer\'s own router id' });
+    if (key === canonicalIp(bgp.routerId))
+      ctx.addIssue({ code: 'custom', path: [...at, 'address'], message: "is this balancer's own router id" });
   });
   const vrrp = doc.balancer?.announce?.vrrp;
   if (vrrp) {
@@ -285,10 +339,15 @@ export const DesiredState = DesiredStateShape.superRefine((doc, ctx) => {
   (doc.backend?.vips ?? []).forEach((v, i) => {
     const canonical = canonicalIp(v.vip);
     const dup = vips.get(canonical);
-    if (dup !== undefined) ctx.addIssue({ code: 'custom', path: ['backend', 'vips', i, 'vip'], message: `duplicate VIP (also vips[${dup}])` });
+    if (dup !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['backend', 'vips', i, 'vip'], message: `duplicate VIP (also vips[${dup}])` });
     else vips.set(canonical, i);
     if (v.mode === 'l3' && (v.tunnel ?? 'ipip') === 'ipip' && ipFamily(v.vip) === 6) {
-      ctx.addIssue({ code: 'custom', path: ['backend', 'vips', i, 'tunnel'], message: 'ipip carries IPv4 only; use gre or vxlan for an IPv6 VIP' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backend', 'vips', i, 'tunnel'],
+        message: 'ipip carries IPv4 only; use gre or vxlan for an IPv6 VIP',
+      });
     }
   });
 });

@@ -77,3 +77,28 @@ export function ipInPrefix(address: string, network: string, prefixLength: numbe
   }
   return true;
 }
+
+/**
+ * The one key of a backend within a service (`<service>|<canonical address>`):
+ * health, unhealthy lists, drain times and the panel's failing map all use it.
+ */
+export const backendKey = (service: string, address: string) => `${service}|${address}`;
+
+/** The one key of a neighbour entry: `<interface>|<canonical address>` -> MAC. */
+export const neighbourKey = (ifname: string, address: string) => `${ifname}|${address}`;
+
+/**
+ * Whether a URL's host name can only mean this host (localhost, 127.0.0.0/8, ::1, the
+ * unspecified address): other hosts cannot reach it, and traffic to it never leaves.
+ * Not `*.localhost`: the agent trusts a loopback panel with plain http, and such a
+ * name may resolve elsewhere.
+ */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host === '::1' || host === '0.0.0.0' || host === '::' || (isIPv4(host) && host.startsWith('127.'));
+}
+
+/** isLoopbackHost for a whole URL; false when it is not a URL. */
+export function isLoopbackUrl(url: string): boolean {
+  return URL.canParse(url) && isLoopbackHost(new URL(url).hostname);
+}

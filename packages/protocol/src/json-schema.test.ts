@@ -34,13 +34,30 @@ describe('the published schema, checked by a JSON Schema validator (ajv)', () =>
           interface: 'eth0',
           flowTimeoutS: 600,
           healthCheck: { type: 'http', path: '/healthz', expectStatus: 204, intervalMs: 1000, timeoutMs: 500 },
-          backends: [{ address: '10.0.0.11', mac: '02:00:00:00:00:11' }, { address: '10.0.0.12', weight: 2, state: 'draining' }],
+          backends: [
+            { address: '10.0.0.11', mac: '02:00:00:00:00:11' },
+            { address: '10.0.0.12', weight: 2, state: 'draining' },
+          ],
         },
-        { name: 'dns6', vip: '2001:db8::53', ports: '5300-5400', protocol: 'udp', mode: 'l3', tunnel: 'vxlan', healthCheck: { type: 'udp', payload: 'ping', expect: 'pong' }, backends: [{ address: '10.0.1.1' }] },
+        {
+          name: 'dns6',
+          vip: '2001:db8::53',
+          ports: '5300-5400',
+          protocol: 'udp',
+          mode: 'l3',
+          tunnel: 'vxlan',
+          healthCheck: { type: 'udp', payload: 'ping', expect: 'pong' },
+          backends: [{ address: '10.0.1.1' }],
+        },
         { name: 'legacy', vip: '192.0.2.20', port: 80, protocol: 'tcp', mode: 'nat', backends: [{ address: '10.0.2.1', port: 8080 }] },
       ],
     },
-    backend: { vips: [{ vip: '192.0.2.10', mode: 'l2' }, { vip: '2001:db8::53', mode: 'l3', tunnel: 'gre', mss: 1400 }] },
+    backend: {
+      vips: [
+        { vip: '192.0.2.10', mode: 'l2' },
+        { vip: '2001:db8::53', mode: 'l3', tunnel: 'gre', mss: 1400 },
+      ],
+    },
   };
 
   it('accepts a document using every section, as the agent does', () => {

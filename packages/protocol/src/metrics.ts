@@ -3,7 +3,13 @@
 // filled from `read` at each scrape. Shared by the panel's and the agent's /metrics.
 import { Counter, type Registry } from 'prom-client';
 
-export function mirroredCounter(registry: Registry, name: string, help: string, labelNames: string[], read: () => [number, Record<string, string>][]) {
+export function mirroredCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+  read: () => [number, Record<string, string>][],
+) {
   return new Counter({
     name,
     help,

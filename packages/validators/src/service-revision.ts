@@ -3,7 +3,7 @@
 // preview) and the panel (which words the differences).
 import { canonicalIp } from '@tula/protocol';
 import { z } from 'zod';
-import { ServiceInput, serviceColumns, toServiceInput, type StoredService } from './service.ts';
+import { type ServiceInput, serviceColumns, toServiceInput, type StoredService } from './service.ts';
 
 const nullableInt = z.int().nullable();
 const nullableText = z.string().nullable();
@@ -36,7 +36,13 @@ export const ServiceDocument = z.object({
   balancerNodeIds: z.array(z.string()),
   /** In address order (code-unit order, as the migration's COLLATE "C"). */
   backends: z.array(
-    z.object({ address: z.string(), port: nullableInt, weight: z.int(), state: z.enum(['active', 'draining', 'disabled']), nodeId: nullableText }),
+    z.object({
+      address: z.string(),
+      port: nullableInt,
+      weight: z.int(),
+      state: z.enum(['active', 'draining', 'disabled']),
+      nodeId: nullableText,
+    }),
   ),
 }) satisfies z.ZodType<StoredService>;
 export type ServiceDocument = z.infer<typeof ServiceDocument>;
@@ -49,13 +55,19 @@ export function serviceDocument(s: StoredService): ServiceDocument {
   return {
     ...d,
     balancerNodeIds: [...d.balancerNodeIds].sort(byCodeUnits),
-    backends: d.backends.map(({ address, port, weight, state, nodeId }) => ({ address, port, weight, state, nodeId })).sort((a, b) => byCodeUnits(a.address, b.address)),
+    backends: d.backends
+      .map(({ address, port, weight, state, nodeId }) => ({ address, port, weight, state, nodeId }))
+      .sort((a, b) => byCodeUnits(a.address, b.address)),
   };
 }
 
 /** The document a submitted form would store (addresses canonical, as the rows hold them). */
 export function documentFromInput(input: ServiceInput): ServiceDocument {
-  return serviceDocument({ ...serviceColumns(input), balancerNodeIds: input.balancerNodeIds, backends: input.backends.map((b) => ({ ...b, address: canonicalIp(b.address) })) });
+  return serviceDocument({
+    ...serviceColumns(input),
+    balancerNodeIds: input.balancerNodeIds,
+    backends: input.backends.map((b) => ({ ...b, address: canonicalIp(b.address) })),
+  });
 }
 
 /** The input that stores exactly this document again (a rollback): the form's, without its defaults for empty health-check fields. */
@@ -123,7 +135,9 @@ export function diffServices(before: ServiceDocument | null, after: ServiceDocum
     const a = now.get(address);
     if (!b) out.push({ kind: 'backend-added', address });
     else if (!a) out.push({ kind: 'backend-removed', address });
-    else for (const field of BACKEND_FIELDS) if (b[field] !== a[field]) out.push({ kind: 'backend-field', address, field, before: b[field], after: a[field] });
+    else
+      for (const field of BACKEND_FIELDS)
+        if (b[field] !== a[field]) out.push({ kind: 'backend-field', address, field, before: b[field], after: a[field] });
   }
   return out;
 }

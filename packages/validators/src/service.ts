@@ -16,23 +16,29 @@ const Ports = z.string().superRefine((v, ctx) => {
   else if (lo > hi) ctx.addIssue({ code: 'custom', message: 'first port must not exceed the last' });
 });
 
+/** A whole number in [min, max], with a message that says so ("must be from 100 to 3600000 ms"). */
+function between(min: number, max: number, unit = '') {
+  const range = `from ${min} to ${max}${unit && ` ${unit}`}`;
+  return z.int(`must be a whole number ${range}`).min(min, `must be ${range}`).max(max, `must be ${range}`);
+}
+
 export const HealthCheckInput = z.strictObject({
   type: z.enum(['none', 'tcp', 'http', 'https', 'udp']),
   port: Port.nullable().default(null),
   path: z.string().max(1024).nullable().default(null),
-  expectStatus: z.int().min(100).max(599).nullable().default(null),
+  expectStatus: between(100, 599).nullable().default(null),
   payload: z.string().max(1024).nullable().default(null),
   expect: z.string().max(1024).nullable().default(null),
-  intervalMs: z.int().min(100).max(3_600_000).default(2000),
-  timeoutMs: z.int().min(50).max(60_000).default(1000),
-  rise: z.int().min(1).max(100).default(2),
-  fall: z.int().min(1).max(100).default(3),
+  intervalMs: between(100, 3_600_000, 'ms').default(2000),
+  timeoutMs: between(50, 60_000, 'ms').default(1000),
+  rise: between(1, 100).default(2),
+  fall: between(1, 100).default(3),
 });
 
 export const BackendInput = z.strictObject({
   address: z.union([z.ipv4(), z.ipv6()], { error: 'must be an IPv4 or IPv6 address' }),
   port: Port.nullable().default(null),
-  weight: z.int().min(1).max(1000).default(1),
+  weight: between(1, 1000).default(1),
   state: z.enum(['active', 'draining', 'disabled']).default('active'),
   nodeId: z.string().min(1).max(64).nullable().default(null),
 });
@@ -43,55 +49,84 @@ function portBounds(ports: string): [number, number] {
   return [lo, hi];
 }
 
-export const ServiceInput = z.strictObject({
-  name: BalancerService.shape.name,
-  vip: BalancerService.shape.vip,
-  /** "80" or "8000-8100". */
-  ports: Ports,
-  protocol: z.enum(['tcp', 'udp']),
-  mode: z.enum(['l2', 'l3', 'nat']),
-  tunnel: z.enum(['ipip', 'gre', 'vxlan']).default('ipip'),
-  ingressInterface: BalancerService.shape.interface.nullable().default(null),
-  drainTimeoutS: z.int().min(0).max(86_400).default(300),
-  mss: z.int().min(536).max(9000).nullable().default(null),
-  healthCheck: HealthCheckInput.default({ type: 'tcp', port: null, path: null, expectStatus: null, payload: null, expect: null, intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 }),
-  balancerNodeIds: z.array(z.string().min(1).max(64)).max(64).default([]),
-  backends: z.array(BackendInput).max(8192).default([]),
-  /** Saved but carried by no node: may lack balancers and backends. */
-  draft: z.boolean().default(false),
-}).superRefine((s, ctx) => {
-  // Runs even when some fields failed (`when` below), so every problem shows at once:
-  // each check looks only at fields that are valid.
-  const ip = (a: unknown): a is string => IpAddress.safeParse(a).success;
-  const [lo, hi] = typeof s.ports === 'string' ? portBounds(s.ports) : [NaN, NaN];
-  if (!s.draft && Array.isArray(s.balancerNodeIds) && s.balancerNodeIds.length === 0) {
-    ctx.addIssue({ code: 'custom', path: ['balancerNodeIds'], message: 'choose at least one balancer node, or save it as a draft' });
-  }
-  if (!s.draft && Array.isArray(s.backends) && s.backends.length === 0) {
-    ctx.addIssue({ code: 'custom', path: ['backends'], message: 'add at least one backend, or save it as a draft' });
-  }
-  if (s.mode === 'l3' && s.tunnel === 'ipip' && ip(s.vip) && ipFamily(s.vip) === 6) {
-    ctx.addIssue({ code: 'custom', path: ['tunnel'], message: 'ipip carries IPv4 only; use gre or vxlan for an IPv6 VIP' });
-  }
-  if (s.healthCheck?.timeoutMs > s.healthCheck?.intervalMs) ctx.addIssue({ code: 'custom', path: ['healthCheck', 'timeoutMs'], message: 'must not exceed the interval' });
-  const seen = new Set<string>();
-  (Array.isArray(s.backends) ? s.backends : []).forEach((b, i) => {
-    if (!ip(b?.address)) return;
-    const a = canonicalIp(b.address);
-    if (seen.has(a)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'address'], message: 'this backend is listed twice' });
-    seen.add(a);
-    if (s.mode !== 'nat' && typeof b.port === 'number' && !Number.isNaN(lo) && b.port !== lo) {
-      ctx.addIssue({ code: 'custom', path: ['backends', i, 'port'], message: 'DSR cannot change the port; leave it empty or use NAT mode' });
-    }
-    if (s.mode === 'nat' && b.port !== null && lo !== hi) {
-      ctx.addIssue({ code: 'custom', path: ['backends', i, 'port'], message: 'a port range keeps each port; leave the backend port empty' });
-    }
-    if (s.mode === 'l3' && ipFamily(b.address) !== 4) ctx.addIssue({ code: 'custom', path: ['backends', i, 'address'], message: "L3 tunnels need the backend's IPv4 address" });
-    if (s.mode === 'nat' && ip(s.vip) && ipFamily(b.address) !== ipFamily(s.vip)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'address'], message: "NAT needs a backend of the VIP's address family" });
-  });
-}, { when: () => true });
-export type ServiceInput = z.infer<typeof ServiceInput>;
+/** The health check a service gets when none is given: a TCP connect every 2 s. */
+export const DEFAULT_HEALTH_CHECK: z.output<typeof HealthCheckInput> = {
+  type: 'tcp',
+  port: null,
+  path: null,
+  expectStatus: null,
+  payload: null,
+  expect: null,
+  intervalMs: 2000,
+  timeoutMs: 1000,
+  rise: 2,
+  fall: 3,
+};
 
+export const ServiceInput = z
+  .strictObject({
+    name: BalancerService.shape.name,
+    vip: BalancerService.shape.vip,
+    /** "80" or "8000-8100". */
+    ports: Ports,
+    protocol: z.enum(['tcp', 'udp']),
+    mode: z.enum(['l2', 'l3', 'nat']),
+    tunnel: z.enum(['ipip', 'gre', 'vxlan']).default('ipip'),
+    ingressInterface: BalancerService.shape.interface.nullable().default(null),
+    drainTimeoutS: z.int().min(0).max(86_400).default(300),
+    mss: z.int().min(536).max(9000).nullable().default(null),
+    healthCheck: HealthCheckInput.default(DEFAULT_HEALTH_CHECK),
+    balancerNodeIds: z.array(z.string().min(1).max(64)).max(64).default([]),
+    backends: z.array(BackendInput).max(8192).default([]),
+    /** Saved but carried by no node: may lack balancers and backends. */
+    draft: z.boolean().default(false),
+  })
+  .superRefine(
+    (s, ctx) => {
+      // Runs even when some fields failed (`when` below), so every problem shows at once:
+      // each check looks only at fields that are valid.
+      const ip = (a: unknown): a is string => IpAddress.safeParse(a).success;
+      const [lo, hi] = typeof s.ports === 'string' ? portBounds(s.ports) : [NaN, NaN];
+      if (!s.draft && Array.isArray(s.balancerNodeIds) && s.balancerNodeIds.length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['balancerNodeIds'], message: 'choose at least one balancer node, or save it as a draft' });
+      }
+      if (!s.draft && Array.isArray(s.backends) && s.backends.length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['backends'], message: 'add at least one backend, or save it as a draft' });
+      }
+      if (s.mode === 'l3' && s.tunnel === 'ipip' && ip(s.vip) && ipFamily(s.vip) === 6) {
+        ctx.addIssue({ code: 'custom', path: ['tunnel'], message: 'ipip carries IPv4 only; use gre or vxlan for an IPv6 VIP' });
+      }
+      if (s.healthCheck?.timeoutMs > s.healthCheck?.intervalMs)
+        ctx.addIssue({ code: 'custom', path: ['healthCheck', 'timeoutMs'], message: 'must not exceed the interval' });
+      const seen = new Set<string>();
+      (Array.isArray(s.backends) ? s.backends : []).forEach((b, i) => {
+        if (!ip(b?.address)) return;
+        const a = canonicalIp(b.address);
+        if (seen.has(a)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'address'], message: 'this backend is listed twice' });
+        seen.add(a);
+        if (s.mode !== 'nat' && typeof b.port === 'number' && !Number.isNaN(lo) && b.port !== lo) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['backends', i, 'port'],
+            message: 'DSR cannot change the port; leave it empty or use NAT mode',
+          });
+        }
+        if (s.mode === 'nat' && b.port !== null && lo !== hi) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['backends', i, 'port'],
+            message: 'a port range keeps each port; leave the backend port empty',
+          });
+        }
+        if (s.mode === 'l3' && ipFamily(b.address) !== 4)
+          ctx.addIssue({ code: 'custom', path: ['backends', i, 'address'], message: "L3 tunnels need the backend's IPv4 address" });
+        if (s.mode === 'nat' && ip(s.vip) && ipFamily(b.address) !== ipFamily(s.vip))
+          ctx.addIssue({ code: 'custom', path: ['backends', i, 'address'], message: "NAT needs a backend of the VIP's address family" });
+      });
+    },
+    { when: () => true },
+  );
+export type ServiceInput = z.infer<typeof ServiceInput>;
 
 /** The columns of a stored service (one row of the Service table). */
 export interface ServiceColumns {

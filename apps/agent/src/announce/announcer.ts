@@ -75,7 +75,10 @@ export class Announcer {
         running: this.bird.pid() !== undefined,
         peers: announce.bgp.peers.map((p, i) => {
           const seen = peers.find((s) => s.name === `tula_peer${i + 1}`);
-          return { address: p.address, ...(seen ?? { name: `tula_peer${i + 1}`, state: 'down', info: 'bird is not running', established: false }) };
+          return {
+            address: p.address,
+            ...(seen ?? { name: `tula_peer${i + 1}`, state: 'down', info: 'bird is not running', established: false }),
+          };
         }),
       };
     }

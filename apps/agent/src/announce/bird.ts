@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import { run } from '../exec.ts';
 import type { StateDir } from '../state-dir.ts';
-import { currentConfig, installConfig, livePid, terminate } from './process.ts';
+import { applyConfig, livePid, terminate } from './process.ts';
 
 export interface BgpPeerState {
   /** bird's protocol name, tula_peerN for the Nth peer. */
@@ -33,20 +33,25 @@ export class Bird {
   }
 
   /** Makes bird run `text`: checks it, then starts bird or has the running one reload it. */
-  async apply(text: string): Promise<'started' | 'reloaded' | 'unchanged'> {
-    const running = this.pid();
-    if (running && currentConfig(this.config) === text) return 'unchanged';
-    await installConfig(this.config, text, async (candidate) => {
-      await run(['bird', '-p', '-c', candidate]);
-    });
-    if (!running) {
-      rmSync(this.control, { force: true });
-      await run(['bird', '-c', this.config, '-s', this.control, '-P', this.pidFile]);
-      return 'started';
-    }
-    const r = await run(['birdc', '-s', this.control, 'configure']);
-    if (!/Reconfigur/.test(r.stdout)) throw new Error(`bird did not take its new configuration: ${r.stdout.trim()}`);
-    return 'reloaded';
+  apply(text: string): Promise<'started' | 'reloaded' | 'unchanged'> {
+    return applyConfig(
+      {
+        config: this.config,
+        pid: () => this.pid(),
+        check: async (candidate) => {
+          await run(['bird', '-p', '-c', candidate]);
+        },
+        start: async () => {
+          rmSync(this.control, { force: true });
+          await run(['bird', '-c', this.config, '-s', this.control, '-P', this.pidFile]);
+        },
+        reload: async () => {
+          const r = await run(['birdc', '-s', this.control, 'configure']);
+          if (!/Reconfigur/.test(r.stdout)) throw new Error(`bird did not take its new configuration: ${r.stdout.trim()}`);
+        },
+      },
+      text,
+    );
   }
 
   /** The BGP sessions as bird sees them; empty when bird is not running. */

@@ -14,7 +14,11 @@ import { vipFitness } from './plan.ts';
 
 const run = promisify(execFile);
 const golden = (name: string) => new URL(`./golden/${name}`, import.meta.url).pathname;
-const has = async (cmd: string[]) => run(cmd[0]!, cmd.slice(1)).then(() => true, () => false);
+const has = async (cmd: string[]) =>
+  run(cmd[0]!, cmd.slice(1)).then(
+    () => true,
+    () => false,
+  );
 
 function parse(input: DesiredStateInput): DesiredState {
   const r = parseDesiredState(input);
@@ -35,12 +39,20 @@ const VRRP = { interface: 'e0', virtualRouterId: 51, priority: 150, advertInterv
 
 const CASES: Record<string, { render: () => string; check: string[] }> = {
   'bgp.bird.conf': {
-    render: () => renderBirdConfig({ bgp: parse({ apiVersion: 'tula/v1', version: 1, balancer: { services: [], announce: { bgp: BGP } } }).balancer!.announce!.bgp!, vips: ['10.97.0.100', '10.97.0.101', 'fd00:97::100'] }),
+    render: () =>
+      renderBirdConfig({
+        bgp: parse({ apiVersion: 'tula/v1', version: 1, balancer: { services: [], announce: { bgp: BGP } } }).balancer!.announce!.bgp!,
+        vips: ['10.97.0.100', '10.97.0.101', 'fd00:97::100'],
+      }),
     check: ['bird', '-p', '-c'],
   },
   'bgp-withdrawn.bird.conf': {
     render: () =>
-      renderBirdConfig({ bgp: parse({ apiVersion: 'tula/v1', version: 1, balancer: { services: [], announce: { bgp: { ...BGP, peers: [BGP.peers[1]!] } } } }).balancer!.announce!.bgp!, vips: [] }),
+      renderBirdConfig({
+        bgp: parse({ apiVersion: 'tula/v1', version: 1, balancer: { services: [], announce: { bgp: { ...BGP, peers: [BGP.peers[1]!] } } } })
+          .balancer!.announce!.bgp!,
+        vips: [],
+      }),
     check: ['bird', '-p', '-c'],
   },
   'vrrp.keepalived.conf': {
@@ -76,7 +88,10 @@ describe('daemon configurations', () => {
       await run('ip', ['-n', ns, 'link', 'add', 'e0', 'type', 'veth', 'peer', 'name', 'e1']);
       for (const [name, c] of Object.entries(CASES)) {
         if (c.check[0] !== 'keepalived') continue;
-        const r = await run('ip', ['netns', 'exec', ns, 'keepalived', '-t', '-f', golden(name)]).catch((e: { stderr: string }) => ({ stderr: e.stderr, failed: true }));
+        const r = await run('ip', ['netns', 'exec', ns, 'keepalived', '-t', '-f', golden(name)]).catch((e: { stderr: string }) => ({
+          stderr: e.stderr,
+          failed: true,
+        }));
         expect(r, `${name}: ${r.stderr}`).not.toHaveProperty('failed');
       }
     } finally {
@@ -110,17 +125,49 @@ describe('which VIPs a balancer announces', () => {
       balancer: {
         announce: { bgp: BGP, vrrp: { ...VRRP } },
         services: [
-          { name: 'web', vip: '10.97.0.100', port: 80, protocol: 'tcp', mode: 'l3', tunnel: 'vxlan', backends: [{ address: '10.99.0.11' }] },
-          { name: 'dns', vip: '10.97.0.100', port: 53, protocol: 'udp', mode: 'l3', tunnel: 'vxlan', backends: [{ address: '10.99.0.12' }] },
-          { name: 'api', vip: '10.97.0.101', port: 80, protocol: 'tcp', mode: 'l3', tunnel: 'vxlan', backends: [{ address: '10.99.0.11' }] },
+          {
+            name: 'web',
+            vip: '10.97.0.100',
+            port: 80,
+            protocol: 'tcp',
+            mode: 'l3',
+            tunnel: 'vxlan',
+            backends: [{ address: '10.99.0.11' }],
+          },
+          {
+            name: 'dns',
+            vip: '10.97.0.100',
+            port: 53,
+            protocol: 'udp',
+            mode: 'l3',
+            tunnel: 'vxlan',
+            backends: [{ address: '10.99.0.12' }],
+          },
+          {
+            name: 'api',
+            vip: '10.97.0.101',
+            port: 80,
+            protocol: 'tcp',
+            mode: 'l3',
+            tunnel: 'vxlan',
+            backends: [{ address: '10.99.0.11' }],
+          },
           { name: 'l2', vip: '10.99.0.100', port: 80, protocol: 'tcp', mode: 'l2', backends: [{ address: '10.99.0.11' }] },
         ],
         ...over,
       },
     });
   const model = (backends: [string, string][], services = ['web', 'dns', 'api', 'l2']) =>
-    ({ services: services.map((name) => ({ name })), backends: backends.map(([service, condition]) => ({ service, condition })) }) as unknown as DataplaneModel;
-  const healthy = model([['web', 'usable'], ['dns', 'usable'], ['api', 'usable'], ['l2', 'usable']]);
+    ({
+      services: services.map((name) => ({ name })),
+      backends: backends.map(([service, condition]) => ({ service, condition })),
+    }) as unknown as DataplaneModel;
+  const healthy = model([
+    ['web', 'usable'],
+    ['dns', 'usable'],
+    ['api', 'usable'],
+    ['l2', 'usable'],
+  ]);
   const summary = (v: ReturnType<typeof vipFitness>) => v.map((x) => `${x.via} ${x.vip} ${x.fit ? 'fit' : x.reason}`);
 
   it('announces L3 VIPs over BGP and L2 VIPs over VRRP while the kernel serves them', () => {
@@ -132,7 +179,12 @@ describe('which VIPs a balancer announces', () => {
   });
 
   it('keeps a VIP while one of its services has a healthy backend, withdraws one with none', () => {
-    const m = model([['web', 'down'], ['dns', 'usable'], ['api', 'down'], ['l2', 'draining']]);
+    const m = model([
+      ['web', 'down'],
+      ['dns', 'usable'],
+      ['api', 'down'],
+      ['l2', 'draining'],
+    ]);
     expect(summary(vipFitness({ state: state(), model: m, applyFailed: false, stopping: false }))).toEqual([
       'bgp 10.97.0.100 fit',
       'bgp 10.97.0.101 no healthy backend',
@@ -141,14 +193,30 @@ describe('which VIPs a balancer announces', () => {
   });
 
   it('withdraws everything when draining, after a failed apply, when stopping, and before the kernel holds a service', () => {
-    expect(new Set(summary(vipFitness({ state: state({ draining: true }), model: healthy, applyFailed: false, stopping: false })).map((s) => s.split(' ')[2]))).toEqual(new Set(['draining']));
-    expect(new Set(summary(vipFitness({ state: state(), model: healthy, applyFailed: true, stopping: false })).map((s) => s.split(' ').slice(2).join(' ')))).toEqual(new Set(['apply failed']));
-    expect(new Set(summary(vipFitness({ state: state(), model: healthy, applyFailed: false, stopping: true })).map((s) => s.split(' ').slice(2).join(' ')))).toEqual(new Set(['agent stopping']));
-    expect(summary(vipFitness({ state: state(), model: model([['web', 'usable']], ['web']), applyFailed: false, stopping: false }))).toEqual([
-      'bgp 10.97.0.100 fit',
-      'bgp 10.97.0.101 not in the kernel',
-      'vrrp 10.99.0.100 not in the kernel',
-    ]);
+    expect(
+      new Set(
+        summary(vipFitness({ state: state({ draining: true }), model: healthy, applyFailed: false, stopping: false })).map(
+          (s) => s.split(' ')[2],
+        ),
+      ),
+    ).toEqual(new Set(['draining']));
+    expect(
+      new Set(
+        summary(vipFitness({ state: state(), model: healthy, applyFailed: true, stopping: false })).map((s) =>
+          s.split(' ').slice(2).join(' '),
+        ),
+      ),
+    ).toEqual(new Set(['apply failed']));
+    expect(
+      new Set(
+        summary(vipFitness({ state: state(), model: healthy, applyFailed: false, stopping: true })).map((s) =>
+          s.split(' ').slice(2).join(' '),
+        ),
+      ),
+    ).toEqual(new Set(['agent stopping']));
+    expect(
+      summary(vipFitness({ state: state(), model: model([['web', 'usable']], ['web']), applyFailed: false, stopping: false })),
+    ).toEqual(['bgp 10.97.0.100 fit', 'bgp 10.97.0.101 not in the kernel', 'vrrp 10.99.0.100 not in the kernel']);
   });
 
   it('announces nothing without announcement settings', () => {

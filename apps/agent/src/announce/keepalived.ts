@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { ipFamily } from '@tula/protocol';
 import { run } from '../exec.ts';
 import type { StateDir } from '../state-dir.ts';
-import { currentConfig, installConfig, livePid, terminate } from './process.ts';
+import { applyConfig, livePid, terminate } from './process.ts';
 
 export class Keepalived {
   readonly config: string;
@@ -28,20 +28,31 @@ export class Keepalived {
     return livePid(this.pidFile, this.config);
   }
 
-  async apply(text: string): Promise<'started' | 'reloaded' | 'unchanged'> {
-    const running = this.pid();
-    if (running && currentConfig(this.config) === text) return 'unchanged';
-    await installConfig(this.config, text, async (candidate) => {
-      // keepalived -t exits non-zero on a config it would not run.
-      const check = await run(['keepalived', '-t', '-f', candidate], { allowFailure: true });
-      if (check.code !== 0) {
-        throw new Error(`keepalived refused its configuration: ${(check.stderr || check.stdout).trim().split('\n').slice(-3).join(' ')}`);
-      }
-    });
-    if (running) {
-      process.kill(running, 'SIGHUP');
-      return 'reloaded';
-    }
+  apply(text: string): Promise<'started' | 'reloaded' | 'unchanged'> {
+    return applyConfig(
+      {
+        config: this.config,
+        pid: () => this.pid(),
+        check: async (candidate) => {
+          // keepalived -t exits non-zero on a config it would not run.
+          const check = await run(['keepalived', '-t', '-f', candidate], { allowFailure: true });
+          if (check.code !== 0) {
+            throw new Error(
+              `keepalived refused its configuration: ${(check.stderr || check.stdout).trim().split('\n').slice(-3).join(' ')}`,
+            );
+          }
+        },
+        start: () => this.start(),
+        reload: (pid) => {
+          process.kill(pid, 'SIGHUP');
+          return Promise.resolve();
+        },
+      },
+      text,
+    );
+  }
+
+  private async start(): Promise<void> {
     const log = openSync(this.logFile, 'a', 0o600);
     try {
       const child = spawn('keepalived', ['-n', '-l', '-D', '-P', '-f', this.config, '-p', this.pidFile, '-r', this.vrrpPidFile], {
@@ -59,7 +70,6 @@ export class Keepalived {
     // The pid file appears once keepalived has read its configuration.
     for (let i = 0; i < 100 && !this.pid(); i++) await new Promise((r) => setTimeout(r, 20));
     if (!this.pid()) throw new Error(`keepalived did not start; see ${this.logFile}`);
-    return 'started';
   }
 
   /**

@@ -61,3 +61,32 @@ export async function installConfig(path: string, text: string, check: (candidat
   }
   renameSync(candidate, path);
 }
+
+/** What applyConfig needs of a routing daemon. */
+export interface DaemonDriver {
+  /** Its configuration file. */
+  config: string;
+  /** The running daemon's pid, adopted from its pid file; undefined when none runs. */
+  pid(): number | undefined;
+  /** Throws, saying why, when the daemon would not run `candidate`. */
+  check(candidate: string): Promise<void>;
+  start(): Promise<void>;
+  reload(pid: number): Promise<void>;
+}
+
+/**
+ * Makes the daemon run `text`: nothing when the running one already does; else the
+ * text is checked and installed, then the daemon started, or the running one (perhaps
+ * started by an earlier agent) told to reload.
+ */
+export async function applyConfig(daemon: DaemonDriver, text: string): Promise<'started' | 'reloaded' | 'unchanged'> {
+  const running = daemon.pid();
+  if (running && currentConfig(daemon.config) === text) return 'unchanged';
+  await installConfig(daemon.config, text, (candidate) => daemon.check(candidate));
+  if (!running) {
+    await daemon.start();
+    return 'started';
+  }
+  await daemon.reload(running);
+  return 'reloaded';
+}

@@ -1,6 +1,7 @@
 // `tula-agent status`: which state directory, whether the agent runs, applied version,
 // backend health and counters, as JSON; notices (printed on stderr) when it is stale.
 import { z } from 'zod';
+import { backendKey } from '@tula/protocol';
 import { Drift, loadApplied } from '../dataplane/converge.ts';
 import { BackendHealth } from '../health/checker.ts';
 import { readSnapshot } from '../dataplane/counters.ts';
@@ -68,7 +69,7 @@ export async function statusReport(stateDir: StateDir) {
     /** The last time the kernel's tables were found changed outside Tula (and repaired). */
     lastDrift: applied?.lastDrift ?? null,
     backends: (model?.backends ?? []).map((b) => {
-      const h = running ? live?.health[`${b.service}|${b.address}`] : undefined;
+      const h = running ? live?.health[backendKey(b.service, b.address)] : undefined;
       return {
         service: b.service,
         address: b.address,

@@ -1,18 +1,19 @@
 // What the agent saves and when: inputs and hashes, small, written only when they
 // change; an idle resync builds no model and writes nothing. A dry run exercises
 // the same convergence path without a kernel.
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDesiredState, type DesiredState } from '@tula/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StateDir } from '../state-dir.ts';
-import { APPLIED_FILE, Converger } from './converge.ts';
+import { tableHash } from '@tula/nft';
+import { APPLIED_CHANGES_FILE, APPLIED_FILE, APPLIED_INPUTS_FILE, Converger } from './converge.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tula-converge-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function doc(services: number, version = 1): DesiredState {
+function doc(services: number, version = 1, draining?: number): DesiredState {
   const r = parseDesiredState({
     apiVersion: 'tula/v1',
     version,
@@ -24,7 +25,10 @@ function doc(services: number, version = 1): DesiredState {
         protocol: 'tcp',
         mode: 'l2',
         interface: 'eth0',
-        backends: [0, 1].map((j) => ({ address: `172.16.${j}.${(i % 250) + 1}` })),
+        backends: [0, 1].map((j) => ({
+          address: `172.16.${j}.${(i % 250) + 1}`,
+          ...(i === draining && j === 0 ? { state: 'draining' as const } : {}),
+        })),
       })),
     },
   });
@@ -40,9 +44,10 @@ describe('saved state', () => {
     await converger.converge(state, [], { verifyKernel: true });
     const file = stateDir.file(APPLIED_FILE);
     const first = statSync(file);
-    console.log(`applied.json at 10,000 services x 2 backends: ${(first.size / 1e6).toFixed(1)} MB`);
+    const saved = first.size + statSync(stateDir.file(APPLIED_INPUTS_FILE)).size;
+    console.log(`applied.json + applied-inputs.json at 10,000 services x 2 backends: ${(saved / 1e6).toFixed(1)} MB`);
     // The document itself is about 2 MB; the rendered model was 190 MB.
-    expect(first.size).toBeLessThan(8e6);
+    expect(saved).toBeLessThan(8e6);
     const model = converger.model;
     const builds = converger.builds;
     for (let i = 0; i < 3; i++) await converger.converge(state, [], { verifyKernel: true });
@@ -50,7 +55,26 @@ describe('saved state', () => {
     expect([after.ino, after.mtimeMs]).toEqual([first.ino, first.mtimeMs]);
     expect(converger.model).toBe(model);
     expect(converger.builds).toBe(builds);
-  });
+  }, 180_000); // 10,000 services: a minute of model building on a busy two-core machine
+
+  it('a health change at 10,000 services rewrites a small file only: the document is not saved again', async () => {
+    const stateDir = new StateDir(join(dir, 'health'));
+    const converger = new Converger({ stateDir, dryRun: true });
+    const state = doc(10_000);
+    await converger.converge(state, [], { verifyKernel: true });
+    const stamp = (name: string) => {
+      const s = statSync(stateDir.file(name));
+      return { ino: s.ino, mtimeMs: s.mtimeMs, size: s.size };
+    };
+    const files = readdirSync(stateDir.path);
+    const before = Object.fromEntries(files.map((f) => [f, stamp(f)]));
+    const down = await converger.converge(state, ['svc7|172.16.0.8'], { healthChanged: new Set(['svc7']) });
+    expect(down.model.backends.find((b) => b.service === 'svc7' && b.address === '172.16.0.8')?.condition).toBe('down');
+    const rewritten = files.filter((f) => stamp(f).mtimeMs !== before[f]!.mtimeMs || stamp(f).ino !== before[f]!.ino);
+    expect(rewritten).toEqual([APPLIED_FILE]);
+    // The unhealthy backend, versions, hashes and warnings: no document, no ids.
+    expect(stamp(APPLIED_FILE).size).toBeLessThan(20_000);
+  }, 180_000); // 10,000 services: a minute of model building on a busy two-core machine
 
   it('a restarted agent takes over the saved model, and writes again only when something changed', async () => {
     const stateDir = new StateDir(join(dir, 'restart'));
@@ -75,4 +99,37 @@ describe('saved state', () => {
     expect(stamp()).not.toEqual(before);
     expect(unhealthy.model.backends.find((b) => b.service === 'svc7' && b.address === '172.16.0.8')?.condition).toBe('down');
   });
+
+  it('a new document changing one service of 2,000 patches that service, and converges where a fresh build does', async () => {
+    const stateDir = new StateDir(join(dir, 'document'));
+    const converger = new Converger({ stateDir, dryRun: true });
+    await converger.converge(doc(2000, 1), [], { verifyKernel: true });
+    const builds = converger.builds;
+    const inputsBefore = statSync(stateDir.file(APPLIED_INPUTS_FILE));
+    const drained = await converger.converge(doc(2000, 2, 700));
+    // No full build: only svc700's part of the model was made again.
+    expect(converger.builds).toBe(builds);
+    expect(converger.documentPatches).toBe(1);
+    expect(drained.replacedTables).toEqual([]);
+    const lines = drained.script.trim().split('\n');
+    expect(lines.every((l) => /^(add|delete) element netdev tula /.test(l))).toBe(true);
+    expect(lines.length).toBeLessThan(10);
+    expect(drained.model.backends.find((b) => b.service === 'svc700' && b.address === '172.16.0.201')?.condition).toBe('draining');
+    // The same model as building the document afresh, with the ids given out before.
+    const fresh = await new Converger({ stateDir: new StateDir(join(dir, 'document-fresh')), dryRun: true }).converge(doc(2000, 2, 700));
+    expect(drained.model.tables.map(tableHash)).toEqual(fresh.model.tables.map(tableHash));
+    expect(drained.model.backends).toEqual(fresh.model.backends);
+    // Saved as the one changed service on top of the document saved before, which is not rewritten.
+    const inputsAfter = statSync(stateDir.file(APPLIED_INPUTS_FILE));
+    expect([inputsAfter.ino, inputsAfter.mtimeMs]).toEqual([inputsBefore.ino, inputsBefore.mtimeMs]);
+    expect(statSync(stateDir.file(APPLIED_CHANGES_FILE)).size).toBeLessThan(2000);
+    // A restarted agent reads it back: the patched document is what it applied, with nothing to do.
+    const restarted = new Converger({ stateDir, dryRun: true });
+    const again = await restarted.converge(doc(2000, 2, 700));
+    expect([again.changed, restarted.builds]).toEqual([false, 0]);
+    expect(again.model.tables.map(tableHash)).toEqual(fresh.model.tables.map(tableHash));
+    // A document that adds a service is built whole.
+    await converger.converge(doc(2001, 3));
+    expect(converger.builds).toBe(builds + 1);
+  }, 180_000);
 });

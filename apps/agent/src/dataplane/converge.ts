@@ -7,15 +7,18 @@
 // previous rules stay in force); from the commit on, the kernel holds the new
 // version, so the steps after it (host routes, VIPs, announcements, cleanup) only
 // ever add warnings, and the saved state records the new version.
-import { createHash } from 'node:crypto';
-import { canonicalIp, DesiredState } from '@tula/protocol';
+import { createHash, randomUUID } from 'node:crypto';
+import { BalancerService, backendKey, canonicalIp, DesiredState } from '@tula/protocol';
 import {
   buildModel,
   ModelCache,
+  patchDocument,
   patchModel,
+  renderProbe,
   renderRepair,
   renderSync,
   STATE_SET,
+  tableContents,
   tableHash,
   type DataplaneModel,
   type HostFacts,
@@ -25,7 +28,18 @@ import {
 import { z } from 'zod';
 import { describeError } from '../commands/errors.ts';
 import { gatherFacts } from '../host/facts.ts';
-import { deletePins, deleteTulaTables, nftApply, readTable, tableState, tulaTablesPresent, type KernelObject } from '../kernel/nft.ts';
+import {
+  deletePins,
+  deleteTulaTables,
+  nftApply,
+  probeElements,
+  readElements,
+  readRuleset,
+  tableState,
+  tulaTablesPresent,
+  type KernelObject,
+} from '../kernel/nft.ts';
+import { addresses, type IfAddress } from '../kernel/ip.ts';
 import type { StateDir } from '../state-dir.ts';
 import { announceAll, cleanupHost, emptyHostRecord, HostRecord, prepareHost, resetHost, takeVips } from './host.ts';
 
@@ -52,6 +66,10 @@ const Applied = z.object({
   unhealthy: z.array(z.string()),
   ids: z.record(z.string(), z.int()),
   serviceIds: z.record(z.string(), z.int()),
+  /** Ids within the mark range (L3 backend hosts, NAT targets). */
+  stackIds: z.record(z.string(), z.int()).default({}),
+  /** Ids of removed backends, out of use until `until` (epoch seconds). */
+  retiredIds: z.record(z.string(), z.object({ id: z.int(), until: z.number() })).default({}),
   /** Family -> hash of the table the model renders. */
   tables: z.record(z.string(), z.string()),
   /** Warnings of the last convergence (model findings and failed steps after the commit). */
@@ -66,16 +84,74 @@ const Applied = z.object({
 type Applied = z.infer<typeof Applied>;
 
 /**
- * Reading the tables back costs about as much as the Maglev tables are large (nft
- * lists some 50,000 elements a second): after a verification that took T, the
- * next waits 10 T, so it takes at most a tenth of the agent's time. One that took
- * under a second runs again at the next re-check.
+ * Saved in two files, so a health change (a few bytes of state) does not rewrite
+ * the document (megabytes at 10,000 services): APPLIED_INPUTS_FILE holds what only
+ * a new document changes (the document, the host facts, the ids given out) under a
+ * random key, written only when that changes; APPLIED_FILE holds the rest and the
+ * key. An APPLIED_FILE holding everything (older agents) is read as it is.
+ */
+const INPUT_FIELDS = { state: true, facts: true, ids: true, serviceIds: true, stackIds: true, retiredIds: true } as const;
+const AppliedInputs = Applied.pick(INPUT_FIELDS).extend({ key: z.string() });
+const AppliedFile = Applied.partial(INPUT_FIELDS).extend({ inputs: z.string().optional() });
+/**
+ * A new document that changed a few services is saved as those services (and its
+ * version) on top of APPLIED_INPUTS_FILE `inputs`, so saving it costs what changed.
+ * A file naming other inputs is stale and ignored.
+ */
+const AppliedChanges = z.object({ inputs: z.string(), version: z.int().min(0), services: z.array(BalancerService) });
+
+function readApplied(stateDir: StateDir, log: (m: string) => void): { applied: Applied; inputsKey?: string } | undefined {
+  const file = stateDir.read(APPLIED_FILE, AppliedFile, log);
+  if (!file) return undefined;
+  const { inputs: key, ...rest } = file;
+  if (key === undefined) {
+    const whole = Applied.safeParse(rest);
+    return whole.success ? { applied: whole.data } : undefined;
+  }
+  const inputs = stateDir.read(APPLIED_INPUTS_FILE, AppliedInputs, log);
+  if (!inputs || inputs.key !== key) {
+    log(`${stateDir.file(APPLIED_INPUTS_FILE)} is missing or not the one ${stateDir.file(APPLIED_FILE)} names; the tables will be rebuilt`);
+    return undefined;
+  }
+  const { key: _key, ...saved } = inputs;
+  const changes = stateDir.read(APPLIED_CHANGES_FILE, AppliedChanges, log);
+  if (changes?.inputs === key && saved.state.balancer) {
+    const changed = new Map(changes.services.map((s) => [s.name, s]));
+    const balancer = { ...saved.state.balancer, services: saved.state.balancer.services.map((s) => changed.get(s.name) ?? s) };
+    saved.state = { ...saved.state, version: changes.version, balancer };
+  }
+  return { applied: { ...rest, ...saved }, inputsKey: key };
+}
+
+/**
+ * Every re-check reads the tables without their elements (chains, rules, set
+ * declarations: one `nft -t list ruleset`, a fixed size) and probes
+ * PROBE_KEYS elements of each set with `nft -c` (see renderProbe). Reading every
+ * element back, which also finds changed values and foreign elements, costs as
+ * much as the Maglev tables are large (nft lists some 50,000-100,000 elements a
+ * CPU-second): after one that took T, the next waits 10 T, so it takes at most a
+ * tenth of the agent's time. One that took under a second runs again at the next
+ * re-check.
  */
 const VERIFY_SHARE_FACTOR = 10;
 const VERIFY_ALWAYS_MS = 1000;
+/** Each set's probe takes at least this many keys, and enough to cover the set within PROBE_ROUNDS re-checks (an hour at 5 s). */
+const PROBE_KEYS = 256;
+const PROBE_ROUNDS = 720;
+/**
+ * Above this many static elements, a table is never read back whole (at 10,000
+ * services it holds some 2.3 million, minutes of nft): structure and probes only.
+ */
+const FULL_READ_MAX_ELEMENTS = 250_000;
 
 export const APPLIED_FILE = 'applied.json';
+export const APPLIED_INPUTS_FILE = 'applied-inputs.json';
 export const HOST_FILE = 'host.json';
+/** Services changed since APPLIED_INPUTS_FILE was written (see AppliedChanges). */
+export const APPLIED_CHANGES_FILE = 'applied-changes.json';
+/** The changes file is folded into APPLIED_INPUTS_FILE once it holds more than this share of the services (and CHANGES_MIN). */
+const CHANGES_MAX_SHARE = 32;
+const CHANGES_MIN = 16;
 
 export interface ConvergeResult {
   version: number;
@@ -98,6 +174,8 @@ export interface ConvergerOptions {
   now?: () => number;
   /** Use these facts instead of reading the host (tests, troubleshooting). */
   facts?: Facts;
+  /** Tables with more static elements are never read back whole (default FULL_READ_MAX_ELEMENTS; 0 in tests of the probes). */
+  fullReadMaxElements?: number;
 }
 
 /** Facts for a dry run: every interface named exists and every backend MAC is known. */
@@ -110,27 +188,48 @@ export function syntheticFacts(state: DesiredState): Facts {
     interfaces[ifname] = { mac: '02:00:00:00:00:01' };
     serviceInterfaces[s.name] = ifname;
     s.backends.forEach((b, i) => {
-      neighbours[`${ifname}|${canonicalIp(b.address)}`] = `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+      neighbours[`${ifname}|${canonicalIp(b.address)}`] =
+        `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
     });
   }
   return { interfaces, serviceInterfaces, neighbours };
 }
 
 /** The saved state and the model built again from it; undefined when absent, unreadable or not reproducible. */
-export function loadApplied(stateDir: StateDir, log: (m: string) => void, cache = new ModelCache()): { applied: Applied; model: DataplaneModel } | undefined {
-  const applied = stateDir.read(APPLIED_FILE, Applied, log);
-  if (!applied) return undefined;
+export function loadApplied(
+  stateDir: StateDir,
+  log: (m: string) => void,
+  cache = new ModelCache(),
+): { applied: Applied; model: DataplaneModel; inputsKey?: string } | undefined {
+  const read = readApplied(stateDir, log);
+  if (!read) return undefined;
+  const { applied } = read;
   const model = buildModel(
     applied.state,
-    { ...applied.facts, unhealthy: applied.unhealthy, previousIds: applied.ids, previousServiceIds: applied.serviceIds },
+    {
+      ...applied.facts,
+      unhealthy: applied.unhealthy,
+      previousIds: applied.ids,
+      previousServiceIds: applied.serviceIds,
+      previousStackIds: applied.stackIds,
+      retiredIds: applied.retiredIds,
+      now: Math.floor(Date.now() / 1000),
+    },
     cache,
   );
-  const same = model.tables.length === Object.keys(applied.tables).length && model.tables.every((t) => applied.tables[t.family] === tableHash(t));
+  const same =
+    model.tables.length === Object.keys(applied.tables).length && model.tables.every((t) => applied.tables[t.family] === tableHash(t));
   if (!same) {
     log(`${stateDir.file(APPLIED_FILE)} does not rebuild the tables it recorded (another agent version?); the tables will be rebuilt`);
-    return { applied, model: { ...model, tables: [] } };
+    return { applied, model: { ...model, tables: [] }, inputsKey: read.inputsKey };
   }
-  return { applied, model };
+  return { applied, model, inputsKey: read.inputsKey };
+}
+
+/** The host's addresses, read at most once per convergence (a balancer may hold 10,000 VIPs). */
+function addressesOnce(): () => Promise<IfAddress[]> {
+  let read: Promise<IfAddress[]> | undefined;
+  return () => (read ??= addresses());
 }
 
 const sameRecord = <V>(a: Record<string, V>, b: Record<string, V>) => {
@@ -139,11 +238,28 @@ const sameRecord = <V>(a: Record<string, V>, b: Record<string, V>) => {
 };
 
 const stateHashes = new WeakMap<DesiredState, string>();
-/** Identifies a model's inputs; the desired state is hashed once per object (the daemon passes the same one at every resync). */
-function inputKey(state: DesiredState, facts: Facts, unhealthy: readonly string[]): string {
+const factsJson = new WeakMap<Facts, string>();
+/** The desired state's hash, once per object (the daemon passes the same one at every resync). */
+function stateHash(state: DesiredState): string {
   let s = stateHashes.get(state);
   if (!s) stateHashes.set(state, (s = createHash('sha256').update(JSON.stringify(state)).digest('hex')));
-  return createHash('sha256').update(s).update(JSON.stringify(facts)).update(JSON.stringify([...unhealthy].sort())).digest('hex');
+  return s;
+}
+
+/** Identifies a model's inputs. */
+function inputKey(state: DesiredState, facts: Facts, unhealthy: readonly string[]): string {
+  return createHash('sha256')
+    .update(stateHash(state))
+    .update(factsText(facts))
+    .update(JSON.stringify([...unhealthy].sort()))
+    .digest('hex');
+}
+
+/** The facts as JSON, once per object (a model patch passes the same facts again). */
+function factsText(facts: Facts): string {
+  let text = factsJson.get(facts);
+  if (text === undefined) factsJson.set(facts, (text = JSON.stringify(facts)));
+  return text;
 }
 
 /** Per object of a table, how many rules or elements the model puts there (undefined: a flow table). */
@@ -151,17 +267,10 @@ const expectedCounts = new WeakMap<NftTable, Map<string, number | undefined>>();
 function expected(t: NftTable): Map<string, number | undefined> {
   let out = expectedCounts.get(t);
   if (out) return out;
-  out = new Map<string, number | undefined>([['set state', 1]]);
-  const keys = new Map<string, Set<string>>();
-  for (const f of t.fragments.values()) {
-    for (const [set, m] of f.elements) {
-      let k = keys.get(set);
-      if (!k) keys.set(set, (k = new Set()));
-      for (const key of m.keys()) k.add(key);
-    }
-  }
-  for (const [name, s] of t.sets) out.set(`set ${name}`, s.dynamic ? undefined : (keys.get(name)?.size ?? 0));
-  for (const [name, c] of t.chains) out.set(`chain ${name}`, c.rules.length);
+  const contents = tableContents(t);
+  out = new Map<string, number | undefined>();
+  for (const [name, keys] of contents.sets) out.set(`set ${name}`, keys?.length);
+  for (const [name, rules] of contents.chains) out.set(`chain ${name}`, rules);
   expectedCounts.set(t, out);
   return out;
 }
@@ -194,10 +303,10 @@ function differences(
     } else if (before && before.head !== k.head) {
       found.push(`${where}: ${key} was declared anew`);
       rebuild = true;
-    } else if (count !== undefined && k.count !== count) {
+    } else if (count !== undefined && k.count !== undefined && k.count !== count) {
       found.push(`${where}: ${key} holds ${k.count} ${key.startsWith('chain ') ? 'rules' : 'elements'}, expected ${count}`);
       damaged(key);
-    } else if (before && before.digest !== k.digest) {
+    } else if (before?.digest !== undefined && k.digest !== undefined && before.digest !== k.digest) {
       found.push(`${where}: ${key} was changed`);
       damaged(key);
     }
@@ -218,16 +327,22 @@ export class Converger {
   private currentInputs: string | undefined;
   /** Inputs recorded in the saved state. */
   private savedInputs: string | undefined;
+  /** The key of APPLIED_INPUTS_FILE as last read or written, and the objects it was written from. */
+  private inputsFile: { key: string; state?: DesiredState; facts?: Facts; changes: Map<string, BalancerService> } | undefined;
   private currentFacts: Facts | undefined;
   /** Each table's objects as the kernel held them when they last matched the model; cleared by every commit. */
   private readonly baseline = new Map<string, Map<string, KernelObject>>();
   private readonly log: (m: string) => void;
   private readonly now: () => number;
   private readonly cache = new ModelCache();
-  /** When the kernel's tables may be read back again (see VERIFY_SHARE_FACTOR). */
+  /** When every element of the kernel's tables may be read back again (see VERIFY_SHARE_FACTOR). */
   private nextVerifyAt = 0;
+  /** Which slice of each set the next probe takes (see renderProbe). */
+  private probeRound = 0;
   /** Full model builds, for tests and the benchmark (an idle resync builds none). */
   builds = 0;
+  /** New documents converged by patching the changed services' part of the model (see patchDocument). */
+  documentPatches = 0;
   /** Aborted when the agent stops: work after the commit (announcing VIPs) ends at once. */
   private readonly stopping = new AbortController();
 
@@ -247,6 +362,7 @@ export class Converger {
     const saved = loadApplied(this.options.stateDir, this.log, this.cache);
     if (!saved) return;
     this.applied = saved.applied;
+    if (saved.inputsKey) this.inputsFile = { key: saved.inputsKey, changes: new Map() };
     this.savedInputs = inputKey(saved.applied.state, saved.applied.facts, saved.applied.unhealthy);
     const adopt = () => {
       this.current = saved.model;
@@ -267,31 +383,71 @@ export class Converger {
   }
 
   /**
-   * Compares the kernel's tables with the current model. Returns what differed;
-   * the script that puts changed objects back in place; and the model less the
-   * tables that must be rebuilt (what the kernel holds once the repair ran), or
-   * undefined when Tula's tables are unknown.
+   * Compares the kernel's tables with the current model: structure (chains,
+   * rules, set declarations) and probed elements always, every element when
+   * `readAll` (tables small enough to list whole). Returns what differed; the script that puts changed objects
+   * back in place; and the model less the tables that must be rebuilt (what the
+   * kernel holds once the repair ran), or undefined when Tula's tables are unknown.
    */
-  private async findDrift(): Promise<{ drift: string[]; repair: string[]; holds: DataplaneModel | undefined }> {
+  private async findDrift(readAll: boolean): Promise<{ drift: string[]; repair: string[]; holds: DataplaneModel | undefined }> {
     const held = this.current;
     if (!held || this.options.dryRun) return { drift: [], repair: [], holds: held };
     const drift: string[] = [];
     const repair: string[] = [];
     const keep: NftTable[] = [];
+    const ruleset = await readRuleset();
+    const round = this.probeRound++;
     for (const t of held.tables) {
-      const kernel = await readTable(t.family, new Set([...t.sets].filter(([, s]) => s.dynamic).map(([n]) => n)));
-      const { found, damage, rebuild } = differences(t, kernel, this.baseline.get(t.family));
+      const dynamic = new Set([...t.sets].filter(([, s]) => s.dynamic).map(([n]) => n));
+      const structure = ruleset.get(t.family);
+      let kernel = structure;
+      const size = [...tableContents(t).sets.values()].reduce((n, keys) => n + (keys?.length ?? 0), 0);
+      let full = readAll && size <= (this.options.fullReadMaxElements ?? FULL_READ_MAX_ELEMENTS);
+      if (structure && full) {
+        try {
+          kernel = await readElements(t.family, structure, dynamic);
+        } catch (err) {
+          // Reading every element is the extra check; the structure and the probes below still run.
+          this.log(`reading every element of ${t.family} tula back failed (${describeError(err)}); checked by probes instead`);
+          full = false;
+        }
+      }
+      const baseline = this.baseline.get(t.family);
+      const diff = differences(t, kernel, baseline);
+      const { found, damage } = diff;
+      let rebuild = diff.rebuild;
+      if (kernel && !rebuild && !full) {
+        // Sets the kernel lacks are a rebuild already; the others are probed.
+        const probe = await probeElements(renderProbe(t, round, { min: PROBE_KEYS, rounds: PROBE_ROUNDS }));
+        for (const p of probe.missing) {
+          if (damage.sets.includes(p.set)) continue;
+          found.push(`${t.family} tula: set ${p.set} lacks elements`);
+          damage.sets.push(p.set);
+        }
+        if (probe.failed) {
+          found.push(`${t.family} tula: nft refused the element probe (${probe.failed})`);
+          rebuild = true;
+        }
+      }
       if (kernel && !rebuild && (await tableState(t.family))?.hash !== tableHash(t)) {
         found.push(`${t.family} tula: records another model`);
-        damage.sets.push(STATE_SET);
+        if (!damage.sets.includes(STATE_SET)) damage.sets.push(STATE_SET);
       }
-      if (found.length === 0) this.baseline.set(t.family, kernel!);
-      else this.baseline.delete(t.family);
+      if (found.length === 0) {
+        // Digests of elements last read stay the baseline until the next full read or commit.
+        const merged = new Map(kernel);
+        for (const [key, o] of merged) {
+          const b = baseline?.get(key);
+          if (o.digest === undefined && b?.digest !== undefined && b.head === o.head)
+            merged.set(key, { ...o, digest: b.digest, count: b.count });
+        }
+        this.baseline.set(t.family, merged);
+      } else this.baseline.delete(t.family);
       drift.push(...found);
       if (!rebuild) keep.push(t);
       if (found.length && !rebuild) repair.push(...renderRepair(t, held.version, damage));
     }
-    const extra = (await tulaTablesPresent()).filter((family) => !held.tables.some((t) => t.family === family));
+    const extra = [...ruleset.keys()].filter((family) => !held.tables.some((t) => t.family === family));
     for (const family of extra) drift.push(`table ${family} tula should not exist`);
     // An unknown previous state makes the sync remove stray tables (and rebuild the rest).
     if (extra.length) return { drift, repair: [], holds: undefined };
@@ -312,37 +468,74 @@ export class Converger {
   ): Promise<ConvergeResult> {
     await this.adopt();
     let verified: { drift: string[]; repair: string[]; holds: DataplaneModel | undefined } = { drift: [], repair: [], holds: this.current };
-    if (options.verifyKernel && performance.now() >= this.nextVerifyAt) {
+    if (options.verifyKernel) {
+      const everyElement = performance.now() >= this.nextVerifyAt;
       const began = performance.now();
-      verified = await this.findDrift();
+      verified = await this.findDrift(everyElement);
       const took = performance.now() - began;
-      this.nextVerifyAt = took < VERIFY_ALWAYS_MS ? 0 : performance.now() + VERIFY_SHARE_FACTOR * took;
+      if (everyElement) this.nextVerifyAt = took < VERIFY_ALWAYS_MS ? 0 : performance.now() + VERIFY_SHARE_FACTOR * took;
     }
     const { drift, repair, holds } = verified;
     if (drift.length) this.log(`drift: the kernel does not hold what Tula wrote (${drift.join('; ')}); repairing`);
-    const patched = options.healthChanged && this.current && !drift.length ? patchModel(state, unhealthy, options.healthChanged, this.cache) : undefined;
+    const patched =
+      options.healthChanged && this.current && !drift.length ? patchModel(state, unhealthy, options.healthChanged, this.cache) : undefined;
+    const hostAddresses = addressesOnce();
     const facts = patched
       ? this.currentFacts!
-      : (this.options.facts ?? (this.options.dryRun ? syntheticFacts(state) : await gatherFacts(state, { probe: true })));
+      : (this.options.facts ??
+        (this.options.dryRun ? syntheticFacts(state) : await gatherFacts(state, { probe: true, addresses: hostAddresses })));
+    const held = this.current ?? this.applied;
+    const modelFacts = (): HostFacts => ({
+      ...facts,
+      unhealthy: [...unhealthy],
+      previousIds: held?.ids,
+      previousServiceIds: held?.serviceIds,
+      previousStackIds: held?.stackIds,
+      retiredIds: held?.retiredIds,
+      now: Math.floor(this.now() / 1000),
+    });
+    // A new document that changes a few services: only those are built again (the
+    // patch proves it starts from the model the kernel holds, or declines), and the
+    // document's key follows from the one it was patched from, so neither costs
+    // more than the changed services.
+    const from = this.cache.last?.state;
+    const documentPatch =
+      !patched && this.current && !drift.length && from && !stateHashes.has(state)
+        ? patchDocument(state, modelFacts(), this.cache)
+        : undefined;
+    if (documentPatch) {
+      // The same contents as `from` (the document sent again) keep its hash, so they are found idle.
+      const same = documentPatch.changed.length === 0 && state.version === from!.version;
+      const hash = createHash('sha256')
+        .update(stateHash(from!))
+        .update(`\n${state.version}\n`)
+        .update(JSON.stringify(documentPatch.changed));
+      stateHashes.set(state, same ? stateHash(from!) : hash.digest('hex'));
+    }
     const inputs = inputKey(state, facts, unhealthy);
     // Same inputs: the model is the one the kernel should hold (drift or not), with nothing to build.
     const idle = !patched && this.current !== undefined && inputs === this.currentInputs;
     let model: DataplaneModel;
     if (patched || idle) model = patched ?? this.current!;
-    else {
+    else if (documentPatch) {
+      this.documentPatches++;
+      model = documentPatch.model;
+    } else {
       this.builds++;
-      model = buildModel(
-        state,
-        { ...facts, unhealthy: [...unhealthy], previousIds: (this.current ?? this.applied)?.ids, previousServiceIds: (this.current ?? this.applied)?.serviceIds },
-        this.cache,
-      );
+      model = buildModel(state, modelFacts(), this.cache);
     }
     const sync = renderSync(holds, model);
     // One transaction: put back what was changed, then move on to the model.
     if (repair.length) sync.script = `${repair.join('\n')}\n${sync.script}`;
     const warnings = [...model.warnings];
 
-    if (!this.options.dryRun) {
+    // A health patch changes elements only: the host around the tables stays as it is, and host.json
+    // is not read. A new document, patched or built, runs the host steps: the host may have changed
+    // since the last ones (a VIP added as a local address, say), and a one-shot `apply` has no re-check.
+    if (!this.options.dryRun && patched) {
+      await nftApply(sync.script);
+      if (sync.script) this.baseline.clear();
+    } else if (!this.options.dryRun) {
       const record = this.options.stateDir.read(HOST_FILE, HostRecord, this.log) ?? emptyHostRecord();
       const recorded = JSON.stringify(record);
       const saveRecord = () => {
@@ -356,11 +549,10 @@ export class Converger {
         }
       };
       try {
-        // A patch changes elements only: the host around the tables stays as it is.
         // A re-check of the version already applied (same inputs) only repairs: a
         // failure there is a warning, like every step after a commit.
-        if (!patched && idle && !sync.script) await step('setting up the host for the rules', () => prepareHost(model.host, record));
-        else if (!patched) await prepareHost(model.host, record);
+        if (idle && !sync.script) await step('setting up the host for the rules', () => prepareHost(model.host, record, hostAddresses));
+        else await prepareHost(model.host, record, hostAddresses);
         // A rejected transaction throws here and leaves the previous rules in force.
         await nftApply(sync.script);
       } finally {
@@ -368,9 +560,9 @@ export class Converger {
       }
       // Committed: the kernel holds the new version. Nothing below can fail the convergence.
       if (sync.script) this.baseline.clear();
-      if (!patched) await step('removing what the previous version used', () => cleanupHost(model.host, record));
+      await step('removing what the previous version used', () => cleanupHost(model.host, record));
       let taken: { vip: string; interface: string }[] = [];
-      if (!patched) await step('taking the VIPs on', async () => void (taken = await takeVips(model.host, record, this.stopping.signal)));
+      await step('taking the VIPs on', async () => void (taken = await takeVips(model.host, record, this.stopping.signal, hostAddresses)));
       saveRecord();
       warnings.push(...(await announceAll(taken, this.stopping.signal)));
     }
@@ -378,22 +570,52 @@ export class Converger {
     this.current = model;
     this.currentInputs = inputs;
     this.currentFacts = facts;
-    this.save(inputs, state, facts, unhealthy, model, warnings, drift);
-    return { version: state.version, changed: sync.script !== '', replacedTables: sync.replaced, script: sync.script, warnings, drift, model };
+    this.save(
+      inputs,
+      state,
+      facts,
+      unhealthy,
+      model,
+      warnings,
+      drift,
+      model === documentPatch?.model ? { from: from!, changed: documentPatch.changed } : undefined,
+    );
+    return {
+      version: state.version,
+      changed: sync.script !== '',
+      replacedTables: sync.replaced,
+      script: sync.script,
+      warnings,
+      drift,
+      model,
+    };
   }
 
   /** Writes the saved state when something in it changed (an idle resync writes nothing). */
-  private save(inputs: string, state: DesiredState, facts: Facts, unhealthy: readonly string[], model: DataplaneModel, warnings: string[], drift: string[]): void {
+  private save(
+    inputs: string,
+    state: DesiredState,
+    facts: Facts,
+    unhealthy: readonly string[],
+    model: DataplaneModel,
+    warnings: string[],
+    drift: string[],
+    edit: { from: DesiredState; changed: BalancerService[] } | undefined,
+  ): void {
     const before = this.applied;
     const tables = Object.fromEntries(model.tables.map((t) => [t.family, tableHash(t)]));
     const drainingSince = this.drainingSince(model, before);
-    const drained = (before?.drained ?? []).filter((k) => model.backends.some((b) => `${b.service}|${b.address}` === k && b.condition === 'draining'));
+    const drained = (before?.drained ?? []).filter((k) =>
+      model.backends.some((b) => backendKey(b.service, b.address) === k && b.condition === 'draining'),
+    );
     const unchanged =
       before !== undefined &&
       inputs === this.savedInputs &&
       drift.length === 0 &&
       sameRecord(before.ids, model.ids) &&
       sameRecord(before.serviceIds, model.serviceIds) &&
+      sameRecord(before.stackIds, model.stackIds) &&
+      JSON.stringify(before.retiredIds) === JSON.stringify(model.retiredIds) &&
       sameRecord(before.tables, tables) &&
       sameRecord(before.drainingSince, drainingSince) &&
       JSON.stringify([before.warnings, before.drained]) === JSON.stringify([warnings, drained]);
@@ -406,21 +628,54 @@ export class Converger {
       unhealthy: [...unhealthy].sort(),
       ids: model.ids,
       serviceIds: model.serviceIds,
+      stackIds: model.stackIds,
+      retiredIds: model.retiredIds,
       tables,
       warnings,
       drainingSince,
       drained,
-      ...(drift.length ? { lastDrift: { at: new Date(this.now()).toISOString(), what: drift } } : before?.lastDrift ? { lastDrift: before.lastDrift } : {}),
+      ...(drift.length
+        ? { lastDrift: { at: new Date(this.now()).toISOString(), what: drift } }
+        : before?.lastDrift
+          ? { lastDrift: before.lastDrift }
+          : {}),
     };
     this.savedInputs = inputs;
-    this.options.stateDir.write(APPLIED_FILE, this.applied);
+    // The document, facts and ids are rewritten only when one of them changed (a new document, new facts).
+    const sameIds =
+      before !== undefined &&
+      sameRecord(before.ids, model.ids) &&
+      sameRecord(before.serviceIds, model.serviceIds) &&
+      sameRecord(before.stackIds, model.stackIds) &&
+      JSON.stringify(before.retiredIds) === JSON.stringify(model.retiredIds);
+    const file = this.inputsFile;
+    if (!(sameIds && file?.state === state && file.facts === facts)) {
+      // A document patched from the one the files hold: its changed services go to a
+      // small file of changes on top of them, until these grow past CHANGES_MAX_SHARE.
+      const journal =
+        sameIds && edit && file?.state === edit.from && file.facts !== undefined && factsText(file.facts) === factsText(facts)
+          ? new Map([...file.changes, ...edit.changed.map((c) => [c.name, c] as const)])
+          : undefined;
+      if (journal && journal.size <= Math.max(CHANGES_MIN, (state.balancer?.services.length ?? 0) / CHANGES_MAX_SHARE)) {
+        this.options.stateDir.write(APPLIED_CHANGES_FILE, { inputs: file!.key, version: state.version, services: [...journal.values()] });
+        this.inputsFile = { key: file!.key, state, facts, changes: journal };
+      } else {
+        const key = randomUUID();
+        const { state: _s, facts: _f, ids, serviceIds, stackIds, retiredIds } = this.applied;
+        this.options.stateDir.write(APPLIED_INPUTS_FILE, { key, state, facts, ids, serviceIds, stackIds, retiredIds });
+        this.options.stateDir.remove(APPLIED_CHANGES_FILE);
+        this.inputsFile = { key, state, facts, changes: new Map() };
+      }
+    }
+    const { state: _s, facts: _f, ids: _i, serviceIds: _si, stackIds: _st, retiredIds: _r, ...small } = this.applied;
+    this.options.stateDir.write(APPLIED_FILE, { ...small, inputs: this.inputsFile!.key });
   }
 
   private drainingSince(model: DataplaneModel, previous: Applied | undefined): Record<string, number> {
     const out: Record<string, number> = {};
     for (const b of model.backends) {
       if (b.condition !== 'draining') continue;
-      const key = `${b.service}|${b.address}`;
+      const key = backendKey(b.service, b.address);
       out[key] = previous?.drainingSince[key] ?? this.now();
     }
     return out;
@@ -440,7 +695,10 @@ export class Converger {
       this.applied.drained.push(key);
       expired.push(key);
     }
-    if (expired.length) this.options.stateDir.write(APPLIED_FILE, this.applied);
+    if (expired.length) {
+      const { state: _s, facts: _f, ids: _i, serviceIds: _si, stackIds: _st, retiredIds: _r, ...small } = this.applied;
+      this.options.stateDir.write(APPLIED_FILE, this.inputsFile ? { ...small, inputs: this.inputsFile.key } : this.applied);
+    }
     return expired;
   }
 
@@ -456,6 +714,9 @@ export class Converger {
     await resetHost(record);
     this.options.stateDir.remove(HOST_FILE);
     this.options.stateDir.remove(APPLIED_FILE);
+    this.options.stateDir.remove(APPLIED_INPUTS_FILE);
+    this.options.stateDir.remove(APPLIED_CHANGES_FILE);
+    this.inputsFile = undefined;
     this.current = undefined;
     this.applied = undefined;
   }

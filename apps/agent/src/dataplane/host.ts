@@ -3,10 +3,10 @@
 // traffic never meets a half state: `prepare` creates what the new rules will use,
 // `cleanup` removes what the old rules used.
 import { canonicalIp, ipFamily, type TunnelType } from '@tula/protocol';
-import { TUNNEL_DEVICES, TUNNEL_MARK_BASE, TUNNEL_MARK_MASK, VXLAN, type HostPlan } from '@tula/nft';
+import { hex, markRange, TUNNEL_DEVICES, VXLAN, type HostPlan } from '@tula/nft';
 import { z } from 'zod';
 import { run } from '../exec.ts';
-import { addresses, ip, links, rules, tulaRouteTables, TULA_RT_PROTO } from '../kernel/ip.ts';
+import { addresses, ip, links, rules, tulaRouteTables, TULA_RT_PROTO, type IfAddress, type Rule } from '../kernel/ip.ts';
 import { ipv6ConfNames, readSysctl, writeSysctl } from '../kernel/sysctl.ts';
 
 /** What Tula changed on the host that is not recognisable by name, kept for `reset`. */
@@ -28,7 +28,7 @@ export const emptyHostRecord = (): HostRecord => HostRecord.parse({});
 const RULE_PREF_LOCAL_TRAFFIC = 98;
 const RULE_PREF_TUNNEL = 100;
 const RULE_PREF_LOCAL_MOVED = 150;
-const hex = (n: number) => `0x${n.toString(16)}`;
+// One hex form for marks everywhere (ip accepts the zero-padded one).
 /** Link-scoped address on decapsulating tunnel devices (see prepareHost). */
 const TUNNEL_DEVICE_ADDRESS = '169.254.84.1';
 
@@ -80,8 +80,15 @@ async function createTunnelDevice(name: string, type: TunnelType): Promise<void>
   }
 }
 
-/** Creates everything the new rules use. Idempotent: does nothing when the host already matches. */
-export async function prepareHost(plan: HostPlan, record: HostRecord): Promise<void> {
+/**
+ * Creates everything the new rules use. Idempotent: does nothing when the host already matches.
+ * `hostAddresses`: the host's addresses as read in this convergence (read once: there may be 10,000).
+ */
+export async function prepareHost(
+  plan: HostPlan,
+  record: HostRecord,
+  hostAddresses: () => Promise<IfAddress[]> = addresses,
+): Promise<void> {
   const want = wanted(plan, await ipv6ConfNames());
   for (const [key, decide] of want.sysctls) {
     const current = await readSysctl(key);
@@ -99,7 +106,7 @@ export async function prepareHost(plan: HostPlan, record: HostRecord): Promise<v
     // the inner MACs are set by the vxlan_out chain.
     await ip('link', 'set', name, ...(type === 'vxlan' ? ['arp', 'off'] : []), 'up');
   }
-  const addrsNow = await addresses();
+  const addrsNow = await hostAddresses();
   for (const t of plan.backendTunnels) {
     // Decapsulated packets arrive on the tunnel device while their source routes
     // elsewhere: loose reverse-path checking there. The effective value is the
@@ -112,49 +119,76 @@ export async function prepareHost(plan: HostPlan, record: HostRecord): Promise<v
     }
   }
 
-  const have = await addresses();
+  // The addresses read above: what the loop above added is on tunnel devices, never on lo.
+  const have = addressKeys(addrsNow);
+  const recorded = new Set(record.addresses.map((r) => addressKey(r.dev, r.address)));
   for (const a of want.addresses.filter((w) => w.dev === 'lo')) {
-    if (!have.some((h) => h.ifname === a.dev && canonicalIp(h.address) === a.address)) await addAddress(a, record);
+    if (!have.has(addressKey(a.dev, a.address))) await addAddress(a, record, recorded);
   }
 
   for (const route of plan.tunnelRoutes) {
     const dev = TUNNEL_DEVICES[route.tunnel];
     const encap = ['encap', 'ip', ...(route.tunnel === 'vxlan' ? ['id', String(VXLAN.vni)] : []), 'dst', route.underlay];
     for (const fam of route.families) {
-      await ip(`-${fam}`, 'route', 'replace', 'default', ...encap, 'dev', dev, 'table', String(route.mark), 'proto', String(TULA_RT_PROTO));
+      await ip(
+        `-${fam}`,
+        'route',
+        'replace',
+        'default',
+        ...encap,
+        'dev',
+        dev,
+        'table',
+        String(route.table),
+        'proto',
+        String(TULA_RT_PROTO),
+      );
     }
   }
-  const families = [...new Set(plan.tunnelRoutes.flatMap((r) => r.families))];
   for (const fam of [4, 6] as const) {
     const existing = await rules(fam);
-    const has = (pref: number, mark: string, table: string, iif?: string) =>
-      existing.some((r) => r.priority === pref && r.fwmark === mark && r.table === table && (iif === undefined || r.iif === iif));
-    const routesHere = plan.tunnelRoutes.filter((r) => r.families.includes(fam));
-    if (!families.includes(fam)) continue;
-    // The encapsulated packet keeps the mark; sent from here (iif lo), it takes the main table.
-    if (!has(RULE_PREF_LOCAL_TRAFFIC, hex(TUNNEL_MARK_BASE), 'main', 'lo')) {
-      await ip(`-${fam}`, 'rule', 'add', 'pref', String(RULE_PREF_LOCAL_TRAFFIC), 'fwmark', `${hex(TUNNEL_MARK_BASE)}/${hex(TUNNEL_MARK_MASK)}`, 'iif', 'lo', 'lookup', 'main', 'protocol', String(TULA_RT_PROTO));
-    }
-    for (const r of routesHere) {
-      if (!has(RULE_PREF_TUNNEL, hex(r.mark), String(r.mark))) {
-        await ip(`-${fam}`, 'rule', 'add', 'pref', String(RULE_PREF_TUNNEL), 'fwmark', hex(r.mark), 'lookup', String(r.mark), 'protocol', String(TULA_RT_PROTO));
-      }
+    for (const want of wantedRules(plan, fam)) {
+      if (existing.some((r) => sameRule(r, want))) continue;
+      await ip(
+        `-${fam}`,
+        'rule',
+        'add',
+        'pref',
+        String(want.pref),
+        'fwmark',
+        `${hex(want.mark)}/${hex(want.mask)}`,
+        ...(want.iif ? ['iif', want.iif] : []),
+        'lookup',
+        want.table,
+        'protocol',
+        String(TULA_RT_PROTO),
+      );
     }
   }
 
   // An L3 VIP that is also a local address would be delivered locally before our
   // rules are consulted; then the local table's rule moves after them.
+  // (Only read again when there are L3 VIPs: a balancer may hold 10,000 addresses.)
+  if (plan.l3Vips.length === 0) return;
   const local = new Set((await addresses()).map((a) => canonicalIp(a.address)));
   const needMove = plan.l3Vips.some((v) => local.has(v));
   if (needMove) await moveLocalRule(true, record);
 }
 
-async function addAddress(a: { dev: string; address: string; prefix: number }, record: HostRecord): Promise<void> {
+/** `dev|address` (canonical): addresses are compared through these sets, as a balancer may hold 10,000 VIPs. */
+const addressKey = (dev: string, address: string) => `${dev}|${address}`;
+const addressKeys = (list: { ifname: string; address: string }[]) => new Set(list.map((h) => addressKey(h.ifname, canonicalIp(h.address))));
+
+async function addAddress(a: { dev: string; address: string; prefix: number }, record: HostRecord, recorded: Set<string>): Promise<void> {
   // On lo, IPv6 does no duplicate detection. On an interface it does, and the
   // unsolicited neighbour advertisement (ndisc_notify) goes out when it ends.
   const extra = ipFamily(a.address) === 6 && a.dev === 'lo' ? ['nodad'] : [];
   await ip('addr', 'add', `${a.address}/${a.prefix}`, 'dev', a.dev, ...extra);
-  if (!record.addresses.some((r) => r.dev === a.dev && r.address === a.address)) record.addresses.push(a);
+  const key = addressKey(a.dev, a.address);
+  if (!recorded.has(key)) {
+    record.addresses.push(a);
+    recorded.add(key);
+  }
 }
 
 /**
@@ -162,14 +196,21 @@ async function addAddress(a: { dev: string; address: string; prefix: number }, r
  * Runs after the nft transaction: a VIP is announced only once traffic to it is
  * forwarded. Returns the VIPs that were newly taken on.
  */
-export async function takeVips(plan: HostPlan, record: HostRecord, signal: AbortSignal): Promise<{ vip: string; interface: string }[]> {
-  const have = await addresses();
+export async function takeVips(
+  plan: HostPlan,
+  record: HostRecord,
+  signal: AbortSignal,
+  hostAddresses: () => Promise<IfAddress[]> = addresses,
+): Promise<{ vip: string; interface: string }[]> {
+  // Addresses read before prepareHost suit: it adds only on lo and tunnel devices, never an interface's VIP.
+  const have = addressKeys(await hostAddresses());
+  const recorded = new Set(record.addresses.map((r) => addressKey(r.dev, r.address)));
   const taken: { vip: string; interface: string }[] = [];
   for (const a of wanted(plan).addresses.filter((w) => w.dev !== 'lo')) {
     // Stopping: the rest are taken on by the next convergence.
     if (signal.aborted) break;
-    if (have.some((h) => h.ifname === a.dev && canonicalIp(h.address) === a.address)) continue;
-    await addAddress(a, record);
+    if (have.has(addressKey(a.dev, a.address))) continue;
+    await addAddress(a, record, recorded);
     taken.push({ vip: a.address, interface: a.dev });
   }
   return taken;
@@ -187,20 +228,65 @@ async function moveLocalRule(after: boolean, record: HostRecord): Promise<void> 
   record.localRuleMoved = after;
 }
 
+interface WantedRule {
+  pref: number;
+  mark: number;
+  mask: number;
+  table: string;
+  iif?: string;
+}
+
+/**
+ * The policy-routing rules of L3 services: each matches only Tula's bits of the
+ * mark (other bits are other software's), so a bit set by someone else in
+ * prerouting does not stop the packet from taking its tunnel.
+ */
+function wantedRules(plan: HostPlan, fam: 4 | 6): WantedRule[] {
+  const routes = plan.tunnelRoutes.filter((r) => r.families.includes(fam));
+  if (routes.length === 0) return [];
+  const { mask, tunnel } = plan.markRange;
+  return [
+    // The encapsulated packet keeps the mark; sent from here (iif lo), it takes the main table.
+    { pref: RULE_PREF_LOCAL_TRAFFIC, mark: tunnel, mask: tunnel, table: 'main', iif: 'lo' },
+    ...routes.map((r) => ({ pref: RULE_PREF_TUNNEL, mark: r.mark, mask, table: String(r.table) })),
+  ];
+}
+
+/** Whether a rule `ip -j rule` listed is the wanted one (ip prints marks in its own hex form, and no mask when it is all ones). */
+function sameRule(r: Rule, w: WantedRule): boolean {
+  return (
+    r.priority === w.pref &&
+    Number(r.fwmark) === w.mark &&
+    Number(r.fwmask ?? 0xffffffff) === w.mask &&
+    r.table === w.table &&
+    (w.iif === undefined || r.iif === w.iif)
+  );
+}
+
 /** Removes what the new plan no longer uses (after the nft transaction stopped using it). */
 export async function cleanupHost(plan: HostPlan, record: HostRecord): Promise<void> {
   const want = wanted(plan, await ipv6ConfNames());
-  const marks = new Set(plan.tunnelRoutes.map((r) => r.mark));
   for (const fam of [4, 6] as const) {
-    const families = new Set(plan.tunnelRoutes.flatMap((r) => r.families));
+    const wantedHere = wantedRules(plan, fam);
     for (const r of await rules(fam)) {
       if (r.protocol !== String(TULA_RT_PROTO)) continue;
-      const keep = families.has(fam) && (r.table === 'main' || marks.has(Number(r.table)));
-      if (!keep) await ip(`-${fam}`, 'rule', 'del', 'pref', String(r.priority), ...(r.fwmark ? ['fwmark', r.fwmask ? `${r.fwmark}/${r.fwmask}` : r.fwmark] : []), 'lookup', r.table ?? 'main');
+      // Exactly the wanted rules stay: a rule of an older layout (another mark or mask) goes.
+      if (!wantedHere.some((w) => sameRule(r, w)))
+        await ip(
+          `-${fam}`,
+          'rule',
+          'del',
+          'pref',
+          String(r.priority),
+          ...(r.fwmark ? ['fwmark', r.fwmask ? `${r.fwmark}/${r.fwmask}` : r.fwmark] : []),
+          'lookup',
+          r.table ?? 'main',
+        );
     }
     for (const table of await tulaRouteTables(fam)) {
-      const route = plan.tunnelRoutes.find((r) => r.mark === table);
-      if (!route || !route.families.includes(fam)) await ip(`-${fam}`, 'route', 'flush', 'table', String(table), 'proto', String(TULA_RT_PROTO));
+      const route = plan.tunnelRoutes.find((r) => r.table === table);
+      if (!route || !route.families.includes(fam))
+        await ip(`-${fam}`, 'route', 'flush', 'table', String(table), 'proto', String(TULA_RT_PROTO));
     }
   }
   if (record.localRuleMoved) {
@@ -214,12 +300,15 @@ export async function cleanupHost(plan: HostPlan, record: HostRecord): Promise<v
     }
   }
 
-  const keep = record.addresses.filter((a) => want.addresses.some((w) => w.dev === a.dev && w.address === a.address));
-  for (const a of record.addresses) {
-    if (keep.includes(a)) continue;
-    await run(['ip', 'addr', 'del', `${a.address}/${a.prefix}`, 'dev', a.dev], { allowFailure: true });
+  const wantedAddresses = new Set(want.addresses.map((w) => addressKey(w.dev, w.address)));
+  const keep = record.addresses.filter((a) => wantedAddresses.has(addressKey(a.dev, a.address)));
+  if (keep.length !== record.addresses.length) {
+    for (const a of record.addresses) {
+      if (wantedAddresses.has(addressKey(a.dev, a.address))) continue;
+      await run(['ip', 'addr', 'del', `${a.address}/${a.prefix}`, 'dev', a.dev], { allowFailure: true });
+    }
+    record.addresses = keep;
   }
-  record.addresses = keep;
 
   for (const key of Object.keys(record.sysctlsSet)) {
     if (want.sysctls.has(key)) continue;
@@ -277,7 +366,18 @@ export async function announceAll(vips: { vip: string; interface: string }[], si
 /** Removes everything Tula installed outside nft and restores sysctls. */
 export async function resetHost(record: HostRecord): Promise<void> {
   await cleanupHost(
-    { ipv4Forwarding: false, ipv6Forwarding: false, announce: [], balancerTunnels: [], tunnelRoutes: [], l3Vips: [], loopbackVips: [], backendTunnels: [], arpHardening: false },
+    {
+      markRange: markRange(),
+      ipv4Forwarding: false,
+      ipv6Forwarding: false,
+      announce: [],
+      balancerTunnels: [],
+      tunnelRoutes: [],
+      l3Vips: [],
+      loopbackVips: [],
+      backendTunnels: [],
+      arpHardening: false,
+    },
     record,
   );
   if (record.localRuleMoved) await moveLocalRule(false, record);

@@ -25,7 +25,11 @@ beforeAll(async () => {
   udp.on('message', (m, from) => udp.send(m.toString() === 'ping' ? 'pong ok' : 'what', from.port, from.address));
   await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
   udpPort = udp.address().port;
-  closers.push(() => tcp.close(), () => http.close(), () => udp.close());
+  closers.push(
+    () => tcp.close(),
+    () => http.close(),
+    () => udp.close(),
+  );
 });
 afterAll(() => closers.forEach((c) => c()));
 
@@ -55,30 +59,40 @@ describe('probes', () => {
   });
 });
 
+/** One TCP service with one health-checked backend, key `web|10.0.0.2`. */
+const oneBackend: Parameters<HealthMonitor['update']>[0] = {
+  apiVersion: 'tula/v1',
+  version: 1,
+  balancer: {
+    services: [
+      {
+        name: 'web',
+        vip: '10.0.0.1',
+        port: 80,
+        protocol: 'tcp',
+        mode: 'l2',
+        scheduler: 'maglev',
+        drainTimeoutS: 300,
+        healthCheck: { type: 'tcp', ...timing },
+        backends: [{ address: '10.0.0.2', weight: 1, state: 'active' }],
+      },
+    ],
+  },
+};
+
+const until = async (cond: () => boolean) => {
+  for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
+};
+
 describe('HealthMonitor', () => {
   it('takes a backend down after `fall` failures and back after `rise` successes', async () => {
     let up = true;
     const transitions: string[] = [];
     const monitor = new HealthMonitor(
       (key, h) => transitions.push(`${key}=${h.healthy ? 'up' : 'down'}`),
-      async () => (up ? { ok: true } : { ok: false, error: 'refused' }),
+      () => Promise.resolve(up ? { ok: true } : { ok: false, error: 'refused' }),
     );
-    monitor.update({
-      apiVersion: 'tula/v1',
-      version: 1,
-      balancer: {
-        services: [
-          {
-            name: 'web', vip: '10.0.0.1', port: 80, protocol: 'tcp', mode: 'l2', scheduler: 'maglev', drainTimeoutS: 300,
-            healthCheck: { type: 'tcp', ...timing },
-            backends: [{ address: '10.0.0.2', weight: 1, state: 'active' }],
-          },
-        ],
-      },
-    });
-    const until = async (cond: () => boolean) => {
-      for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
-    };
+    monitor.update(oneBackend);
     up = false;
     await until(() => transitions.length === 1);
     expect(monitor.unhealthy()).toEqual(['web|10.0.0.2']);
@@ -87,5 +101,22 @@ describe('HealthMonitor', () => {
     monitor.stop();
     expect(transitions).toEqual(['web|10.0.0.2=down', 'web|10.0.0.2=up']);
     expect(monitor.unhealthy()).toEqual([]);
+  });
+
+  it('counts a probe that throws as failed and keeps probing', async () => {
+    let calls = 0;
+    const transitions: string[] = [];
+    const monitor = new HealthMonitor(
+      (key, h) => transitions.push(`${key}=${h.healthy ? 'up' : 'down'} ${h.lastError ?? ''}`.trim()),
+      () => {
+        calls++;
+        return Promise.reject(new Error('probe crashed'));
+      },
+    );
+    monitor.update(oneBackend);
+    await until(() => transitions.length === 1 && calls > timing.fall);
+    monitor.stop();
+    expect(transitions).toEqual(['web|10.0.0.2=down probe crashed']);
+    expect(calls).toBeGreaterThan(timing.fall);
   });
 });

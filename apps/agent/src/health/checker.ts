@@ -5,7 +5,7 @@ import { createSocket } from 'node:dgram';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
-import { canonicalIp, servicePorts, type DesiredState, type HealthCheck } from '@tula/protocol';
+import { backendKey, canonicalIp, servicePorts, type DesiredState, type HealthCheck } from '@tula/protocol';
 import { z } from 'zod';
 
 export type ProbeResult = { ok: true } | { ok: false; error: string };
@@ -54,7 +54,14 @@ export function probe(address: string, port: number, check: HealthCheck): Promis
       return withTimeout(check.timeoutMs, (done) => {
         const request = check.type === 'http' ? httpRequest : httpsRequest;
         const req = request(
-          { host: address, port, path: check.path, method: 'GET', rejectUnauthorized: false, headers: { 'user-agent': 'tula-agent health check' } },
+          {
+            host: address,
+            port,
+            path: check.path,
+            method: 'GET',
+            rejectUnauthorized: false,
+            headers: { 'user-agent': 'tula-agent health check' },
+          },
           (res) => {
             res.resume();
             done(
@@ -131,7 +138,7 @@ export class HealthMonitor {
       const port = s.healthCheck.port ?? servicePorts(s)[0];
       for (const b of s.backends) {
         const address = canonicalIp(b.address);
-        const key = `${s.name}|${address}`;
+        const key = backendKey(s.name, address);
         const fingerprint = JSON.stringify([s.healthCheck, port]);
         seen.add(key);
         const existing = this.targets.get(key);
@@ -164,23 +171,28 @@ export class HealthMonitor {
 
   private schedule(key: string, t: Target, delay: number): void {
     if (this.stopped) return;
-    t.timer = setTimeout(async () => {
-      const r = await this.probeFn(t.address, t.port, t.check);
-      if (this.targets.get(key) !== t || this.stopped) return;
-      t.health.checkedAt = Date.now();
-      if (r.ok) {
-        t.successes++;
-        t.failures = 0;
-        delete t.health.lastError;
-        if (!t.health.healthy && t.successes >= t.check.rise) this.transition(key, t, true);
-      } else {
-        t.failures++;
-        t.successes = 0;
-        t.health.lastError = r.error;
-        if (t.health.healthy && t.failures >= t.check.fall) this.transition(key, t, false);
-      }
-      this.schedule(key, t, t.check.intervalMs);
-    }, delay);
+    t.timer = setTimeout(() => void this.probeOnce(key, t), delay);
+  }
+
+  private async probeOnce(key: string, t: Target): Promise<void> {
+    // A probe that throws is a failed check: the loop must go on, or the backend's health freezes.
+    const r = await this.probeFn(t.address, t.port, t.check).catch(
+      (e: unknown): ProbeResult => ({ ok: false, error: e instanceof Error ? probeError(e) : String(e) }),
+    );
+    if (this.targets.get(key) !== t || this.stopped) return;
+    t.health.checkedAt = Date.now();
+    if (r.ok) {
+      t.successes++;
+      t.failures = 0;
+      delete t.health.lastError;
+      if (!t.health.healthy && t.successes >= t.check.rise) this.transition(key, t, true);
+    } else {
+      t.failures++;
+      t.successes = 0;
+      t.health.lastError = r.error;
+      if (t.health.healthy && t.failures >= t.check.fall) this.transition(key, t, false);
+    }
+    this.schedule(key, t, t.check.intervalMs);
   }
 
   private transition(key: string, t: Target, healthy: boolean): void {

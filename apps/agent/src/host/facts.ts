@@ -1,7 +1,7 @@
 // Reads what the model needs from the host: interfaces, where each VIP's traffic
 // arrives, and backend MACs from the neighbour table (probing to fill it).
 import { createSocket } from 'node:dgram';
-import { canonicalIp, ipFamily, ipInPrefix, type DesiredState } from '@tula/protocol';
+import { canonicalIp, ipFamily, ipInPrefix, neighbourKey, type DesiredState } from '@tula/protocol';
 import type { HostFacts } from '@tula/nft';
 import { addresses, defaultRouteDevice, links, neighbours, routeGet, type IfAddress } from '../kernel/ip.ts';
 
@@ -40,7 +40,11 @@ async function neighbourMacs(): Promise<Record<string, string>> {
 async function ingressInterface(vip: string, addrs: IfAddress[]): Promise<string> {
   const fam = ipFamily(vip);
   const onLink = addrs.find(
-    (a) => a.ifname !== 'lo' && ipFamily(a.address) === fam && a.prefixLength < (fam === 4 ? 32 : 128) && ipInPrefix(vip, a.address, a.prefixLength),
+    (a) =>
+      a.ifname !== 'lo' &&
+      ipFamily(a.address) === fam &&
+      a.prefixLength < (fam === 4 ? 32 : 128) &&
+      ipInPrefix(vip, a.address, a.prefixLength),
   );
   if (onLink) return onLink.ifname;
   const route = await routeGet(vip);
@@ -53,6 +57,8 @@ async function ingressInterface(vip: string, addrs: IfAddress[]): Promise<string
 export interface GatherOptions {
   /** Probe unresolved backends and wait briefly for the neighbour table. */
   probe: boolean;
+  /** The host's addresses, when the caller reads them for other steps too (else read here, if needed). */
+  addresses?: () => Promise<IfAddress[]>;
 }
 
 export async function gatherFacts(state: DesiredState, options: GatherOptions): Promise<Omit<HostFacts, 'unhealthy' | 'previousIds'>> {
@@ -60,11 +66,12 @@ export async function gatherFacts(state: DesiredState, options: GatherOptions): 
   const interfaces: HostFacts['interfaces'] = {};
   for (const l of linkList) if (l.address) interfaces[l.ifname] = { mac: l.address.toLowerCase() };
 
-  const addrs = await addresses();
   const serviceInterfaces: Record<string, string> = {};
   const services = state.balancer?.services ?? [];
+  // Read only for a service without "interface": a balancer may hold 10,000 addresses.
+  const readAddresses = options.addresses ?? addresses;
   for (const s of services) {
-    const ifname = s.interface ?? (await ingressInterface(canonicalIp(s.vip), addrs));
+    const ifname = s.interface ?? (await ingressInterface(canonicalIp(s.vip), await readAddresses()));
     if (!interfaces[ifname]) throw new FactsError(`service ${s.name}: interface ${ifname} does not exist on this host`);
     serviceInterfaces[s.name] = ifname;
   }
@@ -73,13 +80,13 @@ export async function gatherFacts(state: DesiredState, options: GatherOptions): 
   const missing = services
     .filter((s) => s.mode === 'l2')
     .flatMap((s) => s.backends.filter((b) => !b.mac).map((b) => ({ ifname: serviceInterfaces[s.name]!, address: canonicalIp(b.address) })))
-    .filter((b) => !macs[`${b.ifname}|${b.address}`]);
+    .filter((b) => !macs[neighbourKey(b.ifname, b.address)]);
   if (options.probe && missing.length > 0) {
     await Promise.all([...new Set(missing.map((m) => m.address))].map(probe));
     for (let i = 0; i < 10; i++) {
       await new Promise((r) => setTimeout(r, 100));
       macs = await neighbourMacs();
-      if (missing.every((b) => macs[`${b.ifname}|${b.address}`])) break;
+      if (missing.every((b) => macs[neighbourKey(b.ifname, b.address)])) break;
     }
   }
   // Only what the model reads, in the document's order: a change elsewhere on the

@@ -1,7 +1,7 @@
 // nftables: scripts go in through `nft -f -` (one transaction each); state comes
 // out of `nft -j` and is validated before use.
 import { createHash } from 'node:crypto';
-import { hex, STATE_SET, TABLE_NAME } from '@tula/nft';
+import { elementKeyText, parseStateComment, probedSet, renderDeleteElements, renderDeleteTable, STATE_SET, TABLE_NAME } from '@tula/nft';
 import { z } from 'zod';
 import { CommandError, run } from '../exec.ts';
 
@@ -32,8 +32,8 @@ export async function nftCheck(script: string): Promise<void> {
 
 const Listing = z.object({ nftables: z.array(z.record(z.string(), z.unknown())) });
 
-async function nftJson(args: string[]): Promise<Record<string, unknown>[] | undefined> {
-  const r = await run(['nft', '-j', ...args], { allowFailure: true });
+async function nftJson(args: string[], timeoutMs?: number): Promise<Record<string, unknown>[] | undefined> {
+  const r = await run(['nft', '-j', ...args], { allowFailure: true, ...(timeoutMs ? { timeoutMs } : {}) });
   if (r.code !== 0) {
     if (/No such file or directory|does not exist/.test(r.stderr)) return undefined;
     throw new NftError(`nft -j ${args.join(' ')}: ${r.stderr.trim()}`);
@@ -50,32 +50,17 @@ export async function tableState(family: 'netdev' | 'inet'): Promise<{ hash: str
   const items = await nftJson(['list', 'set', family, TABLE_NAME, STATE_SET]);
   const set = items?.map((i) => StateSet.safeParse(i)).find((r) => r.success)?.data;
   const comment = set?.set.elem?.[0]?.elem.comment;
-  const m = comment && /^model=([0-9a-f]{64}) version=(\d+)$/.exec(comment);
-  return m ? { hash: m[1]!, version: Number(m[2]) } : undefined;
+  return comment === undefined ? undefined : parseStateComment(comment);
 }
 
+/** Families holding a Tula table (from the listing without elements: nft 1.0.6's `list tables` reads every element). */
 export async function tulaTablesPresent(): Promise<('netdev' | 'inet')[]> {
-  const items = (await nftJson(['list', 'tables'])) ?? [];
-  const Table = z.object({ table: z.object({ family: z.string(), name: z.string() }) });
-  return items
-    .map((i) => Table.safeParse(i))
-    .filter((r) => r.success && r.data.table.name === TABLE_NAME && (r.data.table.family === 'netdev' || r.data.table.family === 'inet'))
-    .map((r) => r.data!.table.family as 'netdev' | 'inet');
+  return [...(await readRuleset()).keys()];
 }
 
 export interface CounterValue {
   packets: number;
   bytes: number;
-}
-
-/** An element key from nft's JSON, written the way the renderer writes it. */
-function keyText(val: unknown): string | undefined {
-  if (typeof val === 'string') return val;
-  if (typeof val === 'number') return hex(val);
-  const concat = z.object({ concat: z.array(z.union([z.string(), z.number()])) }).safeParse(val);
-  // Ports and hashes inside a concatenation are plain decimal numbers.
-  if (concat.success) return concat.data.concat.map(String).join(' . ');
-  return undefined;
 }
 
 const SetListing = z.object({
@@ -92,7 +77,7 @@ export async function readSetCounters(family: 'netdev' | 'inet', set: string): P
     const r = SetListing.safeParse(i);
     for (const e of (r.success ? r.data.set?.elem : undefined) ?? []) {
       const el = CountedElem.safeParse(e);
-      const key = el.success ? keyText(el.data.elem.val) : undefined;
+      const key = el.success ? elementKeyText(el.data.elem.val) : undefined;
       if (el.success && key !== undefined) out.set(key, { packets: el.data.elem.counter.packets, bytes: el.data.elem.counter.bytes });
     }
   }
@@ -110,17 +95,17 @@ export async function deletePins(family: 'netdev' | 'inet', map: string, mark: n
       const pair = z.tuple([z.unknown(), z.number()]).safeParse(e);
       if (!pair.success || pair.data[1] >>> 0 !== mark >>> 0) continue;
       const wrapped = z.object({ elem: z.object({ val: z.unknown() }) }).safeParse(pair.data[0]);
-      const key = keyText(wrapped.success ? wrapped.data.elem.val : pair.data[0]);
+      const key = elementKeyText(wrapped.success ? wrapped.data.elem.val : pair.data[0]);
       if (key !== undefined) keys.push(key);
     }
   }
   if (keys.length === 0) return 0;
-  await nftApply(`delete element ${family} ${TABLE_NAME} ${map} { ${keys.join(', ')} }\n`);
+  await nftApply(renderDeleteElements(family, map, keys));
   return keys.length;
 }
 
 export async function deleteTulaTables(): Promise<void> {
-  for (const family of await tulaTablesPresent()) await nftApply(`delete table ${family} ${TABLE_NAME}\n`);
+  for (const family of await tulaTablesPresent()) await nftApply(renderDeleteTable(family));
 }
 
 /** One object of a Tula table as the kernel holds it: how many rules or elements, and a digest of them. */
@@ -128,14 +113,14 @@ export interface KernelObject {
   kind: 'set' | 'map' | 'chain';
   /** The declaration (type, flags, hook...), normalised JSON. */
   head: string;
-  /** Rules of a chain, elements of a set or map; undefined for a flow table (its elements are the kernel's). */
+  /** Rules of a chain, elements of a set or map; undefined when not read (a flow table's elements are the kernel's). */
   count: number | undefined;
-  /** Of the declaration and the rules or elements. */
-  digest: string;
+  /** Of the declaration and the rules or elements; undefined when the elements were not read. */
+  digest: string | undefined;
 }
 
 /** Strips what the kernel changes by itself (handles, counter values, expiry) from nft's JSON. */
-function normalised(value: unknown): unknown {
+export function normalised(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(normalised);
   if (typeof value !== 'object' || value === null) return value;
   const out: Record<string, unknown> = {};
@@ -147,52 +132,110 @@ function normalised(value: unknown): unknown {
 }
 
 const digestOf = (parts: string[]) => createHash('sha256').update(parts.join('\n')).digest('hex');
+const Placed = z.object({ family: z.string(), table: z.string() });
 const Named = z.object({ name: z.string() });
 const RuleOf = z.object({ chain: z.string() });
+const TableItem = z.object({ family: z.string(), name: z.string() });
 
 /**
- * Tula's table as the kernel holds it: `set NAME` (maps too) and `chain NAME` ->
- * contents. Elements of `dynamic` sets (flow tables) are not read: they are the
- * kernel's, and there may be a million. Undefined when the table is absent.
+ * Tula's tables as the kernel holds them, without set elements: family ->
+ * `set NAME` (maps too) and `chain NAME` -> declaration, and rules for chains.
+ * One `nft -j -t list ruleset`: with nft 1.0.6 that is the listing that reads no
+ * set elements (`list table -t`, `list chain` and `get element` read them all,
+ * and the Maglev map alone holds some 200 elements per backend).
  */
-export async function readTable(family: 'netdev' | 'inet', dynamic: ReadonlySet<string>): Promise<Map<string, KernelObject> | undefined> {
-  // -t (terse) lists the table without set elements; those are read set by set below.
-  const items = await nftJson(['-t', 'list', 'table', family, TABLE_NAME]);
-  if (!items) return undefined;
-  const out = new Map<string, KernelObject>();
+export async function readRuleset(): Promise<Map<'netdev' | 'inet', Map<string, KernelObject>>> {
+  const items = (await nftJson(['-t', 'list', 'ruleset'])) ?? [];
+  const out = new Map<'netdev' | 'inet', Map<string, KernelObject>>();
   const rules = new Map<string, string[]>();
+  const ours = (family: string, table: string) => table === TABLE_NAME && (family === 'netdev' || family === 'inet');
   for (const item of items) {
     const [kind, body] = Object.entries(item)[0] ?? [];
-    if (kind === 'rule') {
-      const r = RuleOf.safeParse(body);
-      if (!r.success) continue;
-      const list = rules.get(r.data.chain) ?? [];
-      list.push(JSON.stringify(normalised(body)));
-      rules.set(r.data.chain, list);
+    if (kind === 'table') {
+      const t = TableItem.safeParse(body);
+      if (t.success && ours(t.data.family, t.data.name)) out.set(t.data.family as 'netdev' | 'inet', new Map());
       continue;
     }
-    if (kind !== 'set' && kind !== 'map' && kind !== 'chain') continue;
+    if (kind !== 'rule' && kind !== 'set' && kind !== 'map' && kind !== 'chain') continue;
+    const at = Placed.safeParse(body);
+    if (!at.success || !ours(at.data.family, at.data.table)) continue;
+    const family = at.data.family as 'netdev' | 'inet';
+    let objects = out.get(family);
+    if (!objects) out.set(family, (objects = new Map()));
+    if (kind === 'rule') {
+      const key = `${family} ${RuleOf.parse(body).chain}`;
+      const list = rules.get(key) ?? [];
+      list.push(JSON.stringify(normalised(body)));
+      rules.set(key, list);
+      continue;
+    }
     const name = Named.parse(body).name;
     const head = JSON.stringify(normalised(body));
-    if (kind === 'chain') {
-      out.set(`chain ${name}`, { kind, head, count: 0, digest: '' });
-    } else if (dynamic.has(name)) {
-      out.set(`set ${name}`, { kind, head, count: undefined, digest: digestOf([head]) });
-    } else {
-      const listed = (await nftJson(['list', kind, family, TABLE_NAME, name])) ?? [];
-      const elems = listed.flatMap((i) => {
-        const r = SetListing.safeParse(i);
-        return (r.success ? (r.data.set?.elem ?? r.data.map?.elem) : undefined) ?? [];
-      });
-      // Listing order is the kernel's hash order: compare as a sorted multiset.
-      const texts = elems.map((e) => JSON.stringify(normalised(e))).sort();
-      out.set(`set ${name}`, { kind, head, count: elems.length, digest: digestOf([head, ...texts]) });
+    if (kind === 'chain') objects.set(`chain ${name}`, { kind, head, count: 0, digest: '' });
+    else objects.set(`set ${name}`, { kind, head, count: undefined, digest: undefined });
+  }
+  for (const [family, objects] of out) {
+    for (const [key, o] of objects) {
+      if (o.kind !== 'chain') continue;
+      const list = rules.get(`${family} ${key.slice('chain '.length)}`) ?? [];
+      objects.set(key, { ...o, count: list.length, digest: digestOf([o.head, ...list]) });
     }
   }
-  for (const [key, o] of out) {
-    if (!key.startsWith('chain ')) continue;
-    const list = rules.get(key.slice('chain '.length)) ?? [];
-    out.set(key, { ...o, count: list.length, digest: digestOf([o.head, ...list]) });
+  return out;
+}
+
+const FULL_READ_TIMEOUT_MS = 15 * 60_000;
+
+/**
+ * Adds the elements of the static sets to a table read by readRuleset: counts
+ * and digests. One listing per set, each costing as much as the set is large.
+ * Flow tables (`dynamic`) are not read: their elements are the kernel's, and
+ * there may be a million.
+ */
+export async function readElements(
+  family: 'netdev' | 'inet',
+  objects: Map<string, KernelObject>,
+  dynamic: ReadonlySet<string>,
+): Promise<Map<string, KernelObject>> {
+  const out = new Map(objects);
+  for (const [key, o] of objects) {
+    if (o.kind === 'chain') continue;
+    const name = key.slice('set '.length);
+    if (dynamic.has(name)) {
+      out.set(key, { ...o, digest: digestOf([o.head]) });
+      continue;
+    }
+    // Minutes for a Maglev map of millions of elements (see docs/benchmarks.md).
+    const listed = (await nftJson(['list', o.kind, family, TABLE_NAME, name], FULL_READ_TIMEOUT_MS)) ?? [];
+    const elems = listed.flatMap((i) => {
+      const r = SetListing.safeParse(i);
+      return (r.success ? (r.data.set?.elem ?? r.data.map?.elem) : undefined) ?? [];
+    });
+    // Listing order is the kernel's hash order: compare as a sorted multiset.
+    const texts = elems.map((e) => JSON.stringify(normalised(e))).sort();
+    out.set(key, { ...o, count: elems.length, digest: digestOf([o.head, ...texts]) });
   }
   return out;
+}
+
+/**
+ * Runs a probe script (see renderProbe) with `nft -c`: nothing is committed.
+ * Returns the sets, by family, that lack a probed element, or why nft refused
+ * the probe otherwise.
+ */
+export async function probeElements(lines: string[]): Promise<{ missing: { family: 'netdev' | 'inet'; set: string }[]; failed?: string }> {
+  if (lines.length === 0) return { missing: [] };
+  const r = await run(['nft', '-c', '-f', '-'], { input: `${lines.join('\n')}\n`, allowFailure: true });
+  if (r.code === 0) return { missing: [] };
+  const found = new Map<string, { family: 'netdev' | 'inet'; set: string }>();
+  const errors = r.stderr.split('\n');
+  errors.forEach((line, i) => {
+    // nft quotes the refused command on the line after its error.
+    if (!/Error: Could not process rule: No such file or directory/.test(line)) return;
+    const p = probedSet(errors[i + 1] ?? '');
+    if (p) found.set(`${p.family} ${p.set}`, p);
+  });
+  // Refused for another reason (a set declared with another type?): the caller rebuilds.
+  if (found.size === 0) return { missing: [], failed: r.stderr.trim().split('\n')[0] ?? `nft exited ${r.code}` };
+  return { missing: [...found.values()] };
 }

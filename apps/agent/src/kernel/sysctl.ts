@@ -2,7 +2,8 @@
 // parts and validated interface names only.
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 
-const KEY = /^net\/ipv[46]\/(ip_forward|conf\/[A-Za-z0-9_.-]{1,15}\/(arp_ignore|arp_announce|rp_filter|forwarding|ndisc_notify|accept_ra))$/;
+const KEY =
+  /^net\/ipv[46]\/(ip_forward|conf\/[A-Za-z0-9_.-]{1,15}\/(arp_ignore|arp_announce|rp_filter|forwarding|ndisc_notify|accept_ra))$/;
 
 const INTERFACE = /^[A-Za-z0-9_.-]{1,15}$/;
 

@@ -4,7 +4,7 @@
 // a restart neither loses nor doubles counts, and a counter that went down (a
 // table rebuilt) counts from zero instead of going negative.
 import { randomBytes } from 'node:crypto';
-import { CountersReport } from '@tula/protocol';
+import { backendKey, CountersReport } from '@tula/protocol';
 import { z } from 'zod';
 import type { CounterSnapshot } from '../dataplane/counters.ts';
 import type { BackendHealth } from '../health/checker.ts';
@@ -14,6 +14,8 @@ const FILE = 'counter-reports.json';
 type Values = Record<string, number>;
 const Saved = z.object({
   baseline: z.record(z.string(), z.number()),
+  /** When the baseline was read (absent in files of older agents). */
+  baselineAt: z.number().optional(),
   inflight: z.object({ report: z.unknown(), values: z.record(z.string(), z.number()) }).nullable(),
 });
 
@@ -38,23 +40,38 @@ function flatten(s: CounterSnapshot): Values {
   return v;
 }
 
+/**
+ * The report as this panel takes it: a panel older than the report's interval
+ * (`from`) refuses the field and closes the connection, so to one that did
+ * (`withInterval` false) the report goes without it and is counted in the
+ * second of `at`, as before.
+ */
+export function forPanel(report: CountersReport, withInterval: boolean): CountersReport {
+  if (withInterval || report.from === undefined) return report;
+  const { from: _from, ...rest } = report;
+  return rest;
+}
+
 export class CounterReports {
   readonly boot = randomBytes(8).toString('hex');
   private seq = 0;
   private baseline: Values = {};
+  /** When the baseline was read: where the next report's deltas begin (unknown before the first acknowledged report). */
+  private baselineAt: number | undefined;
   private inflight: { report: CountersReport; values: Values } | null = null;
 
   constructor(private readonly dir: StateDir) {
     const saved = dir.read(FILE, Saved);
     if (saved) {
       this.baseline = saved.baseline;
+      this.baselineAt = saved.baselineAt;
       const report = saved.inflight && CountersReport.safeParse(saved.inflight.report);
       if (saved.inflight && report?.success) this.inflight = { report: report.data, values: saved.inflight.values };
     }
   }
 
   private save() {
-    this.dir.write(FILE, { baseline: this.baseline, inflight: this.inflight });
+    this.dir.write(FILE, { baseline: this.baseline, baselineAt: this.baselineAt, inflight: this.inflight });
   }
 
   /** The report to send now: the unacknowledged one again, or a new one from `snapshot`. */
@@ -71,6 +88,8 @@ export class CounterReports {
       boot: this.boot,
       seq: ++this.seq,
       at: snapshot.at,
+      // The interval the deltas cover: a report after a late acknowledgement or a pause spans several seconds.
+      ...(this.baselineAt !== undefined && this.baselineAt < snapshot.at && { from: this.baselineAt }),
       services: Object.entries(snapshot.services).map(([name, svc]) => ({
         name,
         packets: delta(`s|${name}|p`),
@@ -82,7 +101,7 @@ export class CounterReports {
           packets: delta(`b|${name}|${addr}|p`),
           bytes: delta(`b|${name}|${addr}|b`),
           newFlows: delta(`b|${name}|${addr}|n`),
-          healthy: health[`${name}|${addr}`]?.healthy ?? null,
+          healthy: health[backendKey(name, addr)]?.healthy ?? null,
         })),
       })),
       vips: Object.keys(snapshot.vips).map((vip) => ({ vip, packets: delta(`v|${vip}|p`), bytes: delta(`v|${vip}|b`) })),
@@ -96,6 +115,7 @@ export class CounterReports {
   acknowledged(boot: string, seq: number) {
     if (!this.inflight || this.inflight.report.boot !== boot || this.inflight.report.seq !== seq) return;
     this.baseline = this.inflight.values;
+    this.baselineAt = this.inflight.report.at;
     this.inflight = null;
     this.save();
   }

@@ -26,12 +26,20 @@ export async function enroll(server: string, request: z.infer<typeof EnrollReque
   const url = new URL('/api/agent/enroll', server);
   let res: Response;
   try {
-    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request), signal: AbortSignal.timeout(15_000) });
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(request),
+      signal: AbortSignal.timeout(15_000),
+    });
   } catch (err) {
     throw new EnrollError(`cannot reach the panel at ${url.origin}: ${(err as Error).message}`);
   }
   const body = (await res.json().catch(() => ({}))) as { error?: string; problems?: string[] };
-  if (!res.ok) throw new EnrollError(`enrollment refused (HTTP ${res.status}): ${body.error ?? 'no reason given'}${body.problems ? ` (${body.problems.join('; ')})` : ''}`);
+  if (!res.ok)
+    throw new EnrollError(
+      `enrollment refused (HTTP ${res.status}): ${body.error ?? 'no reason given'}${body.problems ? ` (${body.problems.join('; ')})` : ''}`,
+    );
   const parsed = EnrollResponse.safeParse(body);
   if (!parsed.success) throw new EnrollError('the panel answered the enrollment with something unexpected');
   return { server, nodeId: parsed.data.nodeId, credential: parsed.data.credential };

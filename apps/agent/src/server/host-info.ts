@@ -30,7 +30,7 @@ export async function capabilities(dryRun: boolean): Promise<Capabilities> {
   const usable = !dryRun && root && nft?.code === 0;
   return {
     tunnels: usable ? await tunnelTypes() : [],
-    nftVersion: nft?.code === 0 ? nft.stdout.trim().split(/\s+/)[1] ?? null : null,
+    nftVersion: nft?.code === 0 ? (nft.stdout.trim().split(/\s+/)[1] ?? null) : null,
     kernel: release(),
     canBalance: usable || dryRun,
     canServe: usable || dryRun,

@@ -4,16 +4,28 @@
 // backoff and jitter, resyncing fully each time. The last state that applied is
 // kept on disk and reapplied at boot, so a node that cannot reach the panel
 // keeps forwarding.
-import { TULA_VERSION } from '@tula/protocol';
-import { CloseCode, Desired, MAX_PANEL_FRAME_BYTES, PanelMessage, PROTOCOL_VERSION, type AgentMessage, type StatusReport } from '@tula/protocol';
+import { AGENT_VERSION } from '../version.ts';
+import {
+  CloseCode,
+  Desired,
+  MAX_PANEL_FRAME_BYTES,
+  PanelMessage,
+  PROTOCOL_VERSION,
+  type AgentMessage,
+  type StatusReport,
+} from '@tula/protocol';
 import { WebSocket } from 'ws';
 import { Daemon } from '../daemon.ts';
 import type { StateDir } from '../state-dir.ts';
-import { CounterReports } from './counter-reports.ts';
+import { CounterReports, forPanel } from './counter-reports.ts';
 import { saveCredential, type Credential } from './credential.ts';
+import { SecondTicker } from './second-ticker.ts';
 import { capabilities, hostAddresses, hostName } from './host-info.ts';
+import { Upgrader } from './upgrade.ts';
 
 export const LAST_GOOD_FILE = 'last-good.json';
+/** A balancer that saw no packet for this long reports itself idle (a drain waits for it). */
+const IDLE_AFTER_MS = 5000;
 const LastGood = Desired.pick({ version: true, hash: true, state: true });
 
 export interface LinkOptions {
@@ -21,6 +33,10 @@ export interface LinkOptions {
   stateDir: StateDir;
   dryRun: boolean;
   log: (m: string) => void;
+  /** The single executable this agent runs from (undefined when run from source): what an upgrade replaces. */
+  binary?: string;
+  /** Stops the agent and starts the upgraded binary (cli.ts). */
+  restart?: () => void;
   /** Backoff bounds between reconnects. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -33,19 +49,34 @@ export class PanelLink {
   private stopped = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly reports: CounterReports;
-  private readonly countersTimer: NodeJS.Timeout;
+  private readonly countersTimer: SecondTicker;
   /** Hash of each desired version received, to answer with. */
   private readonly hashes = new Map<number, string>();
   private applied: { version: number; hash: string } | null = null;
   private credential: Credential;
   private inflightSentOn: WebSocket | undefined;
+  /** Whether reports say the interval they cover; off once a panel closed the connection over one that did (an older panel). */
+  private sendInterval = true;
+  /** The connection a report with its interval last went on. */
+  private intervalSentOn: WebSocket | undefined;
   /** The connection whose hello went out: nothing else may go before it. */
   private helloSentOn: WebSocket | undefined;
   /** The status last sent, and on which connection: a new connection gets it again. */
   private statusSent: { ws: WebSocket; text: string } | undefined;
+  /** The services' packet total at the last counter read, and when it last moved. */
+  private trafficPackets = -1;
+  private trafficChangedAt = Date.now();
+  private readonly upgrader: Upgrader;
 
   constructor(private readonly options: LinkOptions) {
     this.credential = options.credential;
+    this.upgrader = new Upgrader({
+      server: this.credential.server,
+      binary: options.binary,
+      log: options.log,
+      report: (p) => this.send({ type: 'upgrade-progress', ...p, message: p.message?.slice(0, 1024) ?? null }),
+      restart: () => (options.restart ?? (() => options.log('upgraded, but this agent cannot restart itself: restart it')))(),
+    });
     this.reports = new CounterReports(options.stateDir);
     this.daemon = new Daemon({
       stateDir: options.stateDir,
@@ -72,10 +103,11 @@ export class PanelLink {
       this.applied = { version: lastGood.version, hash: lastGood.hash };
       this.daemon.setDesired(lastGood.state);
     }
-    this.countersTimer = setInterval(() => {
+    // Counters are read just after each wall-clock second begins, so a report's deltas cover whole seconds.
+    this.countersTimer = new SecondTicker(() => {
       this.reportStatus();
       void this.reportCounters();
-    }, 1000);
+    });
   }
 
   start() {
@@ -90,7 +122,11 @@ export class PanelLink {
     if (this.stopped) return;
     const url = new URL('/agent', this.credential.server);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.credential.credential}` }, maxPayload: MAX_PANEL_FRAME_BYTES, handshakeTimeout: 10_000 });
+    const ws = new WebSocket(url, {
+      headers: { authorization: `Bearer ${this.credential.credential}` },
+      maxPayload: MAX_PANEL_FRAME_BYTES,
+      handshakeTimeout: 10_000,
+    });
     this.ws = ws;
     let opened = false;
     ws.on('open', () => {
@@ -110,8 +146,15 @@ export class PanelLink {
     ws.on('close', (code, reason) => {
       if (this.ws !== ws) return;
       this.ws = undefined;
-      if (opened) this.options.log(`disconnected from the panel (${code}${reason.length ? `: ${reason.toString()}` : ''}); forwarding continues with version ${this.applied?.version ?? 'none'}`);
+      if (opened)
+        this.options.log(
+          `disconnected from the panel (${code}${reason.length ? `: ${reason.toString()}` : ''}); forwarding continues with version ${this.applied?.version ?? 'none'}`,
+        );
       if (code === CloseCode.unauthorized) this.attempt = 100;
+      if (code === CloseCode.badMessage && this.sendInterval && this.intervalSentOn === ws) {
+        this.sendInterval = false;
+        this.options.log("the panel refused a counters report's interval (an older panel): reports go without it");
+      }
       this.scheduleReconnect();
     });
   }
@@ -136,7 +179,7 @@ export class PanelLink {
       type: 'hello',
       protocol: PROTOCOL_VERSION,
       nodeId: this.credential.nodeId,
-      agentVersion: TULA_VERSION,
+      agentVersion: AGENT_VERSION,
       hostname: hostName(),
       addresses: await hostAddresses(),
       appliedVersion: this.applied?.version ?? null,
@@ -172,8 +215,11 @@ export class PanelLink {
       case 'rotate':
         this.credential = { ...this.credential, credential: msg.credential };
         saveCredential(this.options.stateDir, this.credential);
-        this.options.log('the panel rotated this node\'s credential; saved the new one');
+        this.options.log("the panel rotated this node's credential; saved the new one");
         this.send({ type: 'rotated' });
+        return;
+      case 'upgrade':
+        void this.upgrader.upgrade(msg);
         return;
     }
   }
@@ -182,7 +228,16 @@ export class PanelLink {
   private reportStatus() {
     const ws = this.ws;
     if (ws?.readyState !== WebSocket.OPEN || this.helloSentOn !== ws) return;
-    const status: StatusReport = { type: 'status', failing: this.daemon.failingBackends().slice(0, 8192), warnings: this.daemon.currentWarnings().slice(0, 1000).map((w) => w.slice(0, 1024)) };
+    const status: StatusReport = {
+      type: 'status',
+      failing: this.daemon.failingBackends().slice(0, 8192),
+      warnings: this.daemon
+        .currentWarnings()
+        .slice(0, 1000)
+        .map((w) => w.slice(0, 1024)),
+    };
+    const announce = this.daemon.announceReport();
+    if (announce) status.announce = { ...announce, idle: Date.now() - this.trafficChangedAt >= IDLE_AFTER_MS };
     const text = JSON.stringify(status);
     if (this.statusSent?.ws === ws && this.statusSent.text === text) return;
     ws.send(text);
@@ -193,19 +248,28 @@ export class PanelLink {
     const ws = this.ws;
     if (ws?.readyState !== WebSocket.OPEN) return;
     // An unacknowledged report goes again only on a new connection.
-    if (this.reports.waiting && this.inflightSentOn === ws) return;
+    const waiting = this.reports.waiting && this.inflightSentOn === ws;
+    // The counters are read while the balancer announces anyway: whether traffic still arrives tells a drain when it is done.
+    if (waiting && !this.daemon.announceReport()) return;
     const snapshot = await this.daemon.counters().catch(() => undefined);
     if (!snapshot) return;
-    this.send(this.reports.next(snapshot, this.daemon.healthSnapshot()));
+    const packets = Object.values(snapshot.services).reduce((sum, s) => sum + s.packets, 0);
+    if (packets !== this.trafficPackets) {
+      this.trafficPackets = packets;
+      this.trafficChangedAt = Date.now();
+    }
+    if (waiting) return;
+    const report = forPanel(this.reports.next(snapshot, this.daemon.healthSnapshot()), this.sendInterval);
+    this.send(report);
+    if (report.from !== undefined) this.intervalSentOn = ws;
     this.inflightSentOn = ws;
   }
 
   async stop() {
     this.stopped = true;
-    clearInterval(this.countersTimer);
+    this.countersTimer.stop();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.ws?.close(1000, 'agent stopping');
     await this.daemon.stop();
   }
 }
-

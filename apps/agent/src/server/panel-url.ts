@@ -2,12 +2,7 @@
 // the node credential and every desired state travel on this connection, so
 // plain http:// or ws:// is refused unless the panel is on this very host
 // (loopback never leaves it) or the operator says --insecure.
-import { isIP } from 'node:net';
-
-function isLoopback(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
-}
+import { isLoopbackHost } from '@tula/protocol';
 
 /** Why the agent must not use `server`, or undefined when it may. */
 export function panelUrlProblem(server: string, insecure: boolean): string | undefined {
@@ -18,9 +13,11 @@ export function panelUrlProblem(server: string, insecure: boolean): string | und
     return `--server must be the panel's URL, such as https://panel.example (got "${server}")`;
   }
   if (url.protocol === 'https:') return undefined;
-  if (url.protocol === 'wss:') return `--server takes the panel's https:// URL (the agent derives the WebSocket address), not ${url.protocol}//`;
+  if (url.protocol === 'wss:')
+    return `--server takes the panel's https:// URL (the agent derives the WebSocket address), not ${url.protocol}//`;
   if (url.protocol !== 'http:' && url.protocol !== 'ws:') return `--server must be an https:// URL (got ${url.protocol}//)`;
-  if (insecure || isLoopback(url.hostname)) return url.protocol === 'ws:' ? `--server takes the panel's http(s):// URL, not ws://` : undefined;
+  if (insecure || isLoopbackHost(url.hostname))
+    return url.protocol === 'ws:' ? `--server takes the panel's http(s):// URL, not ws://` : undefined;
   return (
     `refusing ${url.protocol}//${url.host}: the enrollment token, this node's credential and every desired state would cross the network unencrypted, ` +
     `so anyone on the path could read them or take over this host's load balancing. Put TLS in front of the panel and use https:// ` +

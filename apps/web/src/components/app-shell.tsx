@@ -7,12 +7,14 @@ import { usePathname, useRouter } from 'next/navigation';
 import type { ReactNode } from 'react';
 import { authClient } from '~/lib/auth-client';
 import { useTRPC } from '~/trpc/client';
+import { ThemeToggle } from './theme-toggle';
 import { Button } from './ui';
 
 const NAV = [
   { href: '/app', label: 'Overview' },
   { href: '/app/services', label: 'Services' },
   { href: '/app/fleet', label: 'Fleet' },
+  { href: '/app/alerts', label: 'Alerts' },
   { href: '/app/audit', label: 'Audit log' },
   { href: '/app/team', label: 'Team' },
   { href: '/app/api', label: 'API' },
@@ -44,7 +46,8 @@ export function AppShell({ children }: { children: ReactNode }) {
           <Link href="/app" className="text-lg font-semibold text-brand-700">
             Tula
           </Link>
-          <nav aria-label="Main" className="order-3 -mx-1 flex w-full gap-1 overflow-x-auto sm:order-none sm:w-auto">
+          {/* Wraps on a phone rather than scrolling sideways: every page stays one tap away. */}
+          <nav aria-label="Main" className="order-3 -mx-1 flex w-full flex-wrap gap-1 sm:order-none sm:w-auto">
             {NAV.map((n) => {
               const active = n.href === '/app' ? path === '/app' : path.startsWith(n.href);
               return (
@@ -61,6 +64,7 @@ export function AppShell({ children }: { children: ReactNode }) {
           </nav>
           <div className="ml-auto flex items-center gap-3 text-sm">
             {s && <span className="hidden text-slate-600 md:inline">{s.name}</span>}
+            <ThemeToggle />
             <Button
               variant="ghost"
               onClick={async () => {
@@ -82,8 +86,9 @@ export function AppShell({ children }: { children: ReactNode }) {
             <>The free trial has ended: the panel is read-only. Your balancers keep forwarding with their last state.</>
           ) : (
             <>
-              Free trial: <strong data-testid="trial-days">{s.trial.daysLeft} days left</strong> · {s.counts.nodes}/{s.limits.nodes} nodes ·{' '}
-              {s.counts.services}/{s.limits.services} services
+              Free trial: <strong data-testid="trial-days">{s.trial.daysLeft} days left</strong>{' '}
+              <span className="whitespace-nowrap">(until {new Date(s.trial.endsAt).toISOString().slice(0, 10)})</span> · {s.counts.nodes}/
+              {s.limits.nodes} nodes · {s.counts.services}/{s.limits.services} services
             </>
           )}
           {s.role === 'viewer' && !s.trial.ended && <> · You are a viewer: you can look, not change.</>}

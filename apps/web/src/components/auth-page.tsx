@@ -1,5 +1,6 @@
 import Link from 'next/link';
 import type { ReactNode } from 'react';
+import { ThemeToggle } from './theme-toggle';
 
 export function AuthPage({ title, children, footer }: { title: string; children: ReactNode; footer?: ReactNode }) {
   return (
@@ -12,6 +13,9 @@ export function AuthPage({ title, children, footer }: { title: string; children:
         {children}
       </div>
       {footer && <div className="mt-4 text-sm text-slate-600">{footer}</div>}
+      <div className="mt-6">
+        <ThemeToggle />
+      </div>
     </main>
   );
 }

@@ -2,10 +2,20 @@
 
 import { useQuery } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useDarkTheme } from '~/lib/theme';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { chartSteps, type ChartPoint as Point } from '~/lib/chart-points';
+import {
+  addLiveSamples,
+  chartSteps,
+  completeThroughOf,
+  legendStep,
+  legendTime,
+  timeTicks,
+  type ChartPoint as Point,
+  type TimeTicks,
+} from '~/lib/chart-points';
 import { bitsPerSecond, count } from '~/lib/format';
 import { useTRPC } from '~/trpc/client';
 import { Spinner } from './ui';
@@ -18,7 +28,14 @@ const RANGES: { value: Range; label: string }[] = [
   { value: '7d', label: '7 days' },
 ];
 const LIVE_WINDOW_S = 300;
+/** Width of a value axis (room for "999.9 Mbit/s"), and of the blank margin that stands in for one. */
+const VALUE_AXIS_PX = 96;
 
+/** Where a chart sits: its element's width and its plot area's (CSS pixels). */
+interface ChartLayout {
+  width: number;
+  plotWidth: number;
+}
 
 /** Indices of values with no value on either side. */
 const isolatedPoints: uPlot.Series.Points.Filter = (u, seriesIdx) => {
@@ -42,6 +59,9 @@ function LineChart({
   format,
   label,
   window: span,
+  ticks,
+  rightMargin = false,
+  onLayout,
   wholeNumbers = false,
 }: {
   data: uPlot.AlignedData;
@@ -51,21 +71,40 @@ function LineChart({
   label: string;
   /** The time range shown, in seconds since the epoch, whatever the data covers. */
   window: [number, number];
+  /** The time axis's ticks, shared with the charts shown beside this one. */
+  ticks: TimeTicks;
+  /** A blank margin as wide as a right-hand value axis: lines the plot up with a chart above or below that has one. */
+  rightMargin?: boolean;
+  /** Called with the chart's layout when it is drawn and whenever its size changes. */
+  onLayout: (layout: ChartLayout) => void;
   wholeNumbers?: boolean;
 }) {
   const el = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const spanRef = useRef(span);
-  spanRef.current = span;
+  const ticksRef = useRef(ticks);
+  const onLayoutRef = useRef(onLayout);
+  // Before the effect below, which may build the chart with them.
+  useEffect(() => {
+    spanRef.current = span;
+    ticksRef.current = ticks;
+    onLayoutRef.current = onLayout;
+  }, [span, ticks, onLayout]);
   const [hover, setHover] = useState<number | null>(null);
+  // The canvas is not styled by CSS: axes and grid take the theme's ink, and the chart is redrawn when it changes.
+  const dark = useDarkTheme();
   useEffect(() => {
     const node = el.current;
     if (!node) return;
+    const ink = dark ? '#cbd5e1' : '#334155';
+    const grid = { stroke: dark ? 'rgba(255,255,255,0.10)' : 'rgba(0,0,0,0.07)', width: 1 };
+    const axisInk = { stroke: ink, grid, ticks: grid };
     const right = series.find((s) => s.right);
     const fromZero: uPlot.Scale['range'] = (_u, _min, max) => [0, Math.max(1, max ?? 0) * 1.1];
     const opts: uPlot.Options = {
       width: node.clientWidth,
       height: 220,
+      padding: [null, rightMargin ? VALUE_AXIS_PX : null, null, null],
       series: [
         {},
         ...series.map((s) => ({
@@ -80,14 +119,35 @@ function LineChart({
         })),
       ],
       axes: [
-        // Room for the first time label, which would otherwise sit under the y axis.
-        { space: 70 },
-        { scale: 'y', values: (_u, ticks) => ticks.map(format), size: 96, ...(wholeNumbers && { incrs: WHOLE_TICKS }) },
-        ...(right ? [{ scale: 'y2', side: 1, stroke: right.stroke, grid: { show: false }, values: (_u: uPlot, ticks: number[]) => ticks.map(format), size: 96 }] : []),
+        // The shared ticks, not uPlot's own: it would choose them for this chart's width alone.
+        { ...axisInk, splits: () => ticksRef.current.at, values: () => ticksRef.current.labels },
+        {
+          scale: 'y',
+          ...axisInk,
+          values: (_u, ticks) => ticks.map(format),
+          size: VALUE_AXIS_PX,
+          ...(wholeNumbers && { incrs: WHOLE_TICKS }),
+        },
+        ...(right
+          ? [
+              {
+                scale: 'y2',
+                side: 1,
+                stroke: right.stroke,
+                grid: { show: false },
+                ticks: grid,
+                values: (_u: uPlot, ticks: number[]) => ticks.map(format),
+                size: VALUE_AXIS_PX,
+              },
+            ]
+          : []),
       ],
       scales: { x: { time: true, range: () => spanRef.current }, y: { range: fromZero }, y2: { range: fromZero } },
       legend: { show: false },
-      hooks: { setCursor: [(u) => setHover(u.cursor.idx ?? null)] },
+      hooks: {
+        setCursor: [(u) => setHover(u.cursor.idx ?? null)],
+        setSize: [(u) => onLayoutRef.current({ width: node.clientWidth, plotWidth: u.bbox.width / uPlot.pxRatio })],
+      },
     };
     plot.current = new uPlot(opts, data, node);
     // The element is captured: React clears the ref before this effect's cleanup runs,
@@ -99,16 +159,15 @@ function LineChart({
       plot.current?.destroy();
       plot.current = null;
     };
-    // The chart is built once per shape; data updates go through setData.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [series.map((s) => s.label).join()]);
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- built once per shape (the series' labels, the margin) and theme; data goes through setData, and a new format or data array must not rebuild the chart
+  }, [series.map((s) => s.label).join(), rightMargin, dark]);
   useEffect(() => {
     plot.current?.setData(data);
-  }, [data, span]);
-  // The latest step with any value, unless the pointer is over the chart.
+  }, [data, span, ticks]);
+  // Without the pointer: the newest drawn step (complete: every connected agent's counters stored, see chartSteps) with any series reported.
   const times = data[0] as number[];
-  let at = hover;
-  if (at === null) for (let i = times.length - 1; i >= 0 && at === null; i--) if (series.some((_, k) => data[k + 1]![i] != null)) at = i;
+  const latest = hover === null ? legendStep(data.slice(1) as (number | null)[][]) : null;
+  const at = hover ?? latest?.index ?? null;
   return (
     <div>
       {/* Grid items may not shrink below their content: without min-w-0 above and this overflow, a chart drawn wide keeps the page wide. */}
@@ -120,49 +179,80 @@ function LineChart({
             <div key={s.label} className="flex items-center gap-1.5">
               <span aria-hidden="true" className="inline-block h-2 w-3 rounded-sm" style={{ background: s.stroke }} />
               <dt className="text-slate-600">{s.label}</dt>
-              <dd className="inline-block min-w-[6.5rem] font-medium tabular-nums">{v === null ? 'no data' : format(v)}</dd>
+              {/* Not reported for that step: a dash (no report), never 0. */}
+              <dd
+                className="inline-block min-w-[6.5rem] font-medium tabular-nums"
+                data-testid="legend-value"
+                data-value={v === null ? '' : String(v)}
+                title={v === null ? 'no counters reported for this step' : undefined}
+              >
+                {v === null ? '—' : format(v)}
+              </dd>
             </div>
           );
         })}
-        <div className="min-w-[7rem] text-slate-500 tabular-nums">{at === null ? '' : hover === null ? `latest, ${new Date(times[at]! * 1000).toLocaleTimeString()}` : new Date(times[at]! * 1000).toLocaleTimeString()}</div>
+        <div
+          className="min-w-[7rem] text-slate-500 tabular-nums"
+          data-testid="legend-time"
+          data-time={at === null ? '' : String(times[at]! * 1000)}
+        >
+          {at === null ? '' : hover === null ? `latest, ${legendTime(times[at]!, span)}` : legendTime(times[at]!, span)}
+        </div>
       </dl>
     </div>
   );
 }
 
+const sameLayout = (a: ChartLayout | undefined, b: ChartLayout) => a?.width === b.width && a.plotWidth === b.plotWidth;
+
 /**
  * The DSR picture: bytes per second arriving at the balancers beside the return
  * path leaving the backends, for the fleet or one service; and new flows.
  */
-export function DsrCharts({ serviceId, vip, title }: { serviceId?: string; vip?: string; title?: string }) {
+/**
+ * `vipSharedWith`: the other services on this service's VIP. Backends count their
+ * return path per VIP, so the return path line is then the whole VIP's, and a
+ * ratio to this service's inbound would overstate it.
+ */
+export function DsrCharts({
+  serviceId,
+  vip,
+  title,
+  vipSharedWith = [],
+}: {
+  serviceId?: string;
+  vip?: string;
+  title?: string;
+  vipSharedWith?: readonly string[];
+}) {
   const trpc = useTRPC();
   const [range, setRange] = useState<Range>('live');
-  const history = useQuery({ ...trpc.stats.series.queryOptions({ range, ...(serviceId ? { serviceId } : {}) }), refetchInterval: range === 'live' ? false : 60_000 });
+  const history = useQuery({
+    ...trpc.stats.series.queryOptions({ range, ...(serviceId ? { serviceId } : {}) }),
+    refetchInterval: range === 'live' ? false : 60_000,
+  });
   const [live, setLive] = useState<Map<number, Point>>(new Map());
+  // The newest second every connected agent's counters are stored through (live: from the stream's events).
+  const [liveCompleteThrough, setLiveCompleteThrough] = useState<number | null>(null);
 
   useEffect(() => {
     if (range !== 'live' || !history.data) return;
     setLive(new Map(history.data.points.map((p) => [p.t, p])));
+    setLiveCompleteThrough(history.data.completeThrough);
   }, [range, history.data]);
 
+  // The stream starts just after the flushes the history summed (its cursor), so a flush stored
+  // while the history loaded is counted once; a new history (refetched) starts it again from its own.
+  const liveCursor = range === 'live' ? history.data?.liveCursor : undefined;
   useSubscription(
-    trpc.live.counters.subscriptionOptions(undefined, {
-      enabled: range === 'live',
-      onData: (samples) => {
+    trpc.live.counters.subscriptionOptions(liveCursor ? { lastEventId: liveCursor } : undefined, {
+      enabled: Boolean(liveCursor),
+      // Each event carries its cursor (tracked): after a reconnect the stream resumes after it, with no gap and nothing twice.
+      onData: ({ id, data: samples }) => {
+        const complete = completeThroughOf(id);
+        if (complete !== undefined) setLiveCompleteThrough(complete);
         setLive((prev) => {
-          const next = new Map(prev);
-          for (const s of samples) {
-            const inService = s.kind === 'service' && (!serviceId || s.seriesKey === serviceId);
-            const inReturn = s.kind === 'vip_return' && (!vip || s.seriesKey === vip);
-            if (!inService && !inReturn) continue;
-            const t = Math.floor(new Date(s.at).getTime() / 1000) * 1000;
-            const p = next.get(t) ?? { t, inbound: 0, returnPath: 0, newFlowsPerSecond: 0 };
-            if (inService) {
-              p.inbound = (p.inbound ?? 0) + s.bytes;
-              p.newFlowsPerSecond = (p.newFlowsPerSecond ?? 0) + s.newFlows;
-            } else p.returnPath = (p.returnPath ?? 0) + s.bytes;
-            next.set(t, { ...p });
-          }
+          const next = addLiveSamples(prev, samples, { serviceId, vip });
           const cutoff = Date.now() - LIVE_WINDOW_S * 1000;
           for (const t of next.keys()) if (t < cutoff) next.delete(t);
           return next;
@@ -184,17 +274,35 @@ export function DsrCharts({ serviceId, vip, title }: { serviceId?: string; vip?:
     const known: Map<number, Point> = range === 'live' ? live : new Map((history.data?.points ?? []).map((p) => [p.t, p]));
     const now = Date.now();
     const start = range === 'live' ? now - LIVE_WINDOW_S * 1000 : (history.data?.since ?? now);
-    return chartSteps(known, stepMs, start, now);
-    // tick re-evaluates the sliding window.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [range, live, history.data, tick]);
+    return chartSteps(known, stepMs, start, now, range === 'live' ? liveCompleteThrough : (history.data?.completeThrough ?? null));
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- tick is read through Date.now(): it re-evaluates the live window every second
+  }, [range, live, liveCompleteThrough, history.data, tick]);
   // The chart spans the whole range even when traffic covers a moment of it.
   const nowS = Date.now() / 1000;
   const windowS: [number, number] = range === 'live' ? [nowS - LIVE_WINDOW_S, nowS] : [(history.data?.since ?? Date.now()) / 1000, nowS];
+  // Both charts mark the same times, as many as the narrower plot has room for; one above the
+  // other (as wide as each other) they also line up: the flows chart keeps a margin where the traffic chart's right axis is.
+  const [layouts, setLayouts] = useState<{ traffic?: ChartLayout; flows?: ChartLayout }>({});
+  const onTrafficLayout = useCallback(
+    (l: ChartLayout) => setLayouts((prev) => (sameLayout(prev.traffic, l) ? prev : { ...prev, traffic: l })),
+    [],
+  );
+  const onFlowsLayout = useCallback(
+    (l: ChartLayout) => setLayouts((prev) => (sameLayout(prev.flows, l) ? prev : { ...prev, flows: l })),
+    [],
+  );
+  const stacked = layouts.traffic !== undefined && layouts.traffic.width === layouts.flows?.width;
+  const ticks = timeTicks(windowS, Math.min(layouts.traffic?.plotWidth ?? Infinity, layouts.flows?.plotWidth ?? Infinity));
   const traffic: uPlot.AlignedData = [points.map((p) => p.t / 1000), points.map((p) => p.inbound), points.map((p) => p.returnPath)];
   const flows: uPlot.AlignedData = [points.map((p) => p.t / 1000), points.map((p) => p.newFlowsPerSecond)];
   const counted = points.filter((p) => (p.inbound ?? 0) > 0 || (p.returnPath ?? 0) > 0).length;
-  const totals = points.reduce((a, p) => ({ inbound: a.inbound + (p.inbound ?? 0), ret: a.ret + (p.returnPath ?? 0) }), { inbound: 0, ret: 0 });
+  const totals = points.reduce((a, p) => ({ inbound: a.inbound + (p.inbound ?? 0), ret: a.ret + (p.returnPath ?? 0) }), {
+    inbound: 0,
+    ret: 0,
+  });
+  // The newest second each series counted traffic in: a browser test tells "still flowing" from it, which the window's sums cannot once the window is full.
+  const newestSecond = (pick: (p: Point) => number | null) =>
+    Math.max(0, ...points.filter((p) => (pick(p) ?? 0) > 0).map((p) => p.t / 1000));
   const ratio = totals.inbound > 0 ? totals.ret / totals.inbound : null;
 
   return (
@@ -207,8 +315,15 @@ export function DsrCharts({ serviceId, vip, title }: { serviceId?: string; vip?:
           <p className="text-sm text-slate-600" data-testid="dsr-ratio">
             {ratio === null
               ? 'No traffic counted in this range yet.'
-              : `The backends sent ${ratio.toFixed(1)}× what the balancers received: that return path never crossed a balancer. The two lines have their own scales (inbound on the right axis).`}
+              : vipSharedWith.length > 0
+                ? 'The return path never crossed a balancer. The two lines have their own scales (inbound on the right axis).'
+                : `The backends sent ${ratio.toFixed(1)}× what the balancers received: that return path never crossed a balancer. The two lines have their own scales (inbound on the right axis).`}
           </p>
+          {vipSharedWith.length > 0 && (
+            <p className="text-sm text-amber-800" data-testid="dsr-shared-vip">
+              Backends count the return path per VIP: this return path line is all of {vip}&apos;s, {vipSharedWith.join(', ')} included.
+            </p>
+          )}
         </div>
         <div role="radiogroup" aria-label="Time range" className="flex rounded-md border border-slate-300 p-0.5">
           {RANGES.map((r) => (
@@ -217,7 +332,7 @@ export function DsrCharts({ serviceId, vip, title }: { serviceId?: string; vip?:
               role="radio"
               aria-checked={range === r.value}
               onClick={() => setRange(r.value)}
-              className={`rounded px-2.5 py-1 text-xs font-medium ${range === r.value ? 'bg-brand-600 text-white' : 'text-slate-700 hover:bg-slate-100'}`}
+              className={`rounded px-2.5 py-1 text-xs font-medium ${range === r.value ? 'bg-brand-600 text-on-accent' : 'text-slate-700 hover:bg-slate-100'}`}
             >
               {r.label}
             </button>
@@ -228,21 +343,44 @@ export function DsrCharts({ serviceId, vip, title }: { serviceId?: string; vip?:
         <Spinner label="Loading counters…" />
       ) : (
         <div className="grid gap-4 lg:grid-cols-3">
-          <div className="min-w-0 lg:col-span-2" data-testid="traffic-chart" data-points={counted} data-inbound={totals.inbound} data-return-path={totals.ret}>
+          <div
+            className="min-w-0 lg:col-span-2"
+            data-testid="traffic-chart"
+            data-points={counted}
+            data-inbound={totals.inbound}
+            data-return-path={totals.ret}
+            data-newest-inbound-second={newestSecond((p) => p.inbound)}
+            data-newest-return-path-second={newestSecond((p) => p.returnPath)}
+          >
             <LineChart
               window={windowS}
+              ticks={ticks}
+              onLayout={onTrafficLayout}
               label="Throughput over time: balancer inbound and backend return path"
               data={traffic}
               format={bitsPerSecond}
               // Inbound is a few hundredths of the return path under DSR: on one scale it would lie flat on zero.
               series={[
-                { label: 'Balancer inbound (right axis)', stroke: '#0c7564', right: true },
-                { label: 'Backend return path (left axis)', stroke: '#d97706' },
+                { label: 'Balancer inbound (right axis)', stroke: '#11907a', right: true },
+                {
+                  label: vipSharedWith.length > 0 ? 'Backend return path, whole VIP (left axis)' : 'Backend return path (left axis)',
+                  stroke: '#d97706',
+                },
               ]}
             />
           </div>
           <div className="min-w-0">
-            <LineChart window={windowS} label="New flows per second" data={flows} format={(v) => `${count(v)}/s`} series={[{ label: 'New flows', stroke: '#2563eb' }]} wholeNumbers />
+            <LineChart
+              window={windowS}
+              ticks={ticks}
+              rightMargin={stacked}
+              onLayout={onFlowsLayout}
+              label="New flows per second"
+              data={flows}
+              format={(v) => `${count(v)}/s`}
+              series={[{ label: 'New flows', stroke: '#3b82f6' }]}
+              wholeNumbers
+            />
           </div>
         </div>
       )}

@@ -14,6 +14,7 @@ export function ConfirmButton({
   confirmLabel,
   onConfirm,
   variant = 'danger',
+  confirmVariant = 'danger',
   busy,
   className,
   'aria-label': ariaLabel,
@@ -26,7 +27,10 @@ export function ConfirmButton({
   /** The go-ahead button, naming the action ("Delete shop"). */
   confirmLabel: string;
   onConfirm: () => void;
+  /** The opening button's look: a quiet ghost in a table row, danger on its own. */
   variant?: 'danger' | 'secondary' | 'ghost';
+  /** The go-ahead button's look: danger, whatever the opening button looks like; primary for what is not destructive (a rollback). */
+  confirmVariant?: 'danger' | 'primary';
   busy?: boolean;
   className?: string;
   'aria-label'?: string;
@@ -47,7 +51,14 @@ export function ConfirmButton({
   }
   return (
     <>
-      <Button variant={variant} busy={busy} className={className} aria-label={ariaLabel} aria-haspopup="dialog" onClick={() => dialog.current?.showModal()}>
+      <Button
+        variant={variant}
+        busy={busy}
+        className={className}
+        aria-label={ariaLabel}
+        aria-haspopup="dialog"
+        onClick={() => dialog.current?.showModal()}
+      >
         {children}
       </Button>
       <dialog
@@ -57,12 +68,12 @@ export function ConfirmButton({
         aria-labelledby={`${id}-title`}
         aria-describedby={`${id}-description`}
         onKeyDown={keepFocus}
-        className="m-auto w-[min(28rem,calc(100vw-2rem))] rounded-lg border border-slate-200 bg-white p-5 text-left text-slate-900 shadow-xl backdrop:bg-slate-900/40 dark:border-slate-700 dark:bg-slate-900 dark:text-slate-100"
+        className="m-auto w-[min(28rem,calc(100vw-2rem))] rounded-lg border border-slate-200 bg-white p-5 text-left text-slate-900 shadow-xl backdrop:bg-black/50"
       >
         <h2 id={`${id}-title`} className="text-base font-semibold">
           {title}
         </h2>
-        <div id={`${id}-description`} className="mt-2 text-sm text-slate-600 dark:text-slate-300">
+        <div id={`${id}-description`} className="mt-2 text-sm text-slate-600">
           {description}
         </div>
         <div className="mt-5 flex flex-wrap justify-end gap-2">
@@ -70,7 +81,7 @@ export function ConfirmButton({
             Cancel
           </Button>
           <Button
-            variant={variant === 'danger' ? 'danger' : 'primary'}
+            variant={confirmVariant}
             onClick={() => {
               dialog.current?.close();
               onConfirm();

@@ -12,7 +12,7 @@ const SERVICE: Record<ServiceHealth['state'], { tone: 'green' | 'amber' | 'red' 
   healthy: { tone: 'green', icon: '✓', text: 'all healthy' },
   degraded: { tone: 'amber', icon: '!', text: 'degraded' },
   down: { tone: 'red', icon: '✕', text: 'down' },
-  unknown: { tone: 'slate', icon: '?', text: 'health unknown' },
+  unknown: { tone: 'amber', icon: '?', text: 'health unknown: no balancer reporting' },
   incomplete: { tone: 'slate', icon: '–', text: 'not served' },
   draft: { tone: 'slate', icon: '✎', text: 'draft: no node carries it' },
 };
@@ -23,6 +23,10 @@ export function ServiceHealthBadge({ health }: { health: ServiceHealth }) {
   const detail = [
     health.failing > 0 && `${health.failing} of ${health.serving} backends failing`,
     health.warnings.length > 0 && `${health.warnings.length} warning${health.warnings.length === 1 ? '' : 's'}`,
+    // Some balancers vouch for it, not all (with none, the state itself says "health unknown").
+    health.reporting > 0 &&
+      health.reporting < health.balancers &&
+      `${health.balancers - health.reporting} of ${health.balancers} balancers not reporting`,
   ].filter(Boolean);
   return (
     <span data-testid="service-health" data-state={health.state}>
@@ -43,24 +47,46 @@ function time(d: Date | string | null): string {
 
 /** Each balancer's view of one backend: "✕ failing since 22:31:05: connection refused (lb-1)". */
 export function BackendHealthList({ health }: { health: BackendHealth }) {
-  if (health.state === 'disabled') return <Line icon="–" tone="text-slate-600">disabled: no checks counted</Line>;
-  if (health.checks.length === 0) return <Line icon="–" tone="text-slate-600">no balancer checks it</Line>;
+  if (health.state === 'disabled')
+    return (
+      <Line icon="–" tone="text-slate-600">
+        disabled: no checks counted
+      </Line>
+    );
+  if (health.checks.length === 0)
+    return (
+      <Line icon="–" tone="text-slate-600">
+        no balancer checks it
+      </Line>
+    );
   return (
     <ul className="flex flex-col gap-0.5" data-testid="backend-health" data-state={health.state}>
       {health.checks.map((c) => (
         <li key={c.nodeId}>
           {c.state === 'failing' ? (
             <Line icon="✕" tone="text-red-800">
-              failing{c.error ? `: ${c.error}` : ''} <span className="text-slate-600">since {time(c.since)} · {c.node}</span>
+              failing{c.error ? `: ${c.error}` : ''}{' '}
+              <span className="text-slate-600">
+                since {time(c.since)} · {c.node}
+              </span>
             </Line>
           ) : c.state === 'healthy' ? (
             <Line icon="✓" tone="text-emerald-800">
               healthy <span className="text-slate-600">· {c.node}</span>
             </Line>
           ) : c.state === 'unchecked' ? (
-            <Line icon="–" tone="text-slate-600">not checked (no health check) · {c.node}</Line>
+            <Line icon="–" tone="text-slate-600">
+              not checked (no health check) · {c.node}
+            </Line>
+          ) : c.lastKnown ? (
+            <Line icon="?" tone="text-slate-600">
+              stale: last known {c.lastKnown.state === 'unchecked' ? 'not checked' : c.lastKnown.state} at {time(c.lastKnown.at)}, {c.node}{' '}
+              {c.lastKnown.online ? 'not reporting' : 'offline'}
+            </Line>
           ) : (
-            <Line icon="?" tone="text-slate-600">unknown: {c.node} offline or not reporting</Line>
+            <Line icon="?" tone="text-slate-600">
+              unknown: {c.node} offline or not reporting
+            </Line>
           )}
         </li>
       ))}
@@ -79,40 +105,58 @@ function Line({ icon, tone, children }: { icon: string; tone: string; children: 
   );
 }
 
-/** Warnings of the agents, with the node each came from. */
-export function WarningList({ warnings }: { warnings: { key: string; node?: string; message: string }[] }) {
+/** Warnings of the agents, with the node each came from; `stale`: from the last report of a node offline now, so they count for nothing. */
+export function WarningList({
+  warnings,
+  stale = false,
+}: {
+  warnings: { key: string; node?: string; message: string; from?: string }[];
+  stale?: boolean;
+}) {
   if (warnings.length === 0) return null;
   return (
-    <ul className="flex flex-col gap-1 text-sm text-amber-900" data-testid="warnings">
+    <ul
+      className={`flex flex-col gap-1 text-sm ${stale ? 'text-slate-600' : 'text-amber-900'}`}
+      data-testid={stale ? 'stale-warnings' : 'warnings'}
+    >
       {warnings.map((w) => (
-        <li key={w.key}>
+        <li key={w.key} className="break-words">
           <span aria-hidden="true" className="mr-1 font-bold">
-            !
+            {stale ? '?' : '!'}
           </span>
           {w.node && <strong>{w.node}: </strong>}
           {w.message}
+          {w.from && <span className="text-xs text-slate-500"> ({w.from})</span>}
         </li>
       ))}
     </ul>
   );
 }
 
-/** How far the latest change reached; "applied" only when every node runs it and no agent warns about the service. */
+/**
+ * How far the latest change reached; "applied" only when every node runs it and no agent warns about the service.
+ * An offline node is not counted as applied: what it runs is known only from its last status report.
+ */
 export function RolloutBadge({ service: s, long = false }: { service: Pick<Service, 'rollout' | 'health'>; long?: boolean }) {
-  const { nodes, applied, errors } = s.rollout;
+  const { nodes, applied, offline, errors } = s.rollout;
   const warnings = s.health.warnings.length;
   const [tone, text] =
     nodes === 0
       ? (['slate', 'no node carries it'] as const)
       : errors.length > 0
         ? (['red', `${errors.length} node${errors.length === 1 ? '' : 's'} failed to apply`] as const)
-        : applied < nodes
-          ? (['amber', long ? 'rolling out' : `${applied}/${nodes} nodes applied`] as const)
-          : warnings > 0
-            ? (['amber', `applied with ${warnings} warning${warnings === 1 ? '' : 's'}`] as const)
-            : (['green', long ? 'applied' : `${applied}/${nodes} nodes applied`] as const);
+        : offline > 0
+          ? ([
+              'amber',
+              long ? `${offline} node${offline === 1 ? '' : 's'} offline` : `${applied}/${nodes} nodes applied, ${offline} offline`,
+            ] as const)
+          : applied < nodes
+            ? (['amber', long ? 'rolling out' : `${applied}/${nodes} nodes applied`] as const)
+            : warnings > 0
+              ? (['amber', `applied with ${warnings} warning${warnings === 1 ? '' : 's'}`] as const)
+              : (['green', long ? 'applied' : `${applied}/${nodes} nodes applied`] as const);
   return (
-    <span data-testid="rollout-badge">
+    <span data-testid="rollout-badge" data-tone={tone}>
       <Badge tone={tone}>{text}</Badge>
     </span>
   );

@@ -6,7 +6,16 @@ export function ServiceChanges({ changes, label }: { changes: ServiceChange[]; l
   return (
     <ul aria-label={label} className="flex flex-col gap-0.5 font-mono text-xs text-slate-800">
       {changes.map((c, i) => (
-        <li key={i} className={c.kind === 'backend-removed' || c.kind === 'balancer-removed' || c.kind === 'deleted' ? 'text-red-800' : c.kind.endsWith('added') ? 'text-green-800' : undefined}>
+        <li
+          key={i}
+          className={
+            c.kind === 'backend-removed' || c.kind === 'balancer-removed' || c.kind === 'deleted'
+              ? 'text-red-800'
+              : c.kind.endsWith('added')
+                ? 'text-green-800'
+                : undefined
+          }
+        >
           {describeChange(c)}
         </li>
       ))}

@@ -22,7 +22,18 @@ export const EMPTY_SERVICE: Form = {
   ingressInterface: null,
   drainTimeoutS: 300,
   mss: null,
-  healthCheck: { type: 'tcp', port: null, path: '/', expectStatus: 200, payload: null, expect: null, intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 },
+  healthCheck: {
+    type: 'tcp',
+    port: null,
+    path: '/',
+    expectStatus: 200,
+    payload: null,
+    expect: null,
+    intervalMs: 2000,
+    timeoutMs: 1000,
+    rise: 2,
+    fall: 3,
+  },
   balancerNodeIds: [],
   backends: [{ address: '', port: null, weight: 1, state: 'active', nodeId: null }],
   draft: false,
@@ -31,15 +42,18 @@ export const EMPTY_SERVICE: Form = {
 const MODES = {
   l2: {
     label: 'L2: MAC rewrite',
-    needs: 'Balancer and backends share one L2 segment (VLAN). The balancer answers ARP for the VIP; backends get the VIP on lo with arp_ignore/arp_announce (the agent sets this up).',
+    needs:
+      'Balancer and backends share one L2 segment (VLAN). The balancer answers ARP for the VIP; backends get the VIP on lo with arp_ignore/arp_announce (the agent sets this up).',
   },
   l3: {
     label: 'L3: tunnel',
-    needs: "Your routers send the VIP to the balancers (static route or BGP). Backends can be in any subnet reachable by IP; they decapsulate and answer from the VIP. The agent creates the tunnel devices and clamps TCP MSS for the tunnel's overhead.",
+    needs:
+      "Your routers send the VIP to the balancers (static route or BGP). Backends can be in any subnet reachable by IP; they decapsulate and answer from the VIP. The agent creates the tunnel devices and clamps TCP MSS for the tunnel's overhead.",
   },
   nat: {
     label: 'NAT (not DSR)',
-    needs: 'Classic full proxy: responses come back through the balancer. For backends that cannot be set up for DSR. Not DSR: the balancer carries every byte.',
+    needs:
+      'Classic full proxy: responses come back through the balancer. For backends that cannot be set up for DSR. Not DSR: the balancer carries every byte.',
   },
 } as const;
 
@@ -88,7 +102,7 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
     setSubmitted(true);
     if (Object.keys(local).length > 0) {
       // Move focus to the first problem, so keyboard and screen-reader users land on it.
-      requestAnimationFrame(() => (document.querySelector('[aria-invalid="true"]') as HTMLElement | null)?.focus());
+      requestAnimationFrame(() => document.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus());
       return;
     }
     const input = ServiceInput.parse(form);
@@ -128,7 +142,15 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
           {(p) => <Input {...p} value={form.name} onChange={(e) => set({ name: e.target.value })} onBlur={() => touch('name')} />}
         </Field>
         <Field label="Virtual IP (VIP)" hint="IPv4 or IPv6, e.g. 203.0.113.10" error={errorFor('vip')}>
-          {(p) => <Input {...p} value={form.vip} inputMode="decimal" onChange={(e) => set({ vip: e.target.value.trim() })} onBlur={() => touch('vip')} />}
+          {(p) => (
+            <Input
+              {...p}
+              value={form.vip}
+              inputMode="decimal"
+              onChange={(e) => set({ vip: e.target.value.trim() })}
+              onBlur={() => touch('vip')}
+            />
+          )}
         </Field>
         <Field label="Port or range" hint="80, or 8000-8100" error={errorFor('ports')}>
           {(p) => <Input {...p} value={form.ports} onChange={(e) => set({ ports: e.target.value.trim() })} onBlur={() => touch('ports')} />}
@@ -175,8 +197,19 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
             )}
           </Field>
         )}
-        <Field label="Ingress interface (optional)" hint="Where VIP traffic arrives; empty: worked out from the routing table." error={errorFor('ingressInterface')}>
-          {(p) => <Input {...p} value={form.ingressInterface ?? ''} onChange={(e) => set({ ingressInterface: e.target.value.trim() || null })} onBlur={() => touch('ingressInterface')} />}
+        <Field
+          label="Ingress interface (optional)"
+          hint="Where VIP traffic arrives; empty: worked out from the routing table."
+          error={errorFor('ingressInterface')}
+        >
+          {(p) => (
+            <Input
+              {...p}
+              value={form.ingressInterface ?? ''}
+              onChange={(e) => set({ ingressInterface: e.target.value.trim() || null })}
+              onBlur={() => touch('ingressInterface')}
+            />
+          )}
         </Field>
         <div className="sm:col-span-2">
           <p className="mb-1 text-sm font-medium">Balancer nodes</p>
@@ -191,7 +224,11 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
                       type="checkbox"
                       checked={form.balancerNodeIds?.includes(n.id) ?? false}
                       onChange={(e) =>
-                        set({ balancerNodeIds: e.target.checked ? [...(form.balancerNodeIds ?? []), n.id] : (form.balancerNodeIds ?? []).filter((x) => x !== n.id) })
+                        set({
+                          balancerNodeIds: e.target.checked
+                            ? [...(form.balancerNodeIds ?? []), n.id]
+                            : (form.balancerNodeIds ?? []).filter((x) => x !== n.id),
+                        })
                       }
                     />
                     {n.name} {!n.online && <span className="text-xs text-slate-500">(offline)</span>}
@@ -208,20 +245,47 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
         <legend className="px-1 text-sm font-semibold">Backends</legend>
         <ul className="flex flex-col gap-3">
           {backends.map((b, i) => (
-            <li key={i} className={`grid items-start gap-3 ${form.mode === 'nat' ? 'sm:grid-cols-[2fr_1fr_1fr_1fr_auto]' : 'sm:grid-cols-[2fr_1fr_1fr_auto]'}`}>
+            <li
+              key={i}
+              className={`grid items-start gap-3 ${form.mode === 'nat' ? 'sm:grid-cols-[2fr_1fr_1fr_1fr_auto]' : 'sm:grid-cols-[2fr_1fr_1fr_auto]'}`}
+            >
               <Field label={`Backend ${i + 1} address`} error={errorFor(`backends.${i}.address`)}>
-                {(p) => <Input {...p} value={b.address} onChange={(e) => setBackend(i, { address: e.target.value.trim() })} onBlur={() => touch(`backends.${i}.address`)} />}
+                {(p) => (
+                  <Input
+                    {...p}
+                    value={b.address}
+                    onChange={(e) => setBackend(i, { address: e.target.value.trim() })}
+                    onBlur={() => touch(`backends.${i}.address`)}
+                  />
+                )}
               </Field>
               {form.mode === 'nat' && (
                 // Only NAT can send to another port; DSR keeps the VIP's.
                 <Field label={`Backend ${i + 1} port`} hint="Empty: the VIP's port." error={errorFor(`backends.${i}.port`)}>
                   {(p) => (
-                    <Input {...p} type="number" min={1} max={65535} value={b.port ?? ''} onChange={(e) => setBackend(i, { port: e.target.value === '' ? null : Number(e.target.value) })} onBlur={() => touch(`backends.${i}.port`)} />
+                    <Input
+                      {...p}
+                      type="number"
+                      min={1}
+                      max={65535}
+                      value={b.port ?? ''}
+                      onChange={(e) => setBackend(i, { port: e.target.value === '' ? null : Number(e.target.value) })}
+                      onBlur={() => touch(`backends.${i}.port`)}
+                    />
                   )}
                 </Field>
               )}
               <Field label="Weight" error={errorFor(`backends.${i}.weight`)}>
-                {(p) => <Input {...p} type="number" min={1} max={1000} value={b.weight ?? 1} onChange={(e) => setBackend(i, { weight: Number(e.target.value) })} />}
+                {(p) => (
+                  <Input
+                    {...p}
+                    type="number"
+                    min={1}
+                    max={1000}
+                    value={b.weight ?? 1}
+                    onChange={(e) => setBackend(i, { weight: Number(e.target.value) })}
+                  />
+                )}
               </Field>
               <Field label="State" error={errorFor(`backends.${i}.state`)}>
                 {(p) => (
@@ -232,14 +296,25 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
                   </Select>
                 )}
               </Field>
-              <Button type="button" variant="ghost" className="sm:mt-6" onClick={() => set({ backends: backends.filter((_, j) => j !== i) })} aria-label={`Remove backend ${i + 1}`}>
+              <Button
+                type="button"
+                variant="ghost"
+                className="sm:mt-6"
+                onClick={() => set({ backends: backends.filter((_, j) => j !== i) })}
+                aria-label={`Remove backend ${i + 1}`}
+              >
                 Remove
               </Button>
             </li>
           ))}
         </ul>
         {errorFor('backends') && <p className="mt-1 text-xs font-medium text-red-700">{errorFor('backends')}</p>}
-        <Button type="button" variant="secondary" className="mt-3" onClick={() => set({ backends: [...backends, { address: '', port: null, weight: 1, state: 'active', nodeId: null }] })}>
+        <Button
+          type="button"
+          variant="secondary"
+          className="mt-3"
+          onClick={() => set({ backends: [...backends, { address: '', port: null, weight: 1, state: 'active', nodeId: null }] })}
+        >
           Add a backend
         </Button>
       </fieldset>
@@ -270,15 +345,25 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
         {hc.type !== 'none' && (
           <>
             <Field label="Interval (ms)" error={errorFor('healthCheck.intervalMs')}>
-              {(p) => <Input {...p} type="number" value={hc.intervalMs ?? 2000} onChange={(e) => setHc({ intervalMs: Number(e.target.value) })} />}
+              {(p) => (
+                <Input {...p} type="number" value={hc.intervalMs ?? 2000} onChange={(e) => setHc({ intervalMs: Number(e.target.value) })} />
+              )}
             </Field>
             <Field label="Timeout (ms)" error={errorFor('healthCheck.timeoutMs')}>
-              {(p) => <Input {...p} type="number" value={hc.timeoutMs ?? 1000} onChange={(e) => setHc({ timeoutMs: Number(e.target.value) })} />}
+              {(p) => (
+                <Input {...p} type="number" value={hc.timeoutMs ?? 1000} onChange={(e) => setHc({ timeoutMs: Number(e.target.value) })} />
+              )}
             </Field>
             <Field label="Fall / rise" hint="Failures to go down, successes to come back.">
               {(p) => (
                 <div className="flex gap-2">
-                  <Input {...p} aria-label="Fall" type="number" value={hc.fall ?? 3} onChange={(e) => setHc({ fall: Number(e.target.value) })} />
+                  <Input
+                    {...p}
+                    aria-label="Fall"
+                    type="number"
+                    value={hc.fall ?? 3}
+                    onChange={(e) => setHc({ fall: Number(e.target.value) })}
+                  />
                   <Input aria-label="Rise" type="number" value={hc.rise ?? 2} onChange={(e) => setHc({ rise: Number(e.target.value) })} />
                 </div>
               )}
@@ -291,7 +376,9 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
         <input type="checkbox" className="mt-1" checked={form.draft ?? false} onChange={(e) => set({ draft: e.target.checked })} />
         <span>
           Save as a draft
-          <span className="block text-xs text-slate-500">No node carries a draft, so it may lack balancers and backends; untick to put it in service.</span>
+          <span className="block text-xs text-slate-500">
+            No node carries a draft, so it may lack balancers and backends; untick to put it in service.
+          </span>
         </span>
       </label>
 
@@ -302,7 +389,9 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
         <Button type="button" variant="secondary" onClick={() => router.back()}>
           Cancel
         </Button>
-        {submitted && Object.keys(local).length > 0 && <p className="self-center text-sm text-red-700">Fix the highlighted fields to save.</p>}
+        {submitted && Object.keys(local).length > 0 && (
+          <p className="self-center text-sm text-red-700">Fix the highlighted fields to save.</p>
+        )}
       </div>
     </form>
   );

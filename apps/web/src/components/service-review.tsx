@@ -57,17 +57,25 @@ export function ServiceReview({
           <section data-testid="flows-moved">
             <h3 className="mb-1 text-sm font-semibold">Flows</h3>
             <p className="text-sm">
-              <strong>{pct(f.establishedMoving, f.entries)}</strong> of existing flows move to another backend (those of backends that are removed or stop taking new flows).
+              <strong>{pct(f.establishedMoving, f.entries)}</strong> of existing flows move to another backend (those of backends that are
+              removed or stop taking new flows).
             </p>
             <p className="text-sm text-slate-700">
-              {pct(f.changed, f.entries)} of the Maglev lookup table changes backend ({f.changed.toLocaleString()} of {f.entries.toLocaleString()} entries
-              {f.sizeBefore !== f.sizeAfter && `; table size ${f.sizeBefore} → ${f.sizeAfter}`}): new connections there go to another backend; established connections of
-              backends that stay keep theirs.
+              {pct(f.changed, f.entries)} of the Maglev lookup table changes backend ({f.changed.toLocaleString()} of{' '}
+              {f.entries.toLocaleString()} entries
+              {f.sizeBefore !== f.sizeAfter && `; table size ${f.sizeBefore} → ${f.sizeAfter}`}): new connections there go to another
+              backend; established connections of backends that stay keep theirs.
             </p>
-            {f.toNone > 0 && <p className="text-sm font-medium text-red-800">{pct(f.toNone, f.entries)} of entries have no backend afterwards: new connections there are dropped.</p>}
+            {f.toNone > 0 && (
+              <p className="text-sm font-medium text-red-800">
+                {pct(f.toNone, f.entries)} of entries have no backend afterwards: new connections there are dropped.
+              </p>
+            )}
           </section>
         )}
-        {preview.listenerChanged && <p className="text-sm font-medium text-amber-800">The VIP, port or protocol changes: connections to the old listener end.</p>}
+        {preview.listenerChanged && (
+          <p className="text-sm font-medium text-amber-800">The VIP, port or protocol changes: connections to the old listener end.</p>
+        )}
         {balancers.length > 0 && (
           <section className="flex flex-col gap-2" aria-label="Staged rollout">
             <label className="flex items-center gap-2 text-sm font-semibold">
@@ -88,10 +96,28 @@ export function ServiceReview({
                   )}
                 </Field>
                 <Field label="Hold (seconds)" hint="Each batch is watched this long for NACKs, backends going down and drops.">
-                  {(p) => <Input {...p} type="number" min={1} max={86400} value={choice.holdSeconds} onChange={(e) => setChoice({ ...choice, holdSeconds: Number(e.target.value) })} />}
+                  {(p) => (
+                    <Input
+                      {...p}
+                      type="number"
+                      min={1}
+                      max={86400}
+                      value={choice.holdSeconds}
+                      onChange={(e) => setChoice({ ...choice, holdSeconds: Number(e.target.value) })}
+                    />
+                  )}
                 </Field>
                 <Field label="Batch size" hint="Balancers that take the change together after the canary.">
-                  {(p) => <Input {...p} type="number" min={1} max={1000} value={choice.batchSize} onChange={(e) => setChoice({ ...choice, batchSize: Number(e.target.value) })} />}
+                  {(p) => (
+                    <Input
+                      {...p}
+                      type="number"
+                      min={1}
+                      max={1000}
+                      value={choice.batchSize}
+                      onChange={(e) => setChoice({ ...choice, batchSize: Number(e.target.value) })}
+                    />
+                  )}
                 </Field>
               </div>
             )}

@@ -3,6 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { errorMessage, useTRPC } from '~/trpc/client';
+import { ConfirmButton } from './confirm-button';
 import { Badge, Button, Card, ErrorNote, Table } from './ui';
 
 const tone = { running: 'blue', paused: 'amber', completed: 'green', aborted: 'slate', rolled_back: 'red' } as const;
@@ -12,8 +13,16 @@ const label = { running: 'rolling out', paused: 'paused', completed: 'completed'
 export function StagedRollout({ serviceId, canEdit }: { serviceId: string; canEdit: boolean }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const q = useQuery({ ...trpc.rollouts.get.queryOptions({ serviceId }), refetchInterval: (query) => (query.state.data?.status === 'running' || query.state.data?.status === 'paused' ? 1000 : 10_000) });
-  const settled = { onSettled: () => queryClient.invalidateQueries({ queryKey: trpc.rollouts.pathKey() }).then(() => queryClient.invalidateQueries({ queryKey: trpc.services.pathKey() })) };
+  const q = useQuery({
+    ...trpc.rollouts.get.queryOptions({ serviceId }),
+    refetchInterval: (query) => (query.state.data?.status === 'running' || query.state.data?.status === 'paused' ? 1000 : 10_000),
+  });
+  const settled = {
+    onSettled: () =>
+      queryClient
+        .invalidateQueries({ queryKey: trpc.rollouts.pathKey() })
+        .then(() => queryClient.invalidateQueries({ queryKey: trpc.services.pathKey() })),
+  };
   const pause = useMutation(trpc.rollouts.pause.mutationOptions(settled));
   const resume = useMutation(trpc.rollouts.resume.mutationOptions(settled));
   const abort = useMutation(trpc.rollouts.abort.mutationOptions(settled));
@@ -43,15 +52,15 @@ export function StagedRollout({ serviceId, canEdit }: { serviceId: string; canEd
                 Resume
               </Button>
             )}
-            <Button
-              variant="danger"
+            <ConfirmButton
+              title="Abort the rollout?"
+              description={`Every balancer returns to revision ${r.fromRevision}.`}
+              confirmLabel="Abort the rollout"
               busy={abort.isPending}
-              onClick={() => {
-                if (confirm(`Abort the rollout? Every balancer returns to revision ${r.fromRevision}.`)) abort.mutate({ serviceId });
-              }}
+              onConfirm={() => abort.mutate({ serviceId })}
             >
               Abort
-            </Button>
+            </ConfirmButton>
           </div>
         )
       }

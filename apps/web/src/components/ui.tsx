@@ -14,9 +14,9 @@ export function Button({
   ...rest
 }: ButtonHTMLAttributes<HTMLButtonElement> & { variant?: 'primary' | 'secondary' | 'danger' | 'ghost'; busy?: boolean }) {
   const styles = {
-    primary: 'bg-brand-600 text-white hover:bg-brand-700 disabled:bg-slate-300',
+    primary: 'bg-brand-600 text-on-accent hover:bg-brand-700 disabled:bg-slate-300',
     secondary: 'border border-slate-300 bg-white text-slate-800 hover:bg-slate-50 disabled:text-slate-400',
-    danger: 'bg-red-600 text-white hover:bg-red-700 disabled:bg-slate-300',
+    danger: 'bg-red-600 text-on-accent hover:bg-red-700 disabled:bg-slate-300',
     ghost: 'text-slate-700 hover:bg-slate-100',
   }[variant];
   return (
@@ -24,7 +24,12 @@ export function Button({
       {...rest}
       disabled={rest.disabled || busy}
       aria-busy={busy || undefined}
-      className={cx('inline-flex items-center justify-center gap-2 rounded-md px-3.5 py-2 text-sm font-medium transition', styles, focus, className)}
+      className={cx(
+        'inline-flex items-center justify-center gap-2 rounded-md px-3.5 py-2 text-sm font-medium transition',
+        styles,
+        focus,
+        className,
+      )}
     >
       {busy && <Spinner />}
       {children}
@@ -32,8 +37,19 @@ export function Button({
   );
 }
 
-export function LinkButton({ href, children, variant = 'primary' }: { href: string; children: ReactNode; variant?: 'primary' | 'secondary' }) {
-  const styles = variant === 'primary' ? 'bg-brand-600 text-white hover:bg-brand-700' : 'border border-slate-300 bg-white text-slate-800 hover:bg-slate-50';
+export function LinkButton({
+  href,
+  children,
+  variant = 'primary',
+}: {
+  href: string;
+  children: ReactNode;
+  variant?: 'primary' | 'secondary';
+}) {
+  const styles =
+    variant === 'primary'
+      ? 'bg-brand-600 text-on-accent hover:bg-brand-700'
+      : 'border border-slate-300 bg-white text-slate-800 hover:bg-slate-50';
   return (
     <Link href={href} className={cx('inline-flex items-center justify-center rounded-md px-3.5 py-2 text-sm font-medium', styles, focus)}>
       {children}
@@ -50,7 +66,17 @@ export function Spinner({ label }: { label?: string }) {
   );
 }
 
-export function Card({ title, actions, children, className }: { title?: ReactNode; actions?: ReactNode; children: ReactNode; className?: string }) {
+export function Card({
+  title,
+  actions,
+  children,
+  className,
+}: {
+  title?: ReactNode;
+  actions?: ReactNode;
+  children: ReactNode;
+  className?: string;
+}) {
   return (
     <section className={cx('rounded-lg border border-slate-200 bg-white p-4 shadow-sm sm:p-5', className)}>
       {(title || actions) && (
@@ -126,35 +152,23 @@ export function Field({ label, hint, error, children }: FieldProps) {
   );
 }
 
-const inputClass = cx(
-  'w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm shadow-sm aria-[invalid=true]:border-red-500',
-  focus,
-);
+const inputClass = cx('rounded-md border border-slate-300 bg-white px-3 py-2 text-sm shadow-sm aria-[invalid=true]:border-red-500', focus);
 
 export function Input(props: InputHTMLAttributes<HTMLInputElement>) {
-  return <input {...props} className={cx(inputClass, props.className)} />;
+  // A checkbox or radio keeps its own box: the text field's border, padding and full width made it a bar.
+  if (props.type === 'checkbox' || props.type === 'radio') return <input {...props} className={cx('h-4 w-4 shrink-0', props.className)} />;
+  return <input {...props} className={cx(inputClass, 'w-full', props.className)} />;
 }
 
-export function Select(props: SelectHTMLAttributes<HTMLSelectElement>) {
-  return <select {...props} className={cx(inputClass, props.className)} />;
+/**
+ * A drop-down as wide as its column, or with `fit` as wide as its longest
+ * option: for one beside its label or in a table cell, where a width in
+ * percent lets the browser squeeze it below its text (a select's smallest
+ * width then counts as zero) and cut the chosen option short.
+ */
+export function Select({ fit, ...props }: SelectHTMLAttributes<HTMLSelectElement> & { fit?: boolean }) {
+  return <select {...props} className={cx(inputClass, fit ? 'w-auto' : 'w-full', props.className)} />;
 }
 
-export function Table({ head, children, caption }: { head: ReactNode[]; children: ReactNode; caption: string }) {
-  return (
-    <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
-      <table className="w-full min-w-[40rem] text-left text-sm">
-        <caption className="sr-only">{caption}</caption>
-        <thead className="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
-          <tr>
-            {head.map((h, i) => (
-              <th key={i} scope="col" className="px-3 py-2 font-medium">
-                {h}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody className="divide-y divide-slate-100">{children}</tbody>
-      </table>
-    </div>
-  );
-}
+// A client component (it labels cells after render); the rest of this file also serves server components.
+export { Table } from './table';

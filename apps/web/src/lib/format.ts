@@ -24,3 +24,11 @@ export function ago(date: Date | string | null | undefined): string {
   if (s < 86400) return `${Math.round(s / 3600)} h ago`;
   return `${Math.round(s / 86400)} d ago`;
 }
+
+/**
+ * An offline node's two times, each named: what the panel shows of it is from its last status report, and its agent
+ * may have been heard from (pings) after that, until it went offline.
+ */
+export function reportTimes(n: { statusAt: Date | string | null; lastSeenAt: Date | string | null }): string {
+  return `${n.statusAt ? `last status report ${ago(n.statusAt)}` : 'no status report'}, last seen ${ago(n.lastSeenAt)}`;
+}

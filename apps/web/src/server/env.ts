@@ -12,12 +12,23 @@ export const PanelEnv = z.object({
   /** Signs session cookies; unset: generated once and kept in the database. */
   TULA_AUTH_SECRET: z.string().min(32, 'TULA_AUTH_SECRET must be at least 32 characters').optional(),
   /** How long history is kept: per-second counters (and per-node 10 s detail), minute and hour rollups, health transitions and audit events. */
-  TULA_COUNTER_RETENTION_HOURS: z.coerce.number().int().min(1).max(24 * 90).default(24),
+  TULA_COUNTER_RETENTION_HOURS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 90)
+    .default(24),
   TULA_MINUTE_RETENTION_DAYS: z.coerce.number().int().min(1).max(3660).default(30),
   TULA_HOUR_RETENTION_DAYS: z.coerce.number().int().min(1).max(3660).default(400),
   TULA_HISTORY_RETENTION_DAYS: z.coerce.number().int().min(1).max(3660).default(400),
+  /** Alerts (the notification list), and their webhook and mail deliveries with the attempt log. */
+  TULA_ALERT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3660).default(400),
+  TULA_DELIVERY_RETENTION_DAYS: z.coerce.number().int().min(1).max(3660).default(30),
   /** smtp://user:pass@host:port (or smtps://): outgoing mail. Unset: mail goes to the outbox. */
-  TULA_SMTP_URL: z.string().regex(/^smtps?:\/\//, 'TULA_SMTP_URL must start with smtp:// or smtps://').optional(),
+  TULA_SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, 'TULA_SMTP_URL must start with smtp:// or smtps://')
+    .optional(),
   TULA_MAIL_FROM: z.string().min(3).default('Tula <tula@localhost>'),
   /** What an organisation on the free trial may have. */
   TULA_TRIAL_MAX_NODES: z.coerce.number().int().min(1).default(10),
@@ -35,6 +46,8 @@ export const PanelEnv = z.object({
    * Forwarded header names the client. Unset: the socket's peer is the client, headers are ignored.
    */
   TULA_TRUSTED_PROXIES: z.string().optional(),
+  /** The first retry of a failed alert delivery waits this long; each further one twice as long (up to an hour). */
+  TULA_ALERT_RETRY_BASE_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
   /** Bearer token Prometheus sends to scrape /metrics. Unset: /metrics answers 404. */
   TULA_METRICS_TOKEN: z.string().min(24, 'TULA_METRICS_TOKEN must be at least 24 characters').optional(),
 });

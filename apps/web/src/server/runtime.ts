@@ -29,7 +29,9 @@ export function setPanelRuntime(runtime: PanelRuntime): void {
 export function panelRuntime(): PanelRuntime {
   const runtime = (globalThis as WithRuntime)[KEY];
   if (!runtime) {
-    throw new Error('The panel runtime is not initialised: start the control panel with `npm start` (apps/web/server.ts), not `next` directly.');
+    throw new Error(
+      'The panel runtime is not initialised: start the control panel with `npm start` (apps/web/server.ts), not `next` directly.',
+    );
   }
   return runtime;
 }

@@ -19,7 +19,8 @@ export function ApiProvider({ children }: { children: ReactNode }) {
             refetchOnWindowFocus: true,
             // Retry what may pass next time (network, server errors), not answers like "not found".
             retry: (failures, error) =>
-              failures < 2 && !(error instanceof TRPCClientError && ['NOT_FOUND', 'FORBIDDEN', 'UNAUTHORIZED', 'BAD_REQUEST'].includes(error.data?.code)),
+              failures < 2 &&
+              !(error instanceof TRPCClientError && ['NOT_FOUND', 'FORBIDDEN', 'UNAUTHORIZED', 'BAD_REQUEST'].includes(error.data?.code)),
           },
         },
       }),
@@ -56,10 +57,12 @@ export function fieldErrors(error: unknown): Record<string, string> {
 
 /** A sentence a person can act on, from any API error. */
 export function errorMessage(error: unknown): string {
+  // No answer at all (tRPC wraps the browser's "Failed to fetch" without data): the network or the panel is down.
+  const unanswered = error instanceof Error && !(error instanceof TRPCClientError && error.data) && /fetch/i.test(error.message);
+  if (unanswered) return 'The panel could not be reached. Check your connection and try again.';
   if (error instanceof TRPCClientError) {
     if (error.data?.code === 'UNAUTHORIZED') return 'Your session ended: sign in again.';
     return error.message;
   }
-  if (error instanceof Error && /fetch/i.test(error.message)) return 'The panel could not be reached. Check your connection and try again.';
   return error instanceof Error ? error.message : String(error);
 }

@@ -8,6 +8,7 @@ import { RolloutBadge, ServiceHealthBadge } from '~/components/health';
 import { LabControls } from '~/components/lab-controls';
 import { Card, LinkButton, Spinner } from '~/components/ui';
 import { useTRPC } from '~/trpc/client';
+import { LoadError } from '~/components/load-error';
 
 const HEALTH_ORDER = ['down', 'degraded', 'unknown', 'incomplete', 'healthy', 'draft'];
 
@@ -21,7 +22,13 @@ export default function Overview() {
   return (
     <div className="flex flex-col gap-6">
       <h1 className="text-2xl font-semibold">Overview</h1>
-      {summary.isPending && <Spinner label="Loading your organisation…" />}
+      {summary.isPending && !summary.error && <Spinner label="Loading your organisation…" />}
+      {/* One banner while the panel is unreachable, not one per query. */}
+      {summary.error ? (
+        <LoadError query={summary} what="your organisation's summary" everySeconds={5} />
+      ) : (
+        <LoadError query={services} what="the services" everySeconds={5} />
+      )}
       {onboarding && !done && (
         <Card title="Get started" actions={<LinkButton href="/app/onboarding">Continue setup</LinkButton>}>
           <p className="text-sm text-slate-600">Enroll a node, create a service, and watch its traffic. It takes a few minutes.</p>
@@ -30,10 +37,24 @@ export default function Overview() {
       <DsrCharts title="Fleet" />
       <LabControls />
       <div className="grid gap-4 md:grid-cols-2">
-        <Card title="Fleet" actions={<Link href="/app/fleet" className="text-sm text-brand-700 underline">All nodes</Link>}>
+        <Card
+          title="Fleet"
+          actions={
+            <Link href="/app/fleet" className="text-sm text-brand-700 underline">
+              All nodes
+            </Link>
+          }
+        >
           {s && <FleetCounts counts={s.counts} />}
         </Card>
-        <Card title="Services" actions={<Link href="/app/services" className="text-sm text-brand-700 underline">All services</Link>}>
+        <Card
+          title="Services"
+          actions={
+            <Link href="/app/services" className="text-sm text-brand-700 underline">
+              All services
+            </Link>
+          }
+        >
           <ul className="flex flex-col gap-1 text-sm">
             {/* What needs attention first. */}
             {services.data

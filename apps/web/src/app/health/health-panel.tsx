@@ -10,7 +10,11 @@ export function HealthPanel() {
   const status = useQuery({ ...trpc.health.status.queryOptions(), refetchInterval: 5_000 });
 
   if (status.isPending) {
-    return <p role="status" className="text-slate-500">Checking the control panel…</p>;
+    return (
+      <p role="status" className="text-slate-500">
+        Checking the control panel…
+      </p>
+    );
   }
   if (status.isError) {
     return (

@@ -21,10 +21,23 @@ export const createApiToken = personWriteProcedure.input(CreateApiTokenInput).mu
   const expiresAt = input.expiresInDays ? new Date(Date.now() + input.expiresInDays * 86_400_000) : null;
   const row = await change(
     ctx,
-    (r: { id: string }) => ({ action: 'api_token.create', targetType: 'api_token', targetId: r.id, data: { name: input.name, role: input.role, expiresAt } }),
+    (r: { id: string }) => ({
+      action: 'api_token.create',
+      targetType: 'api_token',
+      targetId: r.id,
+      data: { name: input.name, role: input.role, expiresAt },
+    }),
     (tx) =>
       tx.apiToken.create({
-        data: { organizationId: ctx.org.id, name: input.name, role: input.role, tokenHash: sha256(token), prefix: token.slice(0, 9), expiresAt, createdById: ctx.user.id },
+        data: {
+          organizationId: ctx.org.id,
+          name: input.name,
+          role: input.role,
+          tokenHash: sha256(token),
+          prefix: token.slice(0, 9),
+          expiresAt,
+          createdById: ctx.user.id,
+        },
         select: { id: true },
       }),
   );

@@ -1,4 +1,5 @@
 import { router } from '../../trpc.ts';
-import { liveCounters, liveFleet } from './counters.ts';
+import { liveCounters } from './counters.ts';
+import { liveFleet } from './fleet.ts';
 
 export const liveRouter = router({ counters: liveCounters, fleet: liveFleet });

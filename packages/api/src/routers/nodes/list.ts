@@ -1,4 +1,5 @@
 import { isOnline } from '@tula/control';
+import { TULA_VERSION, UpgradeStatus } from '@tula/protocol';
 import { orgProcedure } from '../../trpc.ts';
 
 export const nodeSelect = {
@@ -8,6 +9,7 @@ export const nodeSelect = {
   hostname: true,
   addresses: true,
   agentVersion: true,
+  upgradeStatus: true,
   capabilities: true,
   lastSeenAt: true,
   connected: true,
@@ -31,13 +33,32 @@ export function agentWarning(message: string): { service: string | null; message
   return { service: /^service ([^:\s]+):/.exec(message)?.[1] ?? null, message };
 }
 
-export function nodeStatus<T extends { connected: boolean; lastSeenAt: Date | null; desiredHash: string | null; appliedHash: string | null; revokedAt: Date | null; warnings: string[] }>(n: T) {
-  const { warnings, ...rest } = n;
+export function nodeStatus<
+  T extends {
+    connected: boolean;
+    lastSeenAt: Date | null;
+    desiredHash: string | null;
+    appliedHash: string | null;
+    revokedAt: Date | null;
+    warnings: string[];
+    agentVersion: string | null;
+    upgradeStatus: unknown;
+  },
+>(n: T) {
+  const { warnings, upgradeStatus, ...rest } = n;
+  const upgrade = UpgradeStatus.safeParse(upgradeStatus);
   return {
     ...rest,
     online: isOnline(n),
     inSync: n.desiredHash !== null && n.appliedHash === n.desiredHash,
     warnings: warnings.map(agentWarning),
+    /** The warnings are from the last report of a node offline now: what was wrong then, not now. */
+    warningsStale: warnings.length > 0 && !isOnline(n),
+    /** The panel's own version: what an upgrade installs. */
+    panelVersion: TULA_VERSION,
+    agentOutdated: n.agentVersion !== null && n.agentVersion !== TULA_VERSION,
+    /** The last upgrade asked for, and where it stands. */
+    upgrade: upgrade.success ? upgrade.data : null,
   };
 }
 

@@ -4,7 +4,9 @@ import { orgProcedure } from '../../trpc.ts';
 import { ONLINE_WINDOW_MS, onlineWhere } from '@tula/control';
 import { nodeSelect, nodeStatus } from './list.ts';
 
-export const NODE_FILTERS = ['all', 'online', 'offline', 'out-of-sync', 'errors', 'warnings', 'revoked'] as const;
+export const NODE_FILTERS = ['all', 'online', 'offline', 'out-of-sync', 'errors', 'warnings', 'drifted', 'revoked'] as const;
+/** "Drifted": the agent found its kernel tables changed outside Tula (and repaired them) this recently. */
+export const DRIFT_RECENT_MS = 24 * 3_600_000;
 export type NodeFilter = (typeof NODE_FILTERS)[number];
 
 /** The rows each filter selects; the same rules as `nodeStatus` (online, inSync), in SQL. */
@@ -20,11 +22,17 @@ function filterWhere(db: Db, filter: NodeFilter, now: Date): Prisma.NodeWhereInp
       return { ...live, OR: [{ connected: false }, { lastSeenAt: null }, { lastSeenAt: { lt: seenSince } }] };
     case 'out-of-sync':
       // Not applied what it should: no document yet, none applied, or another one applied.
-      return { ...live, OR: [{ desiredHash: null }, { appliedHash: null }, { appliedHash: { not: { equals: db.node.fields.desiredHash } } }] };
+      return {
+        ...live,
+        OR: [{ desiredHash: null }, { appliedHash: null }, { appliedHash: { not: { equals: db.node.fields.desiredHash } } }],
+      };
     case 'errors':
       return { ...live, lastError: { not: null } };
     case 'warnings':
-      return { ...live, NOT: { warnings: { isEmpty: true } } };
+      // Online only: an offline node's warnings are from its last report, stale (nodeStatus: warningsStale).
+      return { ...onlineWhere(now.getTime()), NOT: { warnings: { isEmpty: true } } };
+    case 'drifted':
+      return { ...live, lastDriftAt: { gte: new Date(now.getTime() - DRIFT_RECENT_MS) } };
     case 'revoked':
       return { revokedAt: { not: null } };
   }
@@ -78,6 +86,12 @@ export const pageNodes = orgProcedure.input(pageInput).query(async ({ ctx, input
   const matching = await db.node.count({ where });
   // Past the end (nodes went away since the last page was read): the last page.
   const offset = input.offset < matching ? input.offset : Math.max(0, Math.ceil(matching / input.limit) - 1) * input.limit;
-  const rows = await db.node.findMany({ where, orderBy: [{ name: 'asc' }, { id: 'asc' }], skip: offset, take: input.limit, select: nodeSelect });
+  const rows = await db.node.findMany({
+    where,
+    orderBy: [{ name: 'asc' }, { id: 'asc' }],
+    skip: offset,
+    take: input.limit,
+    select: nodeSelect,
+  });
   return { items: rows.map(nodeStatus), matching, offset, limit: input.limit };
 });

@@ -12,11 +12,21 @@ export const abortRollout = writeProcedure.input(AbortInput).mutation(async ({ c
   if (!r) throw new TRPCError({ code: 'BAD_REQUEST', message: 'This service has no staged rollout in progress to abort.' });
   return change(
     ctx,
-    { action: 'rollout.abort', targetType: 'service', targetId: input.serviceId, data: { toRevision: r.toRevision, restoredNumber: r.fromRevision }, restoredNumber: r.fromRevision },
+    {
+      action: 'rollout.abort',
+      targetType: 'service',
+      targetId: input.serviceId,
+      data: { toRevision: r.toRevision, restoredNumber: r.fromRevision },
+      restoredNumber: r.fromRevision,
+    },
     async (tx) => {
       // Re-read under the lock: the ticker may have finished it meanwhile.
       const locked = await activeRollout(tx, ctx.org.id, input.serviceId);
-      if (locked?.id !== r.id) throw new TRPCError({ code: 'CONFLICT', message: 'The rollout finished while you asked to abort it; see its outcome on the service page.' });
+      if (locked?.id !== r.id)
+        throw new TRPCError({
+          code: 'CONFLICT',
+          message: 'The rollout finished while you asked to abort it; see its outcome on the service page.',
+        });
       await restorePrevious(tx, locked, 'aborted', `aborted by ${ctx.actor.label}`);
       return { status: 'aborted' as const };
     },

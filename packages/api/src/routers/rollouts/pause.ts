@@ -11,7 +11,8 @@ export const PauseInput = RolloutTarget;
 export const pauseRollout = writeProcedure.input(PauseInput).mutation(async ({ ctx, input }) =>
   change(ctx, { action: 'rollout.pause', targetType: 'service', targetId: input.serviceId }, async (tx) => {
     const r = await serviceRollout(tx, ctx.org.id, input.serviceId);
-    if (!r || r.status !== 'running') throw new TRPCError({ code: 'BAD_REQUEST', message: 'This service has no running staged rollout to pause.' });
+    if (!r || r.status !== 'running')
+      throw new TRPCError({ code: 'BAD_REQUEST', message: 'This service has no running staged rollout to pause.' });
     const next = advanceRollout(r, { kind: 'pause' }, { batches: 0, holdSeconds: r.holdSeconds });
     await tx.rollout.update({ where: { id: r.id }, data: { status: next.status } });
     return { status: next.status };

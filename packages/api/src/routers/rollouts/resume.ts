@@ -11,7 +11,8 @@ export const ResumeInput = RolloutTarget;
 export const resumeRollout = writeProcedure.input(ResumeInput).mutation(async ({ ctx, input }) =>
   change(ctx, { action: 'rollout.resume', targetType: 'service', targetId: input.serviceId }, async (tx) => {
     const r = await serviceRollout(tx, ctx.org.id, input.serviceId);
-    if (!r || r.status !== 'paused') throw new TRPCError({ code: 'BAD_REQUEST', message: 'This service has no paused staged rollout to resume.' });
+    if (!r || r.status !== 'paused')
+      throw new TRPCError({ code: 'BAD_REQUEST', message: 'This service has no paused staged rollout to resume.' });
     const next = advanceRollout(r, { kind: 'resume' }, { batches: 0, holdSeconds: r.holdSeconds });
     await tx.rollout.update({ where: { id: r.id }, data: { status: next.status, holdUntil: next.holdUntil } });
     return { status: next.status };

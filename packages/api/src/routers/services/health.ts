@@ -1,7 +1,7 @@
 // Each backend's health now, per balancer that checks it, and the service's
 // roll-up, from the agents' last status reports (gateway: 'status' messages).
 import { isOnline } from '@tula/control';
-import { FailingBackend } from '@tula/protocol';
+import { backendKey, FailingBackend } from '@tula/protocol';
 import { z } from 'zod';
 import { agentWarning } from '../nodes/list.ts';
 
@@ -30,6 +30,11 @@ export interface BackendCheck {
   /** When it started failing. */
   since: Date | null;
   error: string | null;
+  /**
+   * For `unknown`: what this balancer last reported before it went offline or
+   * stopped reporting, and when; stale, so it never counts towards the roll-up.
+   */
+  lastKnown: { state: 'healthy' | 'failing' | 'unchecked'; at: Date; online: boolean } | null;
 }
 
 /** `partial`: failing on some balancers only. */
@@ -56,9 +61,21 @@ export function serviceHealth(
   }));
   const backends = s.backends.map((b) => {
     const checks: BackendCheck[] = views.map(({ n, known, failing }) => {
-      const f = failing.get(`${s.name}|${b.address}`);
-      const base = { nodeId: n.id, node: n.name, since: null, error: null };
-      if (!known) return { ...base, state: 'unknown' };
+      const f = failing.get(backendKey(s.name, b.address));
+      const base = { nodeId: n.id, node: n.name, since: null, error: null, lastKnown: null };
+      if (!known)
+        return {
+          ...base,
+          state: 'unknown',
+          lastKnown:
+            n.statusAt === null
+              ? null
+              : {
+                  state: f ? 'failing' : s.hcType === 'none' ? 'unchecked' : 'healthy',
+                  at: n.statusAt,
+                  online: isOnline(n, now),
+                },
+        };
       if (f) return { ...base, state: 'failing', since: new Date(f.since), error: f.error };
       return { ...base, state: s.hcType === 'none' ? 'unchecked' : 'healthy' };
     });
@@ -77,7 +94,17 @@ export function serviceHealth(
               : 'unknown';
     return { address: b.address, health: { state, checks } };
   });
-  const warnings = views.flatMap(({ n }) => n.warnings.map(agentWarning).filter((w) => w.service === s.name).map((w) => ({ nodeId: n.id, node: n.name, message: w.message })));
+  const warningsOf = (n: BalancerNode) =>
+    n.warnings
+      .map(agentWarning)
+      .filter((w) => w.service === s.name)
+      .map((w) => ({ nodeId: n.id, node: n.name, message: w.message }));
+  // An offline balancer's warnings are from its last report: what was wrong then, not now. They are shown as
+  // such and never make the service degraded (its health there is unknown, like its checks).
+  const warnings = views.filter(({ n }) => isOnline(n, now)).flatMap(({ n }) => warningsOf(n));
+  const staleWarnings = views
+    .filter(({ n }) => !isOnline(n, now))
+    .flatMap(({ n }) => warningsOf(n).map((w) => ({ ...w, reportedAt: n.statusAt, lastSeenAt: n.lastSeenAt })));
   const serving = backends.filter((b) => b.health.state !== 'disabled');
   const state: ServiceHealthState = s.draft
     ? 'draft'
@@ -91,5 +118,7 @@ export function serviceHealth(
             ? 'unknown'
             : 'healthy';
   const failing = serving.filter((b) => b.health.state === 'failing' || b.health.state === 'partial').length;
-  return { state, failing, serving: serving.length, warnings, backends };
+  /** Balancers whose report is current; 0 with balancers present: nobody vouches for this service now. */
+  const reporting = views.filter((v) => v.known).length;
+  return { state, failing, serving: serving.length, balancers: balancers.length, reporting, warnings, staleWarnings, backends };
 }

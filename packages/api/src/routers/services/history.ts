@@ -30,7 +30,14 @@ export const serviceHistory = orgProcedure.input(HistoryInput).query(async ({ ct
       const before =
         previous !== undefined
           ? previous
-          : revisionDocument((await ctx.db.prisma.serviceRevision.findFirstOrThrow({ where: { organizationId: ctx.org.id, serviceId: input.id, number: { lt: r.number } }, orderBy: { number: 'desc' } })).document);
+          : revisionDocument(
+              (
+                await ctx.db.prisma.serviceRevision.findFirstOrThrow({
+                  where: { organizationId: ctx.org.id, serviceId: input.id, number: { lt: r.number } },
+                  orderBy: { number: 'desc' },
+                })
+              ).document,
+            );
       return {
         number: r.number,
         action: r.action,

@@ -1,10 +1,15 @@
 import { router } from '../../trpc.ts';
+import { backendTraffic } from './backend-traffic.ts';
 import { diffRevisions } from './diff.ts';
 import { serviceHistory } from './history.ts';
-import { getService, listServices } from './list.ts';
+import { getService } from './get.ts';
+import { listServices } from './list.ts';
 import { previewService } from './preview.ts';
 import { rollbackService } from './rollback.ts';
-import { createService, deleteService, setBackendState, updateService } from './save.ts';
+import { createService } from './create.ts';
+import { deleteService } from './delete.ts';
+import { setBackendState } from './set-backend-state.ts';
+import { updateService } from './update.ts';
 import { setBackendWeight } from './set-backend-weight.ts';
 
 export const servicesRouter = router({
@@ -19,4 +24,5 @@ export const servicesRouter = router({
   rollback: rollbackService,
   preview: previewService,
   setBackendWeight,
+  backendTraffic,
 });

@@ -5,7 +5,7 @@ import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { latestRevision, loadServiceDocument, nameBalancers } from '../../revisions.ts';
 import { orgProcedure } from '../../trpc.ts';
-import { checkAgainstOrganisation } from './save.ts';
+import { checkAgainstOrganisation } from './write.ts';
 
 export const PreviewInput = z.strictObject({
   /** The service being edited; absent for a new one. */
@@ -26,7 +26,7 @@ function lookupTable(d: ServiceDocument) {
  * for a GET; it runs in a read-only transaction.
  */
 export const previewService = orgProcedure.input(PreviewInput).mutation(async ({ ctx, input }) =>
-  ctx.db.prisma.$transaction(async (tx) => {
+  ctx.tenant(async (tx) => {
     await tx.$executeRaw`SET TRANSACTION READ ONLY`;
     const current = input.id ? await loadServiceDocument(tx, ctx.org.id, input.id) : null;
     if (input.id && !current) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such service in this organisation.' });
@@ -35,13 +35,24 @@ export const previewService = orgProcedure.input(PreviewInput).mutation(async ({
     const proposed = documentFromInput(input.service);
 
     const { nodes, services } = await loadCompileRows(tx, ctx.org.id);
-    const after = input.id ? services.map((s) => (s.id === input.id ? { ...proposed, id: s.id } : s)) : [...services, { ...proposed, id: '' }];
+    const after = input.id
+      ? services.map((s) => (s.id === input.id ? { ...proposed, id: s.id } : s))
+      : [...services, { ...proposed, id: '' }];
     const [docsBefore, docsAfter] = [compileNodes(nodes, services), compileNodes(nodes, after)];
     const changedIds = nodes.filter((n) => docsBefore.get(n.id)!.hash !== docsAfter.get(n.id)!.hash).map((n) => n.id);
-    const named = await tx.node.findMany({ where: { organizationId: ctx.org.id, id: { in: changedIds } }, select: { id: true, name: true, role: true, lastSeenAt: true }, orderBy: { id: 'asc' } });
+    const named = await tx.node.findMany({
+      where: { organizationId: ctx.org.id, id: { in: changedIds } },
+      select: { id: true, name: true, role: true, lastSeenAt: true },
+      orderBy: { id: 'asc' },
+    });
 
     const latest = input.id ? await latestRevision(tx, ctx.org.id, input.id) : null;
-    const listenerChanged = current !== null && (current.vip !== proposed.vip || current.portStart !== proposed.portStart || current.portEnd !== proposed.portEnd || current.protocol !== proposed.protocol);
+    const listenerChanged =
+      current !== null &&
+      (current.vip !== proposed.vip ||
+        current.portStart !== proposed.portStart ||
+        current.portEnd !== proposed.portEnd ||
+        current.protocol !== proposed.protocol);
     return {
       /** Pass it back as baseRevision when applying: the save is refused if the service has moved on. */
       currentRevision: latest?.number ?? null,

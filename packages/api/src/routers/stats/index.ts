@@ -1,4 +1,5 @@
 import { router } from '../../trpc.ts';
-import { healthTimeline, series } from './series.ts';
+import { healthTimeline } from './health.ts';
+import { series } from './series.ts';
 
 export const statsRouter = router({ series, health: healthTimeline });

@@ -7,7 +7,7 @@ import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { change } from '../../change.ts';
 import { personWriteProcedure } from '../../trpc.ts';
-import { assertMayMailInvitation, INVITATION_DAYS, mailInvitation } from './team.ts';
+import { assertMayMailInvitation, INVITATION_DAYS, mailInvitation } from './invitations.ts';
 
 export const RenewInvitationInput = z.strictObject({ id: z.string().min(1).max(64), deliver: z.enum(['mail', 'link']) });
 
@@ -19,7 +19,12 @@ export const renewInvitation = personWriteProcedure.input(RenewInvitationInput).
     { action: input.deliver === 'mail' ? 'member.invite_resend' : 'member.invite_link', targetType: 'invitation', targetId: input.id },
     async (tx) => {
       const found = await tx.invitation.findFirst({ where: { id: input.id, organizationId: ctx.org.id, status: 'pending' } });
-      if (!found) throw new TRPCError({ code: 'NOT_FOUND', message: 'No pending invitation with this id in this organisation; it may have been accepted or revoked. Invite the person again.' });
+      if (!found)
+        throw new TRPCError({
+          code: 'NOT_FOUND',
+          message:
+            'No pending invitation with this id in this organisation; it may have been accepted or revoked. Invite the person again.',
+        });
       return tx.invitation.update({
         where: { id: found.id },
         data: { tokenHash: sha256(token), expiresAt: new Date(Date.now() + INVITATION_DAYS * 86_400_000) },

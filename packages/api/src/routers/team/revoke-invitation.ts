@@ -12,7 +12,11 @@ export const revokeInvitation = writeProcedure.input(RevokeInvitationInput).muta
       where: { id: input.id, organizationId: ctx.org.id, status: 'pending' },
       data: { status: 'revoked', tokenHash: null },
     });
-    if (count === 0) throw new TRPCError({ code: 'NOT_FOUND', message: 'No pending invitation with this id in this organisation; it may have been accepted or revoked already.' });
+    if (count === 0)
+      throw new TRPCError({
+        code: 'NOT_FOUND',
+        message: 'No pending invitation with this id in this organisation; it may have been accepted or revoked already.',
+      });
     return { id: input.id };
   }),
 );

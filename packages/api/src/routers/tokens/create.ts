@@ -1,13 +1,8 @@
 import { newSecret, sha256 } from '@tula/control';
+import { isLoopbackUrl } from '@tula/protocol';
 import { CreateTokenInput } from '@tula/validators';
 import { change } from '../../change.ts';
 import { writeProcedure } from '../../trpc.ts';
-
-/** Whether hosts other than the panel's own could not reach this URL (localhost, 127.0.0.0/8, ::1). */
-export function isLoopbackUrl(url: string): boolean {
-  const host = URL.canParse(url) ? new URL(url).hostname : '';
-  return host === 'localhost' || host.endsWith('.localhost') || host.startsWith('127.') || host === '[::1]' || host === '0.0.0.0';
-}
 
 /** A new enrollment token. The token itself is returned only here; the database keeps its hash. */
 export const createToken = writeProcedure.input(CreateTokenInput).mutation(async ({ ctx, input }) => {
@@ -15,7 +10,12 @@ export const createToken = writeProcedure.input(CreateTokenInput).mutation(async
   const expiresAt = new Date(Date.now() + input.expiresInHours * 3600_000);
   const row = await change(
     ctx,
-    (r: { id: string }) => ({ action: 'token.create', targetType: 'enrollment_token', targetId: r.id, data: { maxUses: input.maxUses, expiresAt } }),
+    (r: { id: string }) => ({
+      action: 'token.create',
+      targetType: 'enrollment_token',
+      targetId: r.id,
+      data: { maxUses: input.maxUses, expiresAt },
+    }),
     (tx) =>
       tx.enrollmentToken.create({
         data: {

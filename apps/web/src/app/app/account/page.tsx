@@ -9,7 +9,10 @@ export default function Account() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const sessions = useQuery(trpc.account.sessions.queryOptions());
-  const signOutOthers = useMutation({ ...trpc.account.signOutOthers.mutationOptions(), onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.account.sessions.queryKey() }) });
+  const signOutOthers = useMutation({
+    ...trpc.account.signOutOthers.mutationOptions(),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.account.sessions.queryKey() }),
+  });
   const others = sessions.data?.filter((s) => !s.current).length ?? 0;
   return (
     <div className="flex flex-col gap-4">
@@ -37,10 +40,13 @@ export default function Account() {
             {sessions.data.map((s) => (
               <tr key={s.id}>
                 <td className="px-3 py-2 text-xs">
-                  {s.current && <Badge tone="green">this browser</Badge>} <span className="break-all">{s.userAgent ?? 'unknown device'}</span>
+                  {s.current && <Badge tone="green">this browser</Badge>}{' '}
+                  <span className="break-all">{s.userAgent ?? 'unknown device'}</span>
                 </td>
                 <td className="px-3 py-2 font-mono text-xs">{s.ipAddress ?? 'unknown'}</td>
-                <td className="whitespace-nowrap px-3 py-2 text-xs">{s.lastActiveAt ? new Date(s.lastActiveAt).toLocaleString() : 'not since sign-in'}</td>
+                <td className="whitespace-nowrap px-3 py-2 text-xs">
+                  {s.lastActiveAt ? new Date(s.lastActiveAt).toLocaleString() : 'not since sign-in'}
+                </td>
                 <td className="whitespace-nowrap px-3 py-2 text-xs">{new Date(s.createdAt).toLocaleString()}</td>
               </tr>
             ))}

@@ -4,12 +4,14 @@ import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useEffect, useState } from 'react';
 import { AddNode } from '~/components/add-node';
+import { AgentVersion } from '~/components/agent-version';
 import { EnrollmentTokens } from '~/components/enrollment-tokens';
 import { useCanEdit } from '~/components/app-shell';
 import { FleetCounts } from '~/components/fleet-counts';
-import { Badge, Button, Card, EmptyState, ErrorNote, Field, Input, Select, Spinner, Table } from '~/components/ui';
-import { ago } from '~/lib/format';
-import { errorMessage, useTRPC } from '~/trpc/client';
+import { Badge, Button, Card, EmptyState, Field, Input, Select, Spinner, Table } from '~/components/ui';
+import { ago, reportTimes } from '~/lib/format';
+import { useTRPC } from '~/trpc/client';
+import { LoadError } from '~/components/load-error';
 
 const PAGE_SIZE = 50;
 const FILTERS = [
@@ -19,6 +21,7 @@ const FILTERS = [
   ['out-of-sync', 'Not in sync'],
   ['errors', 'With errors'],
   ['warnings', 'With warnings'],
+  ['drifted', 'Drift repaired (24 h)'],
   ['revoked', 'Revoked'],
 ] as const;
 type Filter = (typeof FILTERS)[number][0];
@@ -84,9 +87,11 @@ export default function Fleet() {
         </div>
       )}
       {q.isPending && <Spinner label="Loading nodes…" />}
-      {q.error && <ErrorNote>{errorMessage(q.error)}</ErrorNote>}
+      <LoadError query={q} what="the nodes" everySeconds={3} />
       {page?.matching === 0 && !narrowed && (
-        <EmptyState title="No nodes yet">Add a node: run the agent command on a balancer or backend host. It appears here as soon as it connects.</EmptyState>
+        <EmptyState title="No nodes yet">
+          Add a node: run the agent command on a balancer or backend host. It appears here as soon as it connects.
+        </EmptyState>
       )}
       {page?.matching === 0 && narrowed && (
         <EmptyState
@@ -101,7 +106,10 @@ export default function Fleet() {
         </EmptyState>
       )}
       {page && page.matching > 0 && (
-        <Table caption="Nodes" head={['Node', 'Role', 'Status', 'Last seen', 'Agent', 'Kernel', 'Applied / desired', 'Last error and warnings']}>
+        <Table
+          caption="Nodes"
+          head={['Node', 'Role', 'Status', 'Last seen', 'Agent', 'Kernel', 'Applied / desired', 'Last error and warnings']}
+        >
           {page.items.map((n) => {
             const caps = n.capabilities as { tunnels?: string[]; nftVersion?: string | null; kernel?: string };
             return (
@@ -113,10 +121,16 @@ export default function Fleet() {
                 </td>
                 <td className="px-3 py-2">{n.role}</td>
                 <td className="px-3 py-2">
-                  {n.revokedAt ? <Badge tone="red">revoked</Badge> : <Badge tone={n.online ? 'green' : 'slate'}>{n.online ? 'online' : 'offline'}</Badge>}
+                  {n.revokedAt ? (
+                    <Badge tone="red">revoked</Badge>
+                  ) : (
+                    <Badge tone={n.online ? 'green' : 'slate'}>{n.online ? 'online' : 'offline'}</Badge>
+                  )}
                 </td>
                 <td className="px-3 py-2">{ago(n.lastSeenAt)}</td>
-                <td className="px-3 py-2">{n.agentVersion ?? '-'}</td>
+                <td className="px-3 py-2">
+                  <AgentVersion node={n} />
+                </td>
                 <td className="px-3 py-2 text-xs">
                   {caps.kernel ?? '-'}
                   {caps.tunnels && <div className="text-slate-500">tunnels: {caps.tunnels.join(', ') || 'none'}</div>}
@@ -133,9 +147,18 @@ export default function Fleet() {
                     </div>
                   )}
                   {n.warnings.length > 0 && (
-                    <div className="truncate text-amber-900" title={n.warnings.map((w) => w.message).join('\n')}>
-                      <span aria-hidden="true">! </span>
-                      {n.warnings.length} warning{n.warnings.length === 1 ? '' : 's'}: {n.warnings[0]!.message}
+                    <div
+                      className={`truncate ${n.warningsStale ? 'text-slate-600' : 'text-amber-900'}`}
+                      title={n.warnings.map((w) => w.message).join('\n')}
+                    >
+                      <span aria-hidden="true">{n.warningsStale ? '? ' : '! '}</span>
+                      {n.warnings.length} warning{n.warnings.length === 1 ? '' : 's'}
+                      {n.warningsStale && ` (node offline; ${reportTimes(n)})`}: {n.warnings[0]!.message}
+                    </div>
+                  )}
+                  {n.lastDriftAt && (
+                    <div className="truncate text-amber-900" title={n.lastDrift.join('\n')}>
+                      drift repaired {ago(n.lastDriftAt)}: {n.lastDrift.join('; ')}
                     </div>
                   )}
                 </td>
@@ -154,7 +177,11 @@ export default function Fleet() {
             <Button variant="secondary" disabled={page.offset === 0} onClick={() => setOffset(Math.max(0, page.offset - page.limit))}>
               Previous
             </Button>
-            <Button variant="secondary" disabled={page.offset + page.limit >= page.matching} onClick={() => setOffset(page.offset + page.limit)}>
+            <Button
+              variant="secondary"
+              disabled={page.offset + page.limit >= page.matching}
+              onClick={() => setOffset(page.offset + page.limit)}
+            >
               Next
             </Button>
           </span>

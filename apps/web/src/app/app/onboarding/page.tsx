@@ -13,7 +13,10 @@ function Step({ n, title, done, children }: { n: number; title: string; done: bo
   return (
     <li className="rounded-lg border border-slate-200 bg-white p-4 shadow-sm">
       <h2 className="mb-2 flex items-center gap-2 font-semibold">
-        <span aria-hidden className={`flex h-6 w-6 items-center justify-center rounded-full text-xs ${done ? 'bg-emerald-600 text-white' : 'bg-slate-200'}`}>
+        <span
+          aria-hidden
+          className={`flex h-6 w-6 items-center justify-center rounded-full text-xs ${done ? 'bg-emerald-600 text-on-accent' : 'bg-slate-200'}`}
+        >
           {done ? '✓' : n}
         </span>
         {title} {done && <span className="sr-only">(done)</span>}
@@ -35,7 +38,9 @@ export default function Onboarding() {
       <h1 className="text-2xl font-semibold">Set up your first load-balanced service</h1>
       <ol className="flex flex-col gap-4">
         <Step n={1} title="Enroll a node" done={o.nodeEnrolled}>
-          <p className="mb-3 text-sm text-slate-600">Run the agent on a host that will balance traffic (or serve it). It needs Linux with nftables, and root.</p>
+          <p className="mb-3 text-sm text-slate-600">
+            Run the agent on a host that will balance traffic (or serve it). It needs Linux with nftables, and root.
+          </p>
           <AddNode disabled={!canEdit} />
         </Step>
         <Step n={2} title="Watch it come online" done={o.nodeOnline}>
@@ -58,7 +63,9 @@ export default function Onboarding() {
           <LinkButton href="/app/services/new">Create a service</LinkButton>
         </Step>
         <Step n={4} title="See its traffic" done={o.trafficSeen}>
-          <p className="mb-3 text-sm text-slate-600">Send requests to the VIP. Inbound bytes show at the balancer; responses leave the backends directly.</p>
+          <p className="mb-3 text-sm text-slate-600">
+            Send requests to the VIP. Inbound bytes show at the balancer; responses leave the backends directly.
+          </p>
           {o.serviceCreated && <DsrCharts title="Fleet" />}
         </Step>
       </ol>

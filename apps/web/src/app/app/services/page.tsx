@@ -4,8 +4,9 @@ import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useCanEdit } from '~/components/app-shell';
 import { RolloutBadge, ServiceHealthBadge } from '~/components/health';
-import { Badge, EmptyState, ErrorNote, LinkButton, Spinner, Table } from '~/components/ui';
-import { errorMessage, useTRPC } from '~/trpc/client';
+import { Badge, EmptyState, LinkButton, Spinner, Table } from '~/components/ui';
+import { useTRPC } from '~/trpc/client';
+import { LoadError } from '~/components/load-error';
 
 export default function Services() {
   const trpc = useTRPC();
@@ -18,7 +19,7 @@ export default function Services() {
         {canEdit && <LinkButton href="/app/services/new">New service</LinkButton>}
       </div>
       {q.isPending && <Spinner label="Loading services…" />}
-      {q.error && <ErrorNote>{errorMessage(q.error)}</ErrorNote>}
+      <LoadError query={q} what="the services" />
       {q.data?.length === 0 && (
         <EmptyState title="No services yet" action={canEdit && <LinkButton href="/app/services/new">Create your first service</LinkButton>}>
           A service is a VIP and port that your balancer nodes spread over backends. Enroll a balancer node in Fleet first.
@@ -39,7 +40,13 @@ export default function Services() {
               <td className="px-3 py-2 font-mono text-xs">
                 {s.vip} {s.protocol}/{s.portStart === s.portEnd ? s.portStart : `${s.portStart}-${s.portEnd}`}
               </td>
-              <td className="px-3 py-2">{s.mode === 'nat' ? <Badge tone="amber">NAT · not DSR</Badge> : <Badge tone="blue">{s.mode === 'l2' ? 'L2 DSR' : `L3 DSR (${s.tunnel})`}</Badge>}</td>
+              <td className="px-3 py-2">
+                {s.mode === 'nat' ? (
+                  <Badge tone="amber">NAT · not DSR</Badge>
+                ) : (
+                  <Badge tone="blue">{s.mode === 'l2' ? 'L2 DSR' : `L3 DSR (${s.tunnel})`}</Badge>
+                )}
+              </td>
               <td className="px-3 py-2">
                 {s.backends.filter((b) => b.state === 'active').length}/{s.backends.length} active
               </td>

@@ -4,9 +4,11 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { InviteInput } from '@tula/validators';
 import { useState, type FormEvent } from 'react';
 import { ApiTokens } from '~/components/api-tokens';
+import { SsoSettings } from '~/components/sso-settings';
 import { useCanEdit } from '~/components/app-shell';
 import { Badge, Button, Card, ErrorNote, Field, Input, Select, Spinner, Table } from '~/components/ui';
 import { ConfirmButton } from '~/components/confirm-button';
+import { TeamOutbox } from '~/components/team-outbox';
 import { errorMessage, useTRPC } from '~/trpc/client';
 
 export default function Team() {
@@ -15,7 +17,11 @@ export default function Team() {
   const queryClient = useQueryClient();
   const summary = useQuery(trpc.org.summary.queryOptions());
   const q = useQuery(trpc.team.list.queryOptions());
-  const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.team.list.queryKey() });
+  const refresh = () =>
+    Promise.all([
+      queryClient.invalidateQueries({ queryKey: trpc.team.list.queryKey() }),
+      queryClient.invalidateQueries({ queryKey: trpc.team.outbox.queryKey() }),
+    ]);
   const invite = useMutation({ ...trpc.team.invite.mutationOptions(), onSuccess: refresh });
   const setRole = useMutation({ ...trpc.team.setRole.mutationOptions(), onSuccess: refresh });
   const remove = useMutation({ ...trpc.team.remove.mutationOptions(), onSuccess: refresh });
@@ -26,6 +32,10 @@ export default function Team() {
   const [sent, setSent] = useState<string>();
   const check = InviteInput.safeParse(form);
   const isOwner = summary.data?.role === 'owner';
+  const readsOutbox = isOwner || summary.data?.role === 'admin';
+  // Whether invitations are mailed or kept in the outbox (no mail server): what the notes below promise.
+  const outbox = useQuery({ ...trpc.team.outbox.queryOptions(), enabled: readsOutbox });
+  const mailKept = outbox.data?.kept === true;
 
   function submit(e: FormEvent) {
     e.preventDefault();
@@ -39,8 +49,11 @@ export default function Team() {
       {error && <ErrorNote>{errorMessage(error)}</ErrorNote>}
       {canEdit && (
         <Card title="Invite a teammate">
-          <form onSubmit={submit} className="grid items-end gap-3 sm:grid-cols-[2fr_1fr_auto]">
-            <Field label="Email" error={form.email && !check.success ? check.error.issues.find((i) => i.path[0] === 'email')?.message : undefined}>
+          <form onSubmit={submit} className="grid items-start gap-3 sm:grid-cols-[2fr_1fr_auto]">
+            <Field
+              label="Email"
+              error={form.email && !check.success ? check.error.issues.find((i) => i.path[0] === 'email')?.message : undefined}
+            >
               {(p) => <Input {...p} type="email" value={form.email} onChange={(e) => setForm({ ...form, email: e.target.value })} />}
             </Field>
             <Field label="Role" hint="Admins change services and nodes; viewers only look.">
@@ -51,11 +64,17 @@ export default function Team() {
                 </Select>
               )}
             </Field>
-            <Button type="submit" busy={invite.isPending} disabled={!check.success}>
+            <Button type="submit" className="sm:mt-6" busy={invite.isPending} disabled={!check.success}>
               Send invitation
             </Button>
           </form>
-          {sent && <p role="status" className="mt-2 text-sm text-emerald-800">Invitation sent to {sent}.</p>}
+          {sent && (
+            <p role="status" className="mt-2 text-sm text-emerald-800">
+              {mailKept
+                ? `Invitation for ${sent} kept in the outbox below (no mail server): pass its link on yourself.`
+                : `Invitation sent to ${sent}.`}
+            </p>
+          )}
         </Card>
       )}
       {!q.data ? (
@@ -70,7 +89,12 @@ export default function Team() {
                 </td>
                 <td className="px-3 py-2">
                   {isOwner && m.user.id !== summary.data?.user?.id ? (
-                    <Select aria-label={`Role of ${m.user.email}`} value={m.role} onChange={(e) => setRole.mutate({ membershipId: m.id, role: e.target.value as 'owner' | 'admin' | 'viewer' })} className="max-w-32">
+                    <Select
+                      aria-label={`Role of ${m.user.email}`}
+                      value={m.role}
+                      onChange={(e) => setRole.mutate({ membershipId: m.id, role: e.target.value as 'owner' | 'admin' | 'viewer' })}
+                      fit
+                    >
                       <option value="owner">owner</option>
                       <option value="admin">admin</option>
                       <option value="viewer">viewer</option>
@@ -100,19 +124,33 @@ export default function Team() {
               <ul className="flex flex-col divide-y divide-slate-100 text-sm">
                 {q.data.invitations.map((i) => (
                   <li key={i.id} className="flex flex-wrap items-center justify-between gap-2 py-2">
-                    <span className="min-w-0 break-all">
-                      {i.email} as {i.role}, until {new Date(i.expiresAt).toLocaleDateString()}
+                    <span className="min-w-0">
+                      {/* A long address may break anywhere; the date never does ("12/12/2 026"). */}
+                      <span className="break-all">{i.email}</span> as {i.role},{' '}
+                      <span className="whitespace-nowrap">until {new Date(i.expiresAt).toLocaleDateString()}</span>
                     </span>
                     {canEdit && (
                       <span className="flex flex-wrap gap-1">
                         <Button
                           variant="ghost"
                           aria-label={`Resend the invitation to ${i.email}`}
-                          busy={renewInvitation.isPending && renewInvitation.variables?.id === i.id && renewInvitation.variables.deliver === 'mail'}
+                          busy={
+                            renewInvitation.isPending &&
+                            renewInvitation.variables?.id === i.id &&
+                            renewInvitation.variables.deliver === 'mail'
+                          }
                           onClick={() =>
                             renewInvitation.mutate(
                               { id: i.id, deliver: 'mail' },
-                              { onSuccess: () => setInvitationNote({ email: i.email, text: `Sent ${i.email} a new link, valid for 7 days; the earlier link no longer works.` }) },
+                              {
+                                onSuccess: () =>
+                                  setInvitationNote({
+                                    email: i.email,
+                                    text: mailKept
+                                      ? `A new link for ${i.email}, valid for 7 days, is in the outbox below (no mail server); the earlier link no longer works.`
+                                      : `Sent ${i.email} a new link, valid for 7 days; the earlier link no longer works.`,
+                                  }),
+                              },
                             )
                           }
                         >
@@ -121,23 +159,29 @@ export default function Team() {
                         <Button
                           variant="ghost"
                           aria-label={`Copy a link to the invitation for ${i.email}`}
-                          busy={renewInvitation.isPending && renewInvitation.variables?.id === i.id && renewInvitation.variables.deliver === 'link'}
+                          busy={
+                            renewInvitation.isPending &&
+                            renewInvitation.variables?.id === i.id &&
+                            renewInvitation.variables.deliver === 'link'
+                          }
                           onClick={() =>
                             renewInvitation.mutate(
                               { id: i.id, deliver: 'link' },
                               {
-                                onSuccess: async ({ link }) => {
+                                onSuccess: ({ link }) => {
                                   if (!link) return;
+                                  const note = (copied: boolean) =>
+                                    setInvitationNote({
+                                      email: i.email,
+                                      link,
+                                      text: `${copied ? 'Copied a new link' : 'A new link'} for ${i.email}, valid for 7 days; the earlier link no longer works. Pass it on yourself.`,
+                                    });
                                   // The clipboard may be refused (no permission, no secure context): the link is shown either way.
-                                  const copied = await navigator.clipboard?.writeText(link).then(
-                                    () => true,
-                                    () => false,
+                                  if (!navigator.clipboard) return note(false);
+                                  navigator.clipboard.writeText(link).then(
+                                    () => note(true),
+                                    () => note(false),
                                   );
-                                  setInvitationNote({
-                                    email: i.email,
-                                    link,
-                                    text: `${copied ? 'Copied a new link' : 'A new link'} for ${i.email}, valid for 7 days; the earlier link no longer works. Pass it on yourself.`,
-                                  });
                                 },
                               },
                             )
@@ -178,7 +222,9 @@ export default function Team() {
           )}
         </>
       )}
+      {readsOutbox && <TeamOutbox />}
       <ApiTokens canEdit={canEdit} />
+      {canEdit && <SsoSettings />}
     </div>
   );
 }

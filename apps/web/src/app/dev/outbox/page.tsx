@@ -21,7 +21,9 @@ export default async function Outbox() {
   return (
     <main className="mx-auto max-w-3xl px-4 py-8">
       <h1 className="mb-1 text-2xl font-semibold">Outbox</h1>
-      <p className="mb-6 text-sm text-slate-600">No SMTP server is configured (TULA_SMTP_URL), so mail is kept here instead of being sent.</p>
+      <p className="mb-6 text-sm text-slate-600">
+        No SMTP server is configured (TULA_SMTP_URL), so mail is kept here instead of being sent.
+      </p>
       {mails.length === 0 && <p>No mail yet.</p>}
       <ul className="flex flex-col gap-4">
         {mails.map((m) => (

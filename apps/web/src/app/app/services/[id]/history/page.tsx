@@ -8,6 +8,8 @@ import { ServiceTabs } from '~/components/service-tabs';
 import { Badge, Button, Card, ErrorNote, Spinner } from '~/components/ui';
 import { ConfirmButton } from '~/components/confirm-button';
 import { errorMessage, useTRPC } from '~/trpc/client';
+import { actionLabel } from '@tula/validators';
+import { LoadError } from '~/components/load-error';
 
 const ACTIONS: Record<string, string> = {
   'service.create': 'created',
@@ -17,6 +19,8 @@ const ACTIONS: Record<string, string> = {
   'backend.drain': 'backend drained',
   'backend.disable': 'backend disabled',
   'backend.activate': 'backend activated',
+  'backend.weight': 'backend weight set',
+  'rollout.rolled_back': 'rolled back',
 };
 
 export default function ServiceHistory({ params }: { params: Promise<{ id: string }> }) {
@@ -25,7 +29,9 @@ export default function ServiceHistory({ params }: { params: Promise<{ id: strin
   const canEdit = useCanEdit();
   const queryClient = useQueryClient();
   const service = useQuery(trpc.services.get.queryOptions({ id }));
-  const history = useInfiniteQuery(trpc.services.history.infiniteQueryOptions({ id, limit: 20 }, { getNextPageParam: (p) => p.nextCursor }));
+  const history = useInfiniteQuery(
+    trpc.services.history.infiniteQueryOptions({ id, limit: 20 }, { getNextPageParam: (p) => p.nextCursor }),
+  );
   const items = history.data?.pages.flatMap((p) => p.items) ?? [];
   const latest = items[0]?.number;
   const rollback = useMutation(
@@ -36,12 +42,12 @@ export default function ServiceHistory({ params }: { params: Promise<{ id: strin
       },
     }),
   );
-  const error = service.error ?? history.error;
-  if (error) return <ErrorNote>{errorMessage(error)}</ErrorNote>;
   return (
     <div className="flex flex-col gap-5">
       <h1 className="text-2xl font-semibold">{service.data?.name ?? 'Service'}</h1>
       <ServiceTabs id={id} current="history" />
+      <LoadError query={service} what="this service" />
+      <LoadError query={history} what="the revisions" />
       {rollback.error && <ErrorNote>{errorMessage(rollback.error)}</ErrorNote>}
       {history.isPending && <Spinner label="Loading revisions…" />}
       <ol className="flex flex-col gap-3" aria-label="Revisions">
@@ -61,6 +67,7 @@ export default function ServiceHistory({ params }: { params: Promise<{ id: strin
                 r.document !== null && (
                   <ConfirmButton
                     variant="secondary"
+                    confirmVariant="primary"
                     className="px-2 py-1 text-xs"
                     busy={rollback.isPending && rollback.variables?.number === r.number}
                     title={`Roll back ${r.document.name} to revision ${r.number}?`}
@@ -74,7 +81,8 @@ export default function ServiceHistory({ params }: { params: Promise<{ id: strin
               }
             >
               <p className="mb-2 text-xs text-slate-600">
-                {ACTIONS[r.action] ?? r.action} by {r.actorLabel} · <time dateTime={new Date(r.createdAt).toISOString()}>{new Date(r.createdAt).toLocaleString()}</time>
+                {ACTIONS[r.action] ?? actionLabel(r.action)} by {r.actorLabel} ·{' '}
+                <time dateTime={new Date(r.createdAt).toISOString()}>{new Date(r.createdAt).toLocaleString()}</time>
               </p>
               <ServiceChanges changes={r.changes} label={`Changes in revision ${r.number}`} />
             </Card>

@@ -1,0 +1,457 @@
+// Alert evaluation: what each enabled rule watches, read from what the panel
+// already records (the agents' status reports, presence, NACKs, drift, rollouts,
+// the trial), compared with the last condition stored per subject (AlertState).
+// A change of condition is a transition and raises one alert, queued for every
+// webhook and, when the rule says so, mailed to the owners and admins.
+//
+// Exactly once across replicas: each organisation is evaluated in one
+// transaction under its own advisory lock (try: a replica finding it held skips
+// it until the next tick), and the stored conditions are read inside it, so a
+// transition is seen by one replica once.
+//
+// A firing condition whose subject is gone (a backend removed or disabled, a
+// service deleted, a node revoked) or that no enabled rule watches any more will never
+// see its recovery: the evaluator ends it with an `ended` alert saying why, and
+// forgets the stored condition (a rule turned on again starts afresh).
+import { isOnline } from '@tula/control';
+import type { Database } from '@tula/db';
+import type { Tx } from '../change.ts';
+import { servicesWithHealth } from '../routers/services/list.ts';
+import { alertPayload } from './payload.ts';
+
+type AlertKind = 'backend_down' | 'service_down' | 'node_offline' | 'nack' | 'drift' | 'rollout_rolled_back' | 'trial_ending';
+
+/** A condition now. `initial`: what to do when the subject has no stored condition yet (fire, or just remember). */
+interface Condition {
+  key: string;
+  value: string;
+  kind: AlertKind;
+  ruleIds: string[];
+  email: boolean;
+  /** An alert for this transition, or null to store the condition silently (e.g. recovered from an unrecorded state). */
+  alert: (
+    previous: string | undefined,
+  ) => { state: 'firing' | 'resolved'; title: string; detail: string; data: Record<string, unknown> } | null;
+}
+
+const lockKey = (organizationId: string) => `alerts:${organizationId}`;
+
+/** Stored conditions that have a firing alert (a backend, service or node down, a NACK); the others are healthy or events. */
+const FIRING_VALUES = { OR: [{ value: 'down' }, { value: { startsWith: 'nack:' } }] };
+const isFiringValue = (value: string) => value === 'down' || value.startsWith('nack:');
+
+/**
+ * The conditions the organisation's enabled rules watch now, and `watched`: every
+ * subject that exists and an enabled rule watches, its condition known now or not
+ * (a backend behind an offline balancer is unknown, yet still watched).
+ */
+async function conditions(tx: Tx, organizationId: string, now: Date): Promise<{ current: Condition[]; watched: Set<string> }> {
+  const rules = await tx.alertRule.findMany({ where: { organizationId, enabled: true } });
+  const out: Condition[] = [];
+  const watched = new Set<string>();
+  if (rules.length === 0) return { current: out, watched };
+  const of = (kind: AlertKind) => rules.filter((r) => r.kind === kind);
+  const add = (c: Omit<Condition, 'email'>, matched: typeof rules) => {
+    if (matched.length === 0) return;
+    out.push({ ...c, ruleIds: matched.map((r) => r.id), email: matched.some((r) => r.email) });
+  };
+
+  if (of('backend_down').length || of('service_down').length) {
+    const services = await servicesWithHealth({ db: { prisma: tx as never } }, organizationId);
+    for (const s of services) {
+      if (s.draft) continue;
+      for (const b of s.backends) {
+        const matched = of('backend_down').filter(
+          (r) => (r.backendId ? r.backendId === b.id : true) && (r.serviceId ? r.serviceId === s.id : true),
+        );
+        const st = b.health.state;
+        // A disabled backend takes no traffic and counts no checks: nobody watches it until it is enabled again.
+        if (matched.length && st !== 'disabled') watched.add(`backend:${b.id}`);
+        const value = st === 'failing' || st === 'partial' ? 'down' : st === 'healthy' ? 'up' : null;
+        if (!value) continue; // unknown, unchecked or disabled: nothing to say either way
+        const failing = b.health.checks.filter((c) => c.state === 'failing');
+        add(
+          {
+            key: `backend:${b.id}`,
+            value,
+            kind: 'backend_down',
+            ruleIds: [],
+            alert: (prev) =>
+              value === 'down'
+                ? {
+                    state: 'firing',
+                    title: `Backend ${b.address} of ${s.name} is down`,
+                    detail: failing.map((c) => `${c.node}: ${c.error ?? 'failing'}`).join('; ') || 'failing its health check',
+                    data: { serviceId: s.id, service: s.name, backendId: b.id, backend: b.address, failing },
+                  }
+                : prev === 'down'
+                  ? {
+                      state: 'resolved',
+                      title: `Backend ${b.address} of ${s.name} recovered`,
+                      detail: 'passing its health check on every balancer again',
+                      data: { serviceId: s.id, service: s.name, backendId: b.id, backend: b.address },
+                    }
+                  : null,
+          },
+          matched,
+        );
+      }
+      const serviceRules = of('service_down').filter((r) => !r.serviceId || r.serviceId === s.id);
+      if (serviceRules.length) watched.add(`service:${s.id}`);
+      const sv = s.health.state === 'down' ? 'down' : s.health.state === 'healthy' || s.health.state === 'degraded' ? 'up' : null;
+      if (!sv) continue;
+      add(
+        {
+          key: `service:${s.id}`,
+          value: sv,
+          kind: 'service_down',
+          ruleIds: [],
+          alert: (prev) =>
+            sv === 'down'
+              ? {
+                  state: 'firing',
+                  title: `Service ${s.name} is down: every backend is failing`,
+                  detail: `${s.health.failing} of ${s.health.serving} backends failing`,
+                  data: { serviceId: s.id, service: s.name },
+                }
+              : prev === 'down'
+                ? {
+                    state: 'resolved',
+                    title: `Service ${s.name} is up again`,
+                    detail: s.health.state,
+                    data: { serviceId: s.id, service: s.name },
+                  }
+                : null,
+        },
+        serviceRules,
+      );
+    }
+  }
+
+  const nodeRules = of('node_offline').length + of('nack').length + of('drift').length;
+  if (nodeRules) {
+    const nodes = await tx.node.findMany({
+      where: { organizationId, revokedAt: null },
+      select: {
+        id: true,
+        name: true,
+        connected: true,
+        lastSeenAt: true,
+        revokedAt: true,
+        lastError: true,
+        lastDriftAt: true,
+        lastDrift: true,
+      },
+    });
+    for (const n of nodes) {
+      for (const r of of('node_offline')) {
+        watched.add(`node:${n.id}:offline:${r.id}`);
+        const limit = (r.seconds ?? 60) * 1000;
+        const online = isOnline(n, now.getTime());
+        const offlineFor = n.lastSeenAt ? now.getTime() - n.lastSeenAt.getTime() : null;
+        // Between going offline and the limit nothing changes; a node never seen is not "offline".
+        const value = online ? 'up' : offlineFor !== null && offlineFor > limit ? 'down' : null;
+        if (!value) continue;
+        add(
+          {
+            key: `node:${n.id}:offline:${r.id}`,
+            value,
+            kind: 'node_offline',
+            ruleIds: [],
+            alert: (prev) =>
+              value === 'down'
+                ? {
+                    state: 'firing',
+                    title: `Node ${n.name} is offline`,
+                    detail: `not heard from since ${n.lastSeenAt!.toISOString()} (more than ${limit / 1000} s)`,
+                    data: { nodeId: n.id, node: n.name, lastSeenAt: n.lastSeenAt },
+                  }
+                : prev === 'down'
+                  ? {
+                      state: 'resolved',
+                      title: `Node ${n.name} is online again`,
+                      detail: 'its agent reconnected',
+                      data: { nodeId: n.id, node: n.name },
+                    }
+                  : null,
+          },
+          [r],
+        );
+      }
+      if (of('nack').length) watched.add(`node:${n.id}:nack`);
+      add(
+        {
+          key: `node:${n.id}:nack`,
+          value: n.lastError ? `nack:${n.lastError}` : 'ok',
+          kind: 'nack',
+          ruleIds: [],
+          alert: (prev) =>
+            n.lastError
+              ? {
+                  state: 'firing',
+                  title: `Node ${n.name} rejected its configuration`,
+                  detail: n.lastError,
+                  data: { nodeId: n.id, node: n.name, error: n.lastError },
+                }
+              : prev?.startsWith('nack:')
+                ? {
+                    state: 'resolved',
+                    title: `Node ${n.name} applied its configuration`,
+                    detail: 'the last document was accepted',
+                    data: { nodeId: n.id, node: n.name },
+                  }
+                : null,
+        },
+        of('nack'),
+      );
+      if (n.lastDriftAt) {
+        const driftRules = of('drift');
+        const at = n.lastDriftAt;
+        add(
+          {
+            key: `node:${n.id}:drift`,
+            value: at.toISOString(),
+            kind: 'drift',
+            ruleIds: [],
+            // A repair from before the rule was (re-)enabled or changed is history, not news.
+            alert: () =>
+              driftRules.some((r) => r.updatedAt <= at)
+                ? {
+                    state: 'firing',
+                    title: `Drift repaired on ${n.name}`,
+                    detail: n.lastDrift.join('; ') || 'the kernel tables differed from the desired state',
+                    data: { nodeId: n.id, node: n.name, at, what: n.lastDrift },
+                  }
+                : null,
+          },
+          driftRules,
+        );
+      }
+    }
+  }
+
+  const rolledBack = of('rollout_rolled_back');
+  if (rolledBack.length) {
+    const since = new Date(Math.min(...rolledBack.map((r) => r.updatedAt.getTime())));
+    const rollouts = await tx.rollout.findMany({ where: { organizationId, status: 'rolled_back', updatedAt: { gte: since } } });
+    const names = new Map(
+      (
+        await tx.service.findMany({
+          where: { organizationId, id: { in: rollouts.map((r) => r.serviceId) } },
+          select: { id: true, name: true },
+        })
+      ).map((s) => [s.id, s.name]),
+    );
+    for (const ro of rollouts) {
+      const service = names.get(ro.serviceId) ?? ro.serviceId;
+      add(
+        {
+          key: `rollout:${ro.id}`,
+          value: 'rolled_back',
+          kind: 'rollout_rolled_back',
+          ruleIds: [],
+          alert: () => ({
+            state: 'firing',
+            title: `Staged rollout of ${service} rolled back`,
+            detail: `revision ${ro.toRevision} stopped, revision ${ro.fromRevision} restored: ${ro.reason ?? 'no reason recorded'}`,
+            data: {
+              serviceId: ro.serviceId,
+              service,
+              rolloutId: ro.id,
+              toRevision: ro.toRevision,
+              fromRevision: ro.fromRevision,
+              reason: ro.reason,
+            },
+          }),
+        },
+        rolledBack,
+      );
+    }
+  }
+
+  for (const r of of('trial_ending')) {
+    const org = await tx.organization.findUniqueOrThrow({ where: { id: organizationId }, select: { trialEndsAt: true } });
+    const left = org.trialEndsAt.getTime() - now.getTime();
+    const value = left <= 0 ? 'ended' : left <= (r.seconds ?? 259_200) * 1000 ? 'ending' : null;
+    if (!value) continue;
+    add(
+      {
+        key: `trial:${r.id}`,
+        value,
+        kind: 'trial_ending',
+        ruleIds: [],
+        alert: () => ({
+          state: 'firing',
+          title: value === 'ended' ? 'The free trial has ended' : 'The free trial ends soon',
+          detail:
+            value === 'ended'
+              ? 'The panel is read-only now; balancers keep forwarding with their last state.'
+              : `It ends at ${org.trialEndsAt.toISOString()}; after that the panel turns read-only.`,
+          data: { trialEndsAt: org.trialEndsAt },
+        }),
+      },
+      [r],
+    );
+  }
+  return { current: out, watched };
+}
+
+/** Why a firing alert's subject is no longer watched: its subject went, or no enabled rule covers it. */
+async function endReason(tx: Tx, organizationId: string, firing: { kind: AlertKind; key: string; data: unknown }): Promise<string> {
+  const data = firing.data as { serviceId?: string; backendId?: string; nodeId?: string };
+  const where = { organizationId };
+  if (firing.kind === 'backend_down' || firing.kind === 'service_down') {
+    const service = await tx.service.findFirst({ where: { ...where, id: data.serviceId ?? '' }, select: { draft: true } });
+    if (!service) return 'service deleted';
+    const backend =
+      firing.kind === 'backend_down' &&
+      (await tx.backend.findFirst({ where: { ...where, id: data.backendId ?? '' }, select: { state: true } }));
+    if (backend === null) return 'backend removed';
+    if (service.draft) return 'service made a draft';
+    if (backend && backend.state === 'disabled') return 'backend disabled';
+  } else {
+    const node = await tx.node.findFirst({ where: { ...where, id: data.nodeId ?? '' }, select: { revokedAt: true } });
+    if (!node) return 'node deleted';
+    if (node.revokedAt) return 'node revoked';
+  }
+  // The subject is still there: the rules that covered it were turned off, deleted or narrowed.
+  const offlineRuleId = firing.kind === 'node_offline' ? firing.key.split(':offline:')[1] : undefined;
+  const rules = await tx.alertRule.findMany({
+    where: { ...where, kind: firing.kind, ...(offlineRuleId ? { id: offlineRuleId } : {}) },
+    select: { enabled: true, serviceId: true, backendId: true },
+  });
+  const covering = rules.filter(
+    (r) => (!r.serviceId || r.serviceId === data.serviceId) && (!r.backendId || r.backendId === data.backendId),
+  );
+  if (covering.length === 0) return 'rule deleted';
+  return covering.every((r) => !r.enabled) ? 'rule turned off' : 'no longer watched';
+}
+
+/** What the firing alert was about, from what it recorded when raised. */
+function subjectOf(firing: { kind: AlertKind; data: unknown }): string {
+  const data = firing.data as { service?: string; backend?: string; node?: string };
+  if (firing.kind === 'backend_down') return `Backend ${data.backend} of ${data.service}`;
+  if (firing.kind === 'service_down') return `Service ${data.service}`;
+  return `Node ${data.node}`;
+}
+
+/** Whether any watched condition differs from the stored one: read without a transaction, so an idle tick holds no lock or connection long. */
+async function anyChange(db: Database, organizationId: string, now: Date): Promise<boolean> {
+  const { current, watched } = await conditions(db.prisma, organizationId, now);
+  const stored = new Map((await db.prisma.alertState.findMany({ where: { organizationId } })).map((s) => [s.key, s.value] as const));
+  return (
+    current.some((c) => stored.get(c.key) !== c.value) || [...stored].some(([key, value]) => isFiringValue(value) && !watched.has(key))
+  );
+}
+
+/** Evaluates one organisation; returns the alerts raised (none when another replica holds its lock). */
+export async function evaluateOrganization(db: Database, organizationId: string, publicUrl: string, now = new Date()) {
+  if (!(await anyChange(db, organizationId, now))) return [];
+  // Something changed: decide again under the lock, where only one replica can act on it.
+  return db.prisma.$transaction(
+    async (tx) => {
+      const [lock] = await tx.$queryRaw<
+        { locked: boolean }[]
+      >`SELECT pg_try_advisory_xact_lock(hashtext(${lockKey(organizationId)})) AS locked`;
+      if (!lock?.locked) return [];
+      const { current, watched } = await conditions(tx, organizationId, now);
+      const stored = new Map((await tx.alertState.findMany({ where: { organizationId } })).map((s) => [s.key, s.value] as const));
+      const raised = [];
+      let recipients: string[] | undefined;
+      let webhooks: { id: string }[] | undefined;
+      let orgName: string | undefined;
+      /** Queues the alert for every webhook and, when `email`, for the owners and admins. */
+      const deliver = async (alert: Parameters<typeof alertPayload>[0], email: boolean) => {
+        orgName ??= (await tx.organization.findUniqueOrThrow({ where: { id: organizationId }, select: { name: true } })).name;
+        webhooks ??= await tx.webhook.findMany({ where: { organizationId }, select: { id: true } });
+        const payload = alertPayload(alert, { id: organizationId, name: orgName }, publicUrl) as object;
+        const to: { webhookId?: string; email?: string }[] = webhooks.map((w) => ({ webhookId: w.id }));
+        if (email) {
+          recipients ??= (
+            await tx.membership.findMany({
+              where: { organizationId, role: { in: ['owner', 'admin'] } },
+              select: { user: { select: { email: true } } },
+            })
+          ).map((m) => m.user.email);
+          to.push(...recipients.map((email) => ({ email })));
+        }
+        if (to.length)
+          await tx.alertDelivery.createMany({
+            data: to.map((t) => ({ organizationId, alertId: alert.id, payload, nextAttemptAt: now, ...t })),
+          });
+      };
+      for (const c of current) {
+        const previous = stored.get(c.key);
+        if (previous === c.value) continue;
+        await tx.alertState.upsert({
+          where: { organizationId_key: { organizationId, key: c.key } },
+          create: { organizationId, key: c.key, value: c.value, changedAt: now },
+          update: { value: c.value, changedAt: now },
+        });
+        const a = c.alert(previous);
+        if (!a) continue;
+        const alert = await tx.alert.create({
+          data: {
+            organizationId,
+            kind: c.kind,
+            key: c.key,
+            state: a.state,
+            title: a.title,
+            detail: a.detail,
+            // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- needed where the root tsconfig's program (the tests) checks this file: there Prisma's JSON input type does not take a Record<string, unknown>
+            data: a.data as object,
+            createdAt: now,
+          },
+        });
+        await deliver(alert, c.email);
+        raised.push(alert);
+      }
+      for (const [key, value] of stored) {
+        if (!isFiringValue(value) || watched.has(key)) continue;
+        await tx.alertState.delete({ where: { organizationId_key: { organizationId, key } } });
+        const firing = await tx.alert.findFirst({ where: { organizationId, key }, orderBy: { createdAt: 'desc' } });
+        if (firing?.state !== 'firing') continue; // nothing left firing to end
+        const reason = await endReason(tx, organizationId, firing);
+        const alert = await tx.alert.create({
+          data: {
+            organizationId,
+            kind: firing.kind,
+            key,
+            state: 'ended',
+            title: `${subjectOf(firing)}: alert ended, ${reason}`,
+            detail: `firing since ${firing.createdAt.toISOString()}; no recovery can follow it now`,
+            data: { ...(firing.data as object), reason, endedAlertId: firing.id },
+            createdAt: now,
+          },
+        });
+        // Receivers close the incident as for a recovery; nobody is mailed about a change they made.
+        await deliver(alert, false);
+        raised.push(alert);
+      }
+      return raised;
+    },
+    { timeout: 30_000 },
+  );
+}
+
+/** Evaluates every organisation that has an enabled rule or a firing condition. */
+export async function evaluateAlerts(db: Database, publicUrl: string, now = new Date()) {
+  const [withRules, withFiring] = await Promise.all([
+    db.prisma.alertRule.findMany({ where: { enabled: true }, distinct: ['organizationId'], select: { organizationId: true } }),
+    // An organisation whose last rule was turned off still has firing alerts to end.
+    db.prisma.alertState.findMany({ where: FIRING_VALUES, distinct: ['organizationId'], select: { organizationId: true } }),
+  ]);
+  const orgs = new Set([...withRules, ...withFiring].map((o) => o.organizationId));
+  const raised = [];
+  const failures: string[] = [];
+  for (const organizationId of orgs) {
+    // One organisation failing (a busy database) must not hold back the others.
+    try {
+      raised.push(...(await evaluateOrganization(db, organizationId, publicUrl, now)));
+    } catch (err) {
+      failures.push(`${organizationId}: ${(err as Error).message}`);
+    }
+  }
+  if (failures.length) throw new Error(`${failures.length} organisation(s) not evaluated (${failures[0]})`);
+  return raised;
+}

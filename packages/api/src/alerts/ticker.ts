@@ -1,0 +1,28 @@
+// The alert loop of a panel process: evaluate rules, then send what is due.
+// Every replica runs it; evaluate.ts and deliver.ts say why that is safe.
+import type { SecretBox } from '@tula/control';
+import type { Database } from '@tula/db';
+import type { Mailer } from '../mailer.ts';
+import { startTicker } from '../ticker.ts';
+import { DEFAULT_DELIVERY, sendDueDeliveries, type DeliveryOptions } from './deliver.ts';
+import { evaluateAlerts } from './evaluate.ts';
+
+export function startAlertTicker(
+  db: Database,
+  box: SecretBox,
+  mailer: Mailer,
+  publicUrl: string,
+  options: { intervalMs?: number; delivery?: Partial<DeliveryOptions>; log?: (m: string) => void } = {},
+): () => Promise<void> {
+  const log = options.log ?? ((m) => console.error(`alerts: ${m}`));
+  const delivery = { ...DEFAULT_DELIVERY, ...options.delivery };
+  return startTicker(options.intervalMs ?? 1000, () =>
+    evaluateAlerts(db, publicUrl)
+      .catch((err: Error) => log(`evaluation failed: ${err.message}`))
+      .then(() => sendDueDeliveries(db, box, mailer, delivery))
+      .then(
+        () => undefined,
+        (err: Error) => log(`delivery failed: ${err.message}`),
+      ),
+  );
+}
