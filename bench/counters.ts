@@ -34,7 +34,7 @@ const ENROLLED = Number(process.env.BENCH_ENROLLED ?? 50);
 const SIMULATOR_PROCESSES = Number(process.env.BENCH_SIM_PROCESSES ?? 4);
 const SERVICES = 10;
 const BACKENDS = 4;
-const COUNTER_TABLES = ['CounterSample', 'CounterRollup', 'CounterNodeSample', 'CounterCursor', 'HealthTransition'];
+const COUNTER_TABLES = ['CounterSample', 'CounterRollup', 'CounterNodeSample', 'CounterCursorBatch', 'HealthTransition'];
 
 async function enroll(panelUrl: string, tokens: string[], n: number): Promise<SimulatedNode[]> {
   const nodes: SimulatedNode[] = [];

@@ -3,7 +3,7 @@
 // one VIP every second. The panel writes about one raw row per second for the
 // VIP (one per flush that holds reports of that second), not one per agent, and
 // what it stored equals exactly what the agents' acknowledged-or-stored reports
-// carried (each report: 1,000,000 bytes; the stored cursor says how many were stored).
+// carried (each report: 1,000,000 bytes; the stored cursors say how many were stored).
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '@tula/db/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -62,9 +62,12 @@ it('writes rows per VIP and second, not per agent, and stores exactly what the a
   // A second's reports arrive over about a second, so they may span two or three flushes; never one row per agent.
   expect(Math.max(...perSecond.rows.map((r) => r.rows))).toBeLessThanOrEqual(3);
 
-  const stored = await sql.query<{ reports: string }>(`SELECT sum(seq)::text AS reports FROM "CounterCursor" WHERE "organizationId" = $1`, [
-    org,
-  ]);
+  // Each agent's highest stored sequence (one boot each, sequences from 1): the reports stored.
+  const stored = await sql.query<{ reports: string }>(
+    `SELECT sum(seq)::text AS reports FROM (
+       SELECT u.n, max(u.s) AS seq FROM "CounterCursorBatch" c, unnest(c."nodeIds", c.seqs) AS u(n, s) WHERE c."organizationId" = $1 GROUP BY u.n) x`,
+    [org],
+  );
   const expected = Number(stored.rows[0]!.reports) * 1_000_000;
   expect(Number(stored.rows[0]!.reports)).toBeGreaterThanOrEqual(fleet.reports.acked);
   const raw = await sql.query<{ bytes: string }>(

@@ -4,7 +4,10 @@
 // detail is summed in memory and written at a 10 s step once a bucket has ended,
 // one row per series and bucket with every node's part in arrays.
 // A report is acknowledged only once its sums are stored, and a report seen
-// before (same agent boot and sequence) is acknowledged without being counted again.
+// before (same agent boot and sequence) is acknowledged without being counted again:
+// each flush writes the cursors of the reports it stored in one row per
+// organisation (CounterCursorBatch), and the replica keeps its connected agents'
+// cursors in memory, reading that table only for an agent new to it.
 import { randomBytes } from 'node:crypto';
 import type { Bus } from '@tula/control';
 import type { Database, SampleValues, SeriesKind } from '@tula/db';
@@ -186,6 +189,19 @@ export interface StoredBatch {
   rows: Map<string, SampleValues[]>;
 }
 
+/**
+ * Replicas' clocks are taken to agree within this: when a node's newest stored cursor is looked up,
+ * cursors stored up to this long before the newest row holding the node count too (a node that moved
+ * between replicas has rows of both, and batch times come from each replica's clock).
+ */
+const CLOCK_SKEW_MS = 10_000;
+
+/** A node's newest stored cursor: its agent's boot, and the highest sequence stored of that boot. */
+interface Cursor {
+  boot: string;
+  seq: number;
+}
+
 /** Flushes kept in memory for the live stream (about ten minutes at one flush a second). */
 const RECENT_BATCHES = 600;
 
@@ -214,7 +230,7 @@ export class CounterWriter {
   /** Bytes and packets this process has stored, by series kind (for /metrics, without reading tables). */
   readonly totals = new Map<SeriesKind, { bytes: number; packets: number }>();
   /** Rows this process wrote, by table, and reports by outcome (for /metrics). */
-  readonly written = { CounterSample: 0, CounterRollup: 0, CounterNodeSample: 0 };
+  readonly written = { CounterSample: 0, CounterRollup: 0, CounterNodeSample: 0, CounterCursorBatch: 0 };
   readonly reports = { stored: 0, repeated: 0, failed: 0 };
   /** The newest flush's batch id; ids increase in commit order (flushes never overlap). */
   private lastBatch = 0;
@@ -225,6 +241,14 @@ export class CounterWriter {
   private readonly reporting = new Map<string, { organizationId: string; storedThrough: number }>();
   /** Organisations whose watermark row this replica wrote last flush (deleted once none of their agents is here). */
   private watermarkOrgs = new Set<string>();
+  /**
+   * The newest stored cursor of each agent connected here, since it connected: every report of an agent
+   * comes through its one connection, so while it lasts nothing else stores that agent's reports. Forgotten
+   * when a connection opens or closes (the agent may have reported to another replica meanwhile).
+   */
+  private readonly cursors = new Map<string, Cursor>();
+  /** Connections opened or closed per node: a flush remembers a cursor only if its node's count did not change meanwhile. */
+  private readonly connections = new Map<string, number>();
 
   constructor(
     private readonly db: Database,
@@ -244,9 +268,60 @@ export class CounterWriter {
     this.queue.push(p);
   }
 
-  /** The agent's socket closed: it no longer holds its organisation's watermark back. */
+  /** An agent connected: what this replica remembers of its cursor may be out of date (it may have reported elsewhere). */
+  connected(nodeId: string) {
+    this.forgetCursor(nodeId);
+  }
+
+  /** The agent's socket closed: it no longer holds its organisation's watermark back, and its cursor is read again when it returns. */
   disconnected(nodeId: string) {
     this.reporting.delete(nodeId);
+    this.forgetCursor(nodeId);
+  }
+
+  private forgetCursor(nodeId: string) {
+    this.cursors.delete(nodeId);
+    this.connections.set(nodeId, (this.connections.get(nodeId) ?? 0) + 1);
+  }
+
+  /**
+   * The newest stored cursors of nodes this replica holds none for, by node and boot (the highest sequence
+   * stored of each boot near the node's newest row). Newest rows first: the newest row holding any of the
+   * nodes, found through the GIN index on "nodeIds" without reading the arrays, then the arrays of the rows
+   * within CLOCK_SKEW_MS before it; the nodes found there are done, the rest are looked for in older rows.
+   * A node never stored costs one index probe; a day of rows is never unnested.
+   */
+  private async storedCursors(nodeIds: string[]): Promise<Map<string, Map<string, number>>> {
+    const found = new Map<string, Map<string, number>>();
+    let remaining = nodeIds;
+    let before: Date | null = null;
+    while (remaining.length) {
+      const newest: Date | null = await this.db.prisma.$transaction(async (tx) => {
+        // Rows holding the nodes by the index alone: a plan reading rows in time order would detoast every
+        // row's arrays to test them, most of a day's for a node never stored.
+        await tx.$executeRaw`SET LOCAL enable_seqscan = off`;
+        await tx.$executeRaw`SET LOCAL enable_indexscan = off`;
+        await tx.$executeRaw`SET LOCAL enable_indexonlyscan = off`;
+        const [row] = await tx.$queryRaw<{ at: Date | null }[]>`
+          SELECT max("at") AS "at" FROM "CounterCursorBatch" WHERE "nodeIds" && ${remaining}::text[] AND (${before}::timestamp IS NULL OR "at" < ${before}::timestamp)`;
+        return row?.at ?? null;
+      });
+      if (!newest) break;
+      const from = new Date(newest.getTime() - CLOCK_SKEW_MS);
+      const rows = await this.db.prisma.$queryRaw<{ nodeId: string; boot: string; seq: number }[]>`
+        SELECT u.n AS "nodeId", u.b AS "boot", max(u.s)::int AS "seq"
+        FROM "CounterCursorBatch" c, unnest(c."nodeIds", c."boots", c."seqs") AS u(n, b, s)
+        WHERE c."nodeIds" && ${remaining}::text[] AND c."at" >= ${from}::timestamp AND c."at" <= ${newest}::timestamp AND u.n = ANY(${remaining}::text[])
+        GROUP BY 1, 2`;
+      for (const r of rows) {
+        let boots = found.get(r.nodeId);
+        if (!boots) found.set(r.nodeId, (boots = new Map()));
+        boots.set(r.boot, Math.max(boots.get(r.boot) ?? 0, r.seq));
+      }
+      remaining = remaining.filter((id) => !found.has(id));
+      before = from;
+    }
+    return found;
   }
 
   /** Forget cached names of an organisation (its services changed). */
@@ -324,7 +399,8 @@ export class CounterWriter {
     const batchId = Math.max(this.lastBatch + 1, Date.now());
     const seconds = new Sums();
     const transitions: { organizationId: string; nodeId: string; backendId: string; healthy: boolean; at: Date }[] = [];
-    const cursors = new Map<string, { boot: string; seq: number; organizationId: string }>();
+    // The cursors this batch stores, by node (remembered once stored).
+    const cursors = new Map<string, Cursor & { organizationId: string }>();
     const accepted: PendingReport[] = [];
     const repeats: PendingReport[] = [];
     // Per-node detail of this batch, merged into the 10 s buckets only once stored.
@@ -333,16 +409,21 @@ export class CounterWriter {
     const health = new Map<string, Map<Series, boolean>>();
     const parts = [0, 1, 2, 3].map(() => new Float64Array(MAX_SLICES + 2));
 
-    const nodeIds = [...new Set(batch.map((p) => p.nodeId))];
-    const stored = new Map(
-      (
-        await this.db.prisma.counterCursor.findMany({ where: { nodeId: { in: nodeIds } }, select: { nodeId: true, boot: true, seq: true } })
-      ).map((c) => [c.nodeId, c]),
-    );
+    // Connections of the batch's nodes as the batch starts: a cursor is remembered only if none opened or closed since.
+    const generation = new Map(batch.map((p) => [p.nodeId, this.connections.get(p.nodeId) ?? 0]));
+    // The database is read only for nodes this replica has no cursor for (new here, or reconnected).
+    const unknown = [...generation.keys()].filter((id) => !this.cursors.has(id));
+    const looked = unknown.length ? await this.storedCursors(unknown) : new Map<string, Map<string, number>>();
+    // Cursors read from the database that a repeated report matched (remembered once the batch is stored).
+    const matched = new Map<string, Cursor>();
     for (const p of batch) {
       const { boot, seq } = p.report;
-      const last = cursors.get(p.nodeId) ?? stored.get(p.nodeId);
-      if (last && last.boot === boot && seq <= last.seq) {
+      const last = cursors.get(p.nodeId) ?? this.cursors.get(p.nodeId);
+      // Another boot than the newest stored one is a new boot (an agent resends its in-flight report before
+      // its new boot's first); a node read from the database is compared within its boot, whatever replica stored it.
+      const highest = last ? (last.boot === boot ? last.seq : undefined) : looked.get(p.nodeId)?.get(boot);
+      if (highest !== undefined && seq <= highest) {
+        if (!last) matched.set(p.nodeId, { boot, seq: highest });
         repeats.push(p);
         continue;
       }
@@ -423,6 +504,7 @@ export class CounterWriter {
     const { rows: closed, closedAt, end: closedBefore } = this.closedNodeBuckets(nodeDetail);
     let rollupRows = 0;
     let nodeRows = 0;
+    let cursorRows = 0;
     await this.db.prisma.$transaction(
       async (tx) => {
         if (raw.length) {
@@ -482,17 +564,22 @@ export class CounterWriter {
         if (gone.length)
           await tx.$executeRaw`DELETE FROM "CounterWatermark" WHERE "replica" = ${this.replica} AND "organizationId" = ANY(${gone}::text[])`;
         if (cursors.size) {
-          // One statement for every node, in id order (another replica's batch may hold some of them).
-          const rows = [...cursors].sort(([a], [b]) => (a < b ? -1 : 1));
-          await tx.$executeRaw`
-          INSERT INTO "CounterCursor" ("nodeId", "organizationId", "boot", "seq")
-          SELECT * FROM unnest(${rows.map(([id]) => id)}::text[], ${rows.map(([, c]) => c.organizationId)}::text[], ${rows.map(([, c]) => c.boot)}::text[], ${rows.map(([, c]) => c.seq)}::int[])
-          ON CONFLICT ("nodeId") DO UPDATE SET "boot" = EXCLUDED."boot", "seq" = EXCLUDED."seq"`;
+          // One row per organisation with every stored node's cursor (rows grow with replicas, not agents).
+          cursorRows = await tx.$executeRaw`
+          INSERT INTO "CounterCursorBatch" ("organizationId", "replica", "batch", "at", "nodeIds", "boots", "seqs")
+          SELECT o, ${this.replica}::text, ${batchId}::bigint, ${new Date(batchId)}::timestamp, array_agg(n ORDER BY n), array_agg(b ORDER BY n), array_agg(s ORDER BY n)
+          FROM unnest(${[...cursors.values()].map((c) => c.organizationId)}::text[], ${[...cursors.keys()]}::text[],
+                      ${[...cursors.values()].map((c) => c.boot)}::text[], ${[...cursors.values()].map((c) => c.seq)}::int[]) AS t(o, n, b, s)
+          GROUP BY o`;
         }
       },
       { timeout: 30_000 },
     );
     this.lastBatch = batchId;
+    // Stored: the cursors are remembered, and those read from the database, for agents still on the connection they
+    // had when the batch started. Nothing of a failed batch is remembered: its resend is looked up again.
+    for (const [nodeId, c] of [...matched, ...cursors])
+      if ((this.connections.get(nodeId) ?? 0) === generation.get(nodeId)) this.cursors.set(nodeId, { boot: c.boot, seq: c.seq });
     // Not for an agent that disconnected meanwhile: it holds nothing back any more.
     for (const [nodeId, at] of storedThrough) {
       const r = this.reporting.get(nodeId);
@@ -512,6 +599,7 @@ export class CounterWriter {
     this.written.CounterSample += raw.length;
     this.written.CounterRollup += rollupRows;
     this.written.CounterNodeSample += nodeRows;
+    this.written.CounterCursorBatch += cursorRows;
     for (const r of raw) {
       const total = this.totals.get(r.series.kind) ?? { bytes: 0, packets: 0 };
       total.bytes += r.bytes;

@@ -181,6 +181,8 @@ export class AgentGateway {
       rotating: false,
     };
     this.connections.set(nodeId, conn);
+    // The agent may have reported to another replica since its last connection here.
+    this.counters.connected(nodeId);
     this.stats.connected = this.connections.size;
     const helloTimer = setTimeout(() => {
       if (!conn.hello) this.badMessage(conn, 'no hello within the time allowed');

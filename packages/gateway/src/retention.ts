@@ -1,5 +1,5 @@
 // Time partitions and retention for every table that grows with time: raw
-// counter seconds and per-node 10 s detail (daily partitions), minute rollups
+// counter seconds, per-node 10 s detail and counter cursors (daily partitions), minute rollups
 // (daily) and hour rollups (monthly), health transitions and audit events
 // (monthly), and the alert tables by bounded deletes (see TRIMMED). The panel creates partitions ahead of time and drops the ones past
 // their retention, so expiring a day of counters is one DROP TABLE, not millions
@@ -55,16 +55,43 @@ interface PartitionedTable {
   keepMs: (p: RetentionPolicy) => number;
   /** Rows of an expired range that must outlive it; moved to the default partition before the range is dropped. */
   survivors?: string;
+  /**
+   * What must outlive expired rows in another form: SQL that writes it into new rows, reading the expired rows
+   * from `source` (the detached partition, or the default partition's expired rows). $1: rows at or after it are
+   * newer than every expired row; $2: now.
+   */
+  carry?: (source: string) => string;
 }
 
 // A backend's newest transition on each node is its current state: kept, or a
 // backend healthy for longer than the retention would show "no report".
 const NEWER_TRANSITION = `EXISTS (SELECT 1 FROM "HealthTransition" n WHERE n."backendId" = t."backendId" AND n."nodeId" = t."nodeId" AND n.at > t.at)`;
 
+// A node's newest counter cursors (per boot, the highest sequence) outlive their day: its agent resends its
+// in-flight report whenever it comes back, days later if so, and that report must not be counted twice. The
+// nodes of the expired rows that no newer row holds are carried into one new row per organisation, dated now;
+// a deleted node's are not (arrays cannot cascade; nothing looks a deleted node up, its credential is gone).
+// Anti-joins, not NOT IN: a hashed NOT IN needs the newer nodes in work_mem, and without it rescans them per row.
+const CARRY_CURSORS = (source: string) => `
+  WITH newer AS (SELECT DISTINCT unnest(c."nodeIds") AS n FROM "CounterCursorBatch" c WHERE c."at" >= $1::timestamp),
+  expired AS (
+    SELECT t."organizationId" AS o, u.n, u.b, max(u.s) AS s
+    FROM ${source} t, unnest(t."nodeIds", t."boots", t."seqs") AS u(n, b, s)
+    GROUP BY 1, 2, 3
+  )
+  INSERT INTO "CounterCursorBatch" ("organizationId", "replica", "batch", "at", "nodeIds", "boots", "seqs")
+  SELECT o, 'retention', (extract(epoch FROM $2::timestamp) * 1000)::bigint, $2::timestamp,
+         array_agg(n ORDER BY n, b), array_agg(b ORDER BY n, b), array_agg(s ORDER BY n, b)
+  FROM expired e
+  WHERE EXISTS (SELECT 1 FROM "Node" WHERE "Node".id = e.n) AND NOT EXISTS (SELECT 1 FROM newer WHERE newer.n = e.n)
+  GROUP BY o`;
+
 export const PARTITIONED: PartitionedTable[] = [
   { parent: 'CounterSample', table: 'CounterSample', column: 'at', width: 'day', keepMs: (p) => p.rawHours * HOUR_MS },
   // Per-node detail is kept as long as the raw seconds.
   { parent: 'CounterNodeSample', table: 'CounterNodeSample', column: 'at', width: 'day', keepMs: (p) => p.rawHours * HOUR_MS },
+  // Only each node's newest cursors matter, and they are carried: a day goes as soon as it has ended.
+  { parent: 'CounterCursorBatch', table: 'CounterCursorBatch', column: 'at', width: 'day', keepMs: () => 0, carry: CARRY_CURSORS },
   { parent: 'CounterRollup_minute', table: 'CounterRollup', column: 'bucket', width: 'day', keepMs: (p) => p.minuteDays * DAY_MS },
   { parent: 'CounterRollup_hour', table: 'CounterRollup', column: 'bucket', width: 'month', keepMs: (p) => p.hourDays * DAY_MS },
   {
@@ -143,7 +170,9 @@ function partitionStart(parent: string, name: string): Date | null {
   return m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, m[3] ? Number(m[3]) : 1)) : null;
 }
 
-const sqlTime = (d: Date) => `'${d.toISOString().replace('T', ' ').replace('Z', '')}'`;
+/** A timestamp as PostgreSQL reads it (UTC, as the timestamp columns are). */
+const pgTime = (d: Date) => d.toISOString().replace('T', ' ').replace('Z', '');
+const sqlTime = (d: Date) => `'${pgTime(d)}'`;
 
 /**
  * Runs `fn` holding the maintenance lock (one replica at a time: two expiring
@@ -228,6 +257,8 @@ async function expire(db: Database, policy: RetentionPolicy, now: number): Promi
         // Survivors are chosen while the partition is still part of the table (a newer row may be in it too).
         if (t.survivors) await client.query(`CREATE TEMP TABLE survivors ON COMMIT DROP AS SELECT * FROM "${name}" t WHERE ${t.survivors}`);
         await client.query(`ALTER TABLE "${t.parent}" DETACH PARTITION "${name}"`);
+        // Detached (its lock waited for flushes writing into it), the partition is no longer part of the newer rows.
+        if (t.carry) await client.query(t.carry(`"${name}"`), [pgTime(next(t.width, start)), pgTime(new Date(now))]);
         let kept = 0;
         if (t.survivors) {
           // Detached, the range is no longer covered: the survivors land in the default partition.
@@ -247,6 +278,11 @@ async function expire(db: Database, policy: RetentionPolicy, now: number): Promi
     }
     // The default partition holds few rows (older than the first range): deleted in small batches.
     const defaultPart = `${t.parent}_default`;
+    if (t.carry)
+      await db.pool.query(t.carry(`(SELECT * FROM "${defaultPart}" WHERE ${t.column} < $1::timestamp)`), [
+        pgTime(new Date(cutoff)),
+        pgTime(new Date(now)),
+      ]);
     for (;;) {
       const r = await db.pool.query(
         `DELETE FROM "${defaultPart}" WHERE ctid IN (SELECT ctid FROM "${defaultPart}" t WHERE ${t.column} < $1 ${t.survivors ? `AND NOT (${t.survivors})` : ''} LIMIT ${BATCH})`,

@@ -5,14 +5,15 @@
 // in rows per series (node parts in arrays), not per node;
 // every table that grows with time is expired at its own retention.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import pg from 'pg';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalBus } from '@tula/control';
-import { openDatabase, readDatabaseEnv, startEmbeddedPostgres, type Database, type EmbeddedPostgres } from '@tula/db';
-import { openTestDatabase, type OpenTestDatabase } from '@tula/db/testing';
+import { migrate, openDatabase, readDatabaseEnv, readMigrations, type Database } from '@tula/db';
+import { createTestDatabase, openTestDatabase, type OpenTestDatabase } from '@tula/db/testing';
 import type { CountersReport } from '@tula/protocol';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CounterWriter } from '../src/counters.ts';
 import { DEFAULT_RETENTION, ensurePartitions, expireHistory } from '../src/retention.ts';
 
@@ -216,6 +217,7 @@ async function expectRetention(db: Database) {
   const droppedParents = new Set(report.dropped.map((n) => n.replace(/_p\d+$/, '')));
   expect([...droppedParents].sort()).toEqual([
     'AuditEvent',
+    'CounterCursorBatch',
     'CounterNodeSample',
     'CounterRollup_hour',
     'CounterRollup_minute',
@@ -390,6 +392,208 @@ async function expectBacklogSpread(db: Database) {
   expect(Number(minute.rows[0]!.bytes)).toBe(35_000 + 2000 + 700);
 }
 
+const quietWriter = (db: Database) =>
+  new CounterWriter(db, new LocalBus(), {
+    flushMs: 3_600_000,
+    retention: DEFAULT_RETENTION,
+    log: (m) => process.env.DEBUG_COUNTERS && console.log(m),
+  });
+
+/** Pushes `r` for `nodeId` to `writer`, flushes, and returns whether it was acknowledged. */
+async function store(writer: CounterWriter, orgId: string, nodeId: string, r: CountersReport): Promise<boolean> {
+  let acked = false;
+  writer.push({ nodeId, organizationId: orgId, report: r, done: (ok) => (acked = ok) });
+  await writer.flush();
+  return acked;
+}
+
+/** Bytes stored for the organisation's service, in hour rollups (they outlive the raw seconds). */
+async function storedBytes(db: Database, orgId: string): Promise<number> {
+  const { rows } = await db.pool.query<{ bytes: string }>(
+    `SELECT COALESCE(sum(bytes), 0)::text AS bytes FROM "CounterRollup" WHERE "organizationId" = $1 AND kind = 'service' AND resolution = 'hour'`,
+    [orgId],
+  );
+  return Number(rows[0]!.bytes);
+}
+
+/**
+ * A report resent to another replica than the one that stored it (its acknowledgement was lost, the agent
+ * reconnected elsewhere) is acknowledged without being counted again, and so is one resent to the first
+ * replica after the agent stored more through the second: each replica reads a node new to it from the
+ * database, compared within the agent's boot whichever replica stored it.
+ */
+async function expectResendToAnotherReplica(db: Database) {
+  const { orgId, nodeIds } = await fleet(db);
+  const [a, b] = [quietWriter(db), quietWriter(db)];
+  const node = nodeIds[0]!;
+  const boot = randomBytes(8).toString('hex');
+  const r = (seq: number) => report(boot, seq, T0 + seq * 1000, 0);
+  let sent = 0;
+  try {
+    a.connected(node);
+    for (const seq of [1, 2, 3]) {
+      expect(await store(a, orgId, node, r(seq))).toBe(true);
+      sent += r(seq).services[0]!.bytes;
+    }
+    // The agent loses A's acknowledgement of 3 and reconnects to B (A notices its socket closing later).
+    b.connected(node);
+    expect(await store(b, orgId, node, r(3))).toBe(true);
+    expect(await storedBytes(db, orgId)).toBe(sent);
+    for (const seq of [4, 5]) {
+      expect(await store(b, orgId, node, r(seq))).toBe(true);
+      sent += r(seq).services[0]!.bytes;
+    }
+    // Back to A (which still held the connection it had when 3 was stored), resending 5.
+    a.connected(node);
+    expect(await store(a, orgId, node, r(5))).toBe(true);
+    expect(await store(a, orgId, node, r(6))).toBe(true);
+    sent += r(6).services[0]!.bytes;
+    // A new boot's first report is a new report.
+    expect(await store(a, orgId, node, report('rebooted', 1, T0 + 7000, 0))).toBe(true);
+    sent += report('rebooted', 1, T0 + 7000, 0).services[0]!.bytes;
+  } finally {
+    await a.close();
+    await b.close();
+  }
+  expect(await storedBytes(db, orgId)).toBe(sent);
+  expect({ a: a.reports, b: b.reports }).toEqual({ a: { stored: 5, repeated: 1, failed: 0 }, b: { stored: 2, repeated: 1, failed: 0 } });
+}
+
+/**
+ * A resend after the day holding its cursor expired is not counted again: retention carries each node's
+ * newest cursor into a new row before dropping the day (not a deleted node's). A flush two days ago (the
+ * writer's clock set back) stores the reports; the day is dropped; a new replica gets the resend.
+ */
+async function expectResendAfterCursorExpired(db: Database) {
+  const { orgId, nodeIds } = await fleet(db);
+  const [node, gone] = [nodeIds[0]!, nodeIds[1]!];
+  const boot = randomBytes(8).toString('hex');
+  const then = Date.now() - 2 * 86_400_000;
+  await ensurePartitions(db, then);
+  const old = (seq: number) => report(boot, seq, then - 5000 + seq * 1000, 0);
+  vi.useFakeTimers({ toFake: ['Date'], now: then });
+  const before = quietWriter(db);
+  try {
+    expect(await store(before, orgId, node, old(1))).toBe(true);
+    expect(await store(before, orgId, node, old(2))).toBe(true);
+    expect(await store(before, orgId, gone, report('gone', 1, then, 1))).toBe(true);
+  } finally {
+    await before.close();
+    vi.useRealTimers();
+  }
+  const holding = async (id: string) =>
+    (
+      await db.pool.query<{ part: string }>(
+        `SELECT tableoid::regclass::text AS part FROM "CounterCursorBatch" WHERE "nodeIds" @> ARRAY[$1]`,
+        [id],
+      )
+    ).rows.map((r) => r.part.replaceAll('"', ''));
+  expect(await holding(node)).toEqual([
+    expect.stringMatching(/^CounterCursorBatch_p\d{8}$/),
+    expect.stringMatching(/^CounterCursorBatch_p\d{8}$/),
+  ]);
+  await db.prisma.node.update({ where: { id: gone }, data: { revokedAt: new Date() } });
+  await db.prisma.node.delete({ where: { id: gone } });
+  const stored = await storedBytes(db, orgId);
+
+  const report_ = await expireHistory(db, DEFAULT_RETENTION);
+  expect(report_.dropped).toContain(`CounterCursorBatch_p${new Date(then).toISOString().slice(0, 10).replaceAll('-', '')}`);
+  // Carried: one row, dated now, with the node's newest cursor; the deleted node's is gone.
+  const carried = await db.pool.query<{ replica: string; nodeIds: string[]; boots: string[]; seqs: number[] }>(
+    `SELECT replica, "nodeIds", boots, seqs FROM "CounterCursorBatch" WHERE "organizationId" = $1`,
+    [orgId],
+  );
+  expect(carried.rows).toEqual([{ replica: 'retention', nodeIds: [node], boots: [boot], seqs: [2] }]);
+
+  const after = quietWriter(db);
+  try {
+    after.connected(node);
+    expect(await store(after, orgId, node, old(2))).toBe(true);
+    expect(await storedBytes(db, orgId)).toBe(stored);
+    expect(await store(after, orgId, node, old(3))).toBe(true);
+  } finally {
+    await after.close();
+  }
+  expect(await storedBytes(db, orgId)).toBe(stored + old(3).services[0]!.bytes);
+  expect(after.reports).toEqual({ stored: 1, repeated: 1, failed: 0 });
+}
+
+/**
+ * A flush that fails once its cursor row is built (the insert is refused) stores nothing and leaves nothing
+ * remembered: the resend is stored, once.
+ */
+async function expectFailedFlushRemembersNothing(db: Database) {
+  const { orgId, nodeIds } = await fleet(db);
+  const writer = quietWriter(db);
+  const node = nodeIds[0]!;
+  const r = report(randomBytes(8).toString('hex'), 1, T0, 0);
+  writer.connected(node);
+  await db.pool.query(
+    `CREATE FUNCTION refuse_cursor() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$`,
+  );
+  await db.pool.query(`CREATE TRIGGER refuse BEFORE INSERT ON "CounterCursorBatch" FOR EACH ROW EXECUTE FUNCTION refuse_cursor()`);
+  const acked: boolean[] = [];
+  try {
+    acked.push(await store(writer, orgId, node, r));
+  } finally {
+    await db.pool.query(`DROP TRIGGER refuse ON "CounterCursorBatch"`);
+    await db.pool.query(`DROP FUNCTION refuse_cursor()`);
+  }
+  expect(await storedBytes(db, orgId)).toBe(0);
+  acked.push(await store(writer, orgId, node, r));
+  acked.push(await store(writer, orgId, node, r));
+  await writer.close();
+  expect(acked).toEqual([false, true, true]);
+  expect(await storedBytes(db, orgId)).toBe(r.services[0]!.bytes);
+  expect(writer.reports).toEqual({ stored: 1, repeated: 1, failed: 1 });
+}
+
+/**
+ * Exactly-once costs rows per flush, not per report: every report a flush stores has its agent's
+ * cursor (boot, sequence) written with the sums, in one cursor row per organisation and flush
+ * whatever the number of agents. Counted by a trigger on every cursor table, inserts and updates.
+ */
+async function expectCursorRowsPerFlush(db: Database) {
+  const a = await fleet(db);
+  const b = await fleet(db);
+  const writer = new CounterWriter(db, new LocalBus(), { flushMs: 3_600_000, retention: DEFAULT_RETENTION, log: () => {} });
+  await db.pool.query(`CREATE TABLE cursor_writes (n int)`);
+  await db.pool.query(
+    `CREATE FUNCTION count_cursor_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO cursor_writes VALUES (1); RETURN NULL; END $$`,
+  );
+  const { rows: tables } = await db.pool.query<{ name: string }>(
+    `SELECT relname AS name FROM pg_class WHERE relname LIKE 'CounterCursor%' AND relkind IN ('r', 'p') AND NOT relispartition`,
+  );
+  expect(tables.length).toBeGreaterThan(0);
+  for (const t of tables)
+    await db.pool.query(
+      `CREATE TRIGGER count_cursor_writes AFTER INSERT OR UPDATE ON "${t.name}" FOR EACH ROW EXECUTE FUNCTION count_cursor_write()`,
+    );
+  const writes = async () => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM cursor_writes`)).rows[0]!.n;
+  const boots = [...a.nodeIds, ...b.nodeIds].map(() => randomBytes(8).toString('hex'));
+  const perFlush: number[] = [];
+  try {
+    for (let s = 0; s < SECONDS; s++) {
+      [a, b].forEach((f, k) =>
+        f.nodeIds.forEach((nodeId, i) =>
+          writer.push({ nodeId, organizationId: f.orgId, report: report(boots[k * AGENTS + i]!, s + 1, T0 + s * 1000, i), done: () => {} }),
+        ),
+      );
+      const before = await writes();
+      await writer.flush();
+      perFlush.push((await writes()) - before);
+    }
+  } finally {
+    await writer.close();
+    for (const t of tables) await db.pool.query(`DROP TRIGGER count_cursor_writes ON "${t.name}"`);
+    await db.pool.query(`DROP FUNCTION count_cursor_write()`);
+    await db.pool.query(`DROP TABLE cursor_writes`);
+  }
+  expect(writer.reports.stored).toBe(SECONDS * 2 * AGENTS);
+  // Two organisations, AGENTS reports each per flush: one row each.
+  expect(perFlush).toEqual(Array(SECONDS).fill(2));
+}
+
 describe('counter writer on PostgreSQL', () => {
   let testDb: OpenTestDatabase;
   let db: Database;
@@ -406,18 +610,24 @@ describe('counter writer on PostgreSQL', () => {
   it('expires alerts and their deliveries at their own retention', () => expectAlertRetention(db));
   it('stores a health transition whose first write failed when the report is resent', () => expectTransitionSurvivesFailedWrite(db));
   it('spreads a report covering many seconds over them instead of one second', () => expectBacklogSpread(db));
+  it('writes one cursor row per organisation and flush, whatever the number of reports', () => expectCursorRowsPerFlush(db));
+  it('does not count a report resent to another replica twice', () => expectResendToAnotherReplica(db));
+  it('does not count a resend twice after the day holding its cursor expired', () => expectResendAfterCursorExpired(db));
+  it('remembers nothing of a flush that failed once its cursor row was built', () => expectFailedFlushRemembersNothing(db));
 });
 
 describe('counter writer on the embedded database (PGlite)', () => {
-  let embedded: EmbeddedPostgres;
+  let dataDir: string;
   let db: Database;
   beforeAll(async () => {
-    embedded = await startEmbeddedPostgres(mkdtempSync(join(tmpdir(), 'tula-counters-pglite-')));
-    db = await openDatabase({ env: readDatabaseEnv({ DATABASE_URL: embedded.url }), migrate: true });
-  });
+    // As the panel opens it (one connection that every query queues for): PGlite's socket interleaves concurrent
+    // connections' messages, so two writers' partition upkeep beside their flushes would break a pool of several.
+    dataDir = mkdtempSync(join(tmpdir(), 'tula-counters-pglite-'));
+    db = await openDatabase({ env: readDatabaseEnv({ TULA_DATA_DIR: dataDir }), migrate: true });
+  }, 180_000);
   afterAll(async () => {
     await db?.close();
-    await embedded?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('stores one row per service per second for many agents, with exact sums', () => expectExact(db));
@@ -425,4 +635,44 @@ describe('counter writer on the embedded database (PGlite)', () => {
   it('expires alerts and their deliveries at their own retention', () => expectAlertRetention(db));
   it('stores a health transition whose first write failed when the report is resent', () => expectTransitionSurvivesFailedWrite(db));
   it('spreads a report covering many seconds over them instead of one second', () => expectBacklogSpread(db));
+  it('writes one cursor row per organisation and flush, whatever the number of reports', () => expectCursorRowsPerFlush(db));
+  it('does not count a report resent to another replica twice', () => expectResendToAnotherReplica(db));
+  it('does not count a resend twice after the day holding its cursor expired', () => expectResendAfterCursorExpired(db));
+  it('remembers nothing of a flush that failed once its cursor row was built', () => expectFailedFlushRemembersNothing(db));
+});
+
+describe('counter cursors across the upgrade to rows per flush (PostgreSQL)', () => {
+  it("keeps the old table's cursors: an agent's first resend after the upgrade is not counted again", async () => {
+    const t = await createTestDatabase();
+    const pool = new pg.Pool({ connectionString: t.url });
+    let db: Database | undefined;
+    try {
+      await migrate(
+        pool,
+        readMigrations().filter((m) => m.name < '20261205225643_counter_cursor_batches'),
+      );
+      const org = (await pool.query<{ id: string }>(`INSERT INTO "Organization" (id, name, slug) VALUES ('o1', 'up', 'up') RETURNING id`))
+        .rows[0]!.id;
+      await pool.query(
+        `INSERT INTO "Node" (id, "organizationId", name, "credentialHash", role) VALUES ('n1', $1, 'n1', 'h1', 'balancer')`,
+        [org],
+      );
+      await pool.query(`INSERT INTO "CounterCursor" ("nodeId", "organizationId", boot, seq) VALUES ('n1', $1, 'old-boot', 41)`, [org]);
+      await migrate(pool);
+      const { rows } = await pool.query(`SELECT "organizationId", replica, "nodeIds", boots, seqs FROM "CounterCursorBatch"`);
+      expect(rows).toEqual([{ organizationId: org, replica: 'migrated', nodeIds: ['n1'], boots: ['old-boot'], seqs: [41] }]);
+
+      db = await openDatabase({ env: readDatabaseEnv({ NODE_ENV: 'test', DATABASE_URL: t.url }), migrate: false });
+      const writer = quietWriter(db);
+      writer.connected('n1');
+      expect(await store(writer, org, 'n1', report('old-boot', 41, T0, 0))).toBe(true);
+      expect(await store(writer, org, 'n1', report('old-boot', 42, T0 + 1000, 0))).toBe(true);
+      await writer.close();
+      expect(writer.reports).toEqual({ stored: 1, repeated: 1, failed: 0 });
+    } finally {
+      await db?.close();
+      await pool.end();
+      await t.drop();
+    }
+  });
 });
