@@ -58,7 +58,7 @@ interface PartitionedTable {
   /**
    * What must outlive expired rows in another form: SQL that writes it into new rows, reading the expired rows
    * from `source` (the detached partition, or the default partition's expired rows). $1: rows at or after it are
-   * newer than every expired row; $2: now.
+   * newer than every expired row; $2: now; $3: a batch id for the new rows (one per call: ids are part of the key).
    */
   carry?: (source: string) => string;
 }
@@ -80,7 +80,7 @@ const CARRY_CURSORS = (source: string) => `
     GROUP BY 1, 2, 3
   )
   INSERT INTO "CounterCursorBatch" ("organizationId", "replica", "batch", "at", "nodeIds", "boots", "seqs")
-  SELECT o, 'retention', (extract(epoch FROM $2::timestamp) * 1000)::bigint, $2::timestamp,
+  SELECT o, 'retention', $3::bigint, $2::timestamp,
          array_agg(n ORDER BY n, b), array_agg(b ORDER BY n, b), array_agg(s ORDER BY n, b)
   FROM expired e
   WHERE EXISTS (SELECT 1 FROM "Node" WHERE "Node".id = e.n) AND NOT EXISTS (SELECT 1 FROM newer WHERE newer.n = e.n)
@@ -240,6 +240,9 @@ export async function expireHistory(db: Database, policy: RetentionPolicy, now =
 async function expire(db: Database, policy: RetentionPolicy, now: number): Promise<RetentionReport> {
   const report: RetentionReport = { dropped: [], rows: {} };
   const count = (table: string, n: number) => (report.rows[table] = (report.rows[table] ?? 0) + n);
+  // Each carry's rows get their own batch id (several days may expire in one run).
+  let carries = 0;
+  const carryArgs = (newer: Date) => [pgTime(newer), pgTime(new Date(now)), now + carries++];
   for (const t of PARTITIONED) {
     const cutoff = now - t.keepMs(policy);
     const { rows: parts } = await db.pool.query<{ name: string }>(
@@ -258,7 +261,7 @@ async function expire(db: Database, policy: RetentionPolicy, now: number): Promi
         if (t.survivors) await client.query(`CREATE TEMP TABLE survivors ON COMMIT DROP AS SELECT * FROM "${name}" t WHERE ${t.survivors}`);
         await client.query(`ALTER TABLE "${t.parent}" DETACH PARTITION "${name}"`);
         // Detached (its lock waited for flushes writing into it), the partition is no longer part of the newer rows.
-        if (t.carry) await client.query(t.carry(`"${name}"`), [pgTime(next(t.width, start)), pgTime(new Date(now))]);
+        if (t.carry) await client.query(t.carry(`"${name}"`), carryArgs(next(t.width, start)));
         let kept = 0;
         if (t.survivors) {
           // Detached, the range is no longer covered: the survivors land in the default partition.
@@ -279,10 +282,7 @@ async function expire(db: Database, policy: RetentionPolicy, now: number): Promi
     // The default partition holds few rows (older than the first range): deleted in small batches.
     const defaultPart = `${t.parent}_default`;
     if (t.carry)
-      await db.pool.query(t.carry(`(SELECT * FROM "${defaultPart}" WHERE ${t.column} < $1::timestamp)`), [
-        pgTime(new Date(cutoff)),
-        pgTime(new Date(now)),
-      ]);
+      await db.pool.query(t.carry(`(SELECT * FROM "${defaultPart}" WHERE ${t.column} < $1::timestamp)`), carryArgs(new Date(cutoff)));
     for (;;) {
       const r = await db.pool.query(
         `DELETE FROM "${defaultPart}" WHERE ctid IN (SELECT ctid FROM "${defaultPart}" t WHERE ${t.column} < $1 ${t.survivors ? `AND NOT (${t.survivors})` : ''} LIMIT ${BATCH})`,

@@ -466,10 +466,21 @@ async function expectResendToAnotherReplica(db: Database) {
  */
 async function expectResendAfterCursorExpired(db: Database) {
   const { orgId, nodeIds } = await fleet(db);
-  const [node, gone] = [nodeIds[0]!, nodeIds[1]!];
+  const [node, gone, quiet] = [nodeIds[0]!, nodeIds[1]!, nodeIds[2]!];
   const boot = randomBytes(8).toString('hex');
   const then = Date.now() - 2 * 86_400_000;
   await ensurePartitions(db, then);
+  // A node that last reported a day earlier: two days expire in one run, each carried into rows of its own.
+  const earlier = then - 86_400_000;
+  await ensurePartitions(db, earlier);
+  vi.useFakeTimers({ toFake: ['Date'], now: earlier });
+  const first = quietWriter(db);
+  try {
+    expect(await store(first, orgId, quiet, report('quiet', 7, earlier, 2))).toBe(true);
+  } finally {
+    await first.close();
+    vi.useRealTimers();
+  }
   const old = (seq: number) => report(boot, seq, then - 5000 + seq * 1000, 0);
   vi.useFakeTimers({ toFake: ['Date'], now: then });
   const before = quietWriter(db);
@@ -498,12 +509,15 @@ async function expectResendAfterCursorExpired(db: Database) {
 
   const report_ = await expireHistory(db, DEFAULT_RETENTION);
   expect(report_.dropped).toContain(`CounterCursorBatch_p${new Date(then).toISOString().slice(0, 10).replaceAll('-', '')}`);
-  // Carried: one row, dated now, with the node's newest cursor; the deleted node's is gone.
+  // Carried: a row per expired day, dated now, with the newest cursors of its nodes; the deleted node's is gone.
   const carried = await db.pool.query<{ replica: string; nodeIds: string[]; boots: string[]; seqs: number[] }>(
-    `SELECT replica, "nodeIds", boots, seqs FROM "CounterCursorBatch" WHERE "organizationId" = $1`,
+    `SELECT replica, "nodeIds", boots, seqs FROM "CounterCursorBatch" WHERE "organizationId" = $1 ORDER BY seqs[1]`,
     [orgId],
   );
-  expect(carried.rows).toEqual([{ replica: 'retention', nodeIds: [node], boots: [boot], seqs: [2] }]);
+  expect(carried.rows).toEqual([
+    { replica: 'retention', nodeIds: [node], boots: [boot], seqs: [2] },
+    { replica: 'retention', nodeIds: [quiet], boots: ['quiet'], seqs: [7] },
+  ]);
 
   const after = quietWriter(db);
   try {
