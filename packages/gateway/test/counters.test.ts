@@ -509,14 +509,16 @@ async function expectResendAfterCursorExpired(db: Database) {
 
   const report_ = await expireHistory(db, DEFAULT_RETENTION);
   expect(report_.dropped).toContain(`CounterCursorBatch_p${new Date(then).toISOString().slice(0, 10).replaceAll('-', '')}`);
-  // Carried: a row per expired day, dated now, with the newest cursors of its nodes; the deleted node's is gone.
-  const carried = await db.pool.query<{ replica: string; nodeIds: string[]; boots: string[]; seqs: number[] }>(
-    `SELECT replica, "nodeIds", boots, seqs FROM "CounterCursorBatch" WHERE "organizationId" = $1 ORDER BY seqs[1]`,
+  // Carried into rows dated now (one per expired day and organisation; a writer's own upkeep, running on its clock,
+  // may have carried the earlier day first): the newest cursors of both nodes, not the deleted node's.
+  const carried = await db.pool.query<{ replica: string; nodeId: string; boot: string; seq: number }>(
+    `SELECT replica, u.n AS "nodeId", u.b AS boot, u.s AS seq FROM "CounterCursorBatch" c, unnest(c."nodeIds", c.boots, c.seqs) AS u(n, b, s)
+      WHERE c."organizationId" = $1 ORDER BY u.s`,
     [orgId],
   );
   expect(carried.rows).toEqual([
-    { replica: 'retention', nodeIds: [node], boots: [boot], seqs: [2] },
-    { replica: 'retention', nodeIds: [quiet], boots: ['quiet'], seqs: [7] },
+    { replica: 'retention', nodeId: node, boot, seq: 2 },
+    { replica: 'retention', nodeId: quiet, boot: 'quiet', seq: 7 },
   ]);
 
   const after = quietWriter(db);
