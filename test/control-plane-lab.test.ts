@@ -156,5 +156,6 @@ describe.skipIf(unavailable)(`control plane with real kernels${unavailable ? ` (
     await new Promise((r) => setTimeout(r, 2000));
     expect(await ruleset(lab.balancers[0]!.ns)).toBe(before);
     expect(await seen(`http://${LAB.l2Vip.v4}/`)).toEqual(['b1', 'b2', 'b3']);
-  });
+    // The waits above allow up to 90 s for the panel's start and 40 s for the reconnect.
+  }, 180_000);
 });

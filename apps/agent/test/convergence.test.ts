@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import { FLOW_DEFAULTS, type DesiredStateInput } from '@tula/protocol';
 import { createLab, LAB, type Lab } from '@tula/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_BIN, AgentHost, kernelTestsUnavailable, udpFlows as probeFlows, type StatusJson } from './support.ts';
+import { AGENT_COMMAND, AgentHost, kernelTestsUnavailable, udpFlows as probeFlows, type StatusJson } from './support.ts';
 
 const unavailable = await kernelTestsUnavailable();
 /** The idle re-check interval of `tula-agent run`. */
@@ -144,7 +144,7 @@ describe.skipIf(unavailable)(`convergence shell${unavailable ? ` (skipped: ${una
     const start = () => {
       out = '';
       runner = lab.spawn(lb.host.ns, [
-        AGENT_BIN,
+        ...AGENT_COMMAND,
         'run',
         '--state',
         lb.writeState(doc({ healthCheck: hc }), 'run.json'),

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { DesiredStateInput } from '@tula/protocol';
 import type { Lab, LabHost } from '@tula/netlab';
-import { AGENT_BIN, type AgentHost } from './support.ts';
+import { AGENT_COMMAND, type AgentHost } from './support.ts';
 
 const run = promisify(execFile);
 
@@ -28,9 +28,13 @@ export class RunningAgent {
 
   start(): this {
     const { host } = this.agent;
-    this.child = spawn('ip', ['netns', 'exec', host.ns, AGENT_BIN, 'run', '--state', this.file, '--state-dir', this.agent.stateDir], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    this.child = spawn(
+      'ip',
+      ['netns', 'exec', host.ns, ...AGENT_COMMAND, 'run', '--state', this.file, '--state-dir', this.agent.stateDir],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.child.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
     this.child.stderr!.on('data', (d: Buffer) => (this.out += d.toString()));
     return this;

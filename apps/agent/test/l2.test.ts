@@ -2,11 +2,11 @@
 import type { DesiredStateInput } from '@tula/protocol';
 import { createLab, LAB, withoutFlowEntries, type Lab } from '@tula/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_BIN, AgentHost, backendsSeen, curlFromClient, kernelTestsUnavailable, labPrefix, udpFlows } from './support.ts';
+import { AGENT_COMMAND, AgentHost, backendsSeen, curlFromClient, kernelTestsUnavailable, labPrefix, udpFlows } from './support.ts';
 
 const unavailable = await kernelTestsUnavailable();
 
-describe.skipIf(unavailable)(`L2 DSR (${AGENT_BIN.split('/').pop()})${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
+describe.skipIf(unavailable)(`L2 DSR (${AGENT_COMMAND.at(-1)!.split('/').pop()})${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   let lab: Lab;
   let lb: AgentHost;
   let backends: AgentHost[];
