@@ -6,28 +6,13 @@
 import { evaluateAlerts, evaluateOrganization } from '@tula/api';
 import type { Database } from '@tula/db';
 import { describe, expect, it } from 'vitest';
-import { balancerNode, memberCaller, useTestApiDatabase } from './support/caller.ts';
+import { balancerNode, memberCaller, reportStatus, useTestApiDatabase } from './support/caller.ts';
 import { testBackend, testService } from './support/service-input.ts';
 
 const test = useTestApiDatabase();
 
-/**
- * What the gateway keeps from a balancer's status report: online, the document it was last
- * given applied, and these backends of the service `web` failing (none: all passing).
- */
-async function reportFailing(db: Database, nodeId: string, addresses: string[]) {
-  const { desiredHash } = await db.prisma.node.findUniqueOrThrow({ where: { id: nodeId } });
-  await db.prisma.node.update({
-    where: { id: nodeId },
-    data: {
-      connected: true,
-      lastSeenAt: new Date(),
-      statusAt: new Date(),
-      appliedHash: desiredHash,
-      failingBackends: addresses.map((address) => ({ service: 'web', address, since: Date.now(), error: 'connection refused' })),
-    },
-  });
-}
+/** The balancer reports these backends of `web` failing (none: all passing), online, its document applied. */
+const reportFailing = (db: Database, nodeId: string, failing: string[]) => reportStatus(db, nodeId, { failing });
 
 describe('alerts now', () => {
   it('a flapping backend leaves one firing row at most, and none once it recovered', async () => {
