@@ -31,6 +31,18 @@ export async function waitFor<T>(
   }
 }
 
+/** Waits (30 s at most) until all `count` nodes applied their documents without an error; the nodes. */
+export function allNodesApplied(api: Api, count: number) {
+  return waitFor(
+    'every node to apply its document',
+    async () => {
+      const nodes = await api.nodes.list.query();
+      return nodes.length === count && nodes.every((n) => n.inSync && !n.lastError) ? nodes : undefined;
+    },
+    30_000,
+  );
+}
+
 /** Signs up a new account (which gets its own organisation) and returns its session cookie. */
 export async function signUp(panelUrl: string, email: string, password = 'a long enough password'): Promise<string> {
   return sessionCookie(panelUrl, 'sign-up', { email, password, name: email.split('@')[0]! });

@@ -159,6 +159,11 @@ export function startRequestLoop(lab: Lab, url: string, timeoutMs = 5000) {
   return startReporter<LoopResult>(lab, 'request-loop.ts', ['--url', url, '--interval', '20', '--timeout', String(timeoutMs)]);
 }
 
+/** 16 UDP flows asking `target` every 10 ms until stopped (udp-stream.ts): how many were sent, when each lost one was. */
+export function startUdpStream(lab: Lab, target: string) {
+  return startReporter<{ sent: number; lost: number[] }>(lab, 'udp-stream.ts', ['--target', target, '--flows', '16', '--interval', '10']);
+}
+
 export async function waitUntil<T>(
   what: string,
   probe: () => Promise<T | undefined | false>,

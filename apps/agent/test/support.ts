@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DesiredStateInput } from '@tula/protocol';
-import type { Lab, LabHost } from '@tula/netlab';
+import { LAB, type Lab, type LabHost } from '@tula/netlab';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 /**
@@ -93,6 +93,21 @@ export interface StatusJson {
 /** The lab's backend hosts set up for a VIP (the backend section of their documents). */
 export function backendDoc(version: number, vips: DesiredStateInput['backend']): DesiredStateInput {
   return { apiVersion: 'tula/v1', version, ...(vips ? { backend: vips } : {}) };
+}
+
+type BackendVips = NonNullable<DesiredStateInput['backend']>['vips'];
+
+/** The lab's L2 VIP, IPv4 and IPv6, as a backend takes it on (on lo, ARP answered by the balancer). */
+export const L2_BACKEND_VIPS: BackendVips = [
+  { vip: LAB.l2Vip.v4, mode: 'l2' },
+  { vip: LAB.l2Vip.v6, mode: 'l2' },
+];
+
+/** Every lab backend set up for these VIPs (version 1 of its document); their hosts. */
+export async function applyBackendVips(lab: Lab, vips: BackendVips): Promise<AgentHost[]> {
+  const hosts = lab.backends.map((b) => new AgentHost(lab, b));
+  for (const h of hosts) await h.apply(backendDoc(1, { vips }));
+  return hosts;
 }
 
 /** An HTTP request from the lab's client; the body (or what -w prints). */
