@@ -1,10 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Tests that build network namespaces, load nftables or run routing daemons. Several of them
- * share management subnets and measure failovers, so they run one file at a time, in two
- * projects that never overlap: `kernel` (the agent and nftables alone, no build needed) and
- * `kernel-panel` (a production panel beside namespaces: needs `turbo run build`). The rest
+ * Tests that build network namespaces, load nftables or run routing daemons. Some files of a
+ * project share a management subnet (ha-bgp and convergence) and several measure failovers, so
+ * each project runs one file at a time: `kernel` (the agent and nftables alone, no build needed)
+ * and `kernel-panel` (a production panel beside namespaces: needs `turbo run build`). The two
+ * projects use different namespace prefixes and subnets, so scripts/test.sh runs them side by side. The rest
  * (PostgreSQL, panels and agents on loopback, pure code, namespace tests with subnets of their
  * own that time nothing: upgrade, systemd, prometheus, and the panel image, which needs root but no
  * namespace) run two files at a time as `host`.

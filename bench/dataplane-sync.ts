@@ -89,6 +89,10 @@ interface Case {
   health: number[];
   drain: number[];
   builds: number;
+  /** During the new-document rounds: documents patched, host facts read, host steps run. */
+  patches: number;
+  factReads: number;
+  hostStepRuns: number;
 }
 
 /** One backend goes down and comes back (health: a model patch), and one is drained and undrained (a new document each time). */
@@ -115,6 +119,7 @@ async function oneChange(services: number, rounds: number): Promise<Case> {
     }
     const builds = converger.builds - buildsBefore;
     const drain: number[] = [];
+    const [patches, factReads, hostStepRuns] = [converger.documentPatches, converger.factReads, converger.hostStepRuns];
     for (let k = 0; k < rounds; k++) {
       // A drain set in the panel arrives as a whole new document (parsed before the cycle starts, as the
       // agent's socket handler does).
@@ -124,7 +129,14 @@ async function oneChange(services: number, rounds: number): Promise<Case> {
       await converger.expireDrains(doc);
       drain.push(performance.now() - t0);
     }
-    return { health, drain, builds };
+    return {
+      health,
+      drain,
+      builds,
+      patches: converger.documentPatches - patches,
+      factReads: converger.factReads - factReads,
+      hostStepRuns: converger.hostStepRuns - hostStepRuns,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -178,7 +190,11 @@ async function main() {
   row('health down/up, p99', p99, 'health');
   row('drain via a new document, median', median, 'drain');
   row('drain via a new document, p99', p99, 'drain');
-  console.log(`\nfull model builds during the health rounds: ${large.reduce((n, c) => n + c.builds, 0)} (expected 0)`);
+  const sum = (k: 'builds' | 'patches' | 'factReads' | 'hostStepRuns') => large.reduce((n, c) => n + c[k], 0);
+  console.log(`\nfull model builds during the health rounds: ${sum('builds')} (expected 0)`);
+  console.log(
+    `new documents at ${largeN.toLocaleString('en')}: ${sum('patches')} of ${3 * ROUNDS} patched, host facts read ${sum('factReads')} times, host steps run ${sum('hostStepRuns')} times`,
+  );
   console.log(`load average at the end: ${load()}`);
   if (process.env.BENCH_SCRATCH === '1') {
     console.log('\n| case | | | | |\n| --- | --- | --- | --- | --- |');

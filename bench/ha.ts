@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DesiredStateInput } from '@tula/protocol';
 import { createLab, LAB, startRouterBgp, type Lab } from '@tula/netlab';
-import { hostDeath, pause, revive, RunningAgent, startReporter, waitUntil } from '../apps/agent/test/ha-support.ts';
+import { hostDeath, pause, revive, RunningAgent, startUdpStream, waitUntil } from '../apps/agent/test/ha-support.ts';
 import { AgentHost } from '../apps/agent/test/support.ts';
 import { cpuSeconds, quantile } from '../test/support/measure.ts';
 import { uploadGenerator } from './upload-generator.ts';
@@ -352,14 +352,7 @@ export async function benchHa(prefix = process.env.BENCH_HA_PREFIX ?? 'bha'): Pr
       await pause(bfd ? 1000 : 4000);
       for (let run = 0; run < FAILOVERS; run++) {
         const victim = run % 2;
-        const stream = await startReporter<{ sent: number; lost: number[] }>(lab, 'udp-stream.ts', [
-          '--target',
-          VIP,
-          '--flows',
-          '16',
-          '--interval',
-          '10',
-        ]);
+        const stream = await startUdpStream(lab, VIP);
         await pause(1000);
         const killedAt = await hostDeath(lab, lab.balancers[victim]!, agents[victim]!);
         await nexthops(1);

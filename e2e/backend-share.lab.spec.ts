@@ -7,7 +7,7 @@
 // service page, with the lab's live traffic on them.
 import type { Locator, Page } from '@playwright/test';
 import { labPort } from '../playwright.config.ts';
-import { SCREENSHOT_DIR, signInToLab } from './support/app.ts';
+import { labBackendRow, SCREENSHOT_DIR, signInToLab, startLabServer } from './support/app.ts';
 import { expect, test } from './support/no-uncaught.ts';
 
 const needsRoot = process.getuid?.() !== 0 ? 'needs root to build the local lab (CI runs as root)' : undefined;
@@ -41,12 +41,6 @@ async function openLabWeb(page: Page) {
   await expect(page).toHaveURL(/\/app\/services\/[^/]+$/);
 }
 
-const labRow = (page: Page, name: string) =>
-  page
-    .getByTestId('lab-controls')
-    .getByRole('listitem')
-    .filter({ hasText: `${name} ` });
-
 test.describe("each backend's share of new flows now, in the local lab", () => {
   test.skip(Boolean(needsRoot), needsRoot ?? '');
   test.use({ baseURL: labUrl });
@@ -77,9 +71,9 @@ test.describe("each backend's share of new flows now, in the local lab", () => {
       await expect(card.getByRole('columnheader', { name: /New flows now/ })).toHaveCount(1);
 
       await page.goto('/app');
-      await labRow(page, 'b2').getByRole('button', { name: 'Stop its server' }).click();
+      await labBackendRow(page, 'b2').getByRole('button', { name: 'Stop its server' }).click();
       try {
-        await expect(labRow(page, 'b2').getByText('stopped')).toBeVisible();
+        await expect(labBackendRow(page, 'b2').getByText('stopped')).toBeVisible();
         await page.goto(servicePage);
         const b2 = card.getByTestId('backend-traffic-10.99.0.12');
         await expect(b2).toHaveAttribute('data-share-now', '0', WITHIN);
@@ -96,8 +90,7 @@ test.describe("each backend's share of new flows now, in the local lab", () => {
         expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(viewport.width);
       } finally {
         await page.goto('/app');
-        await labRow(page, 'b2').getByRole('button', { name: 'Start its server' }).click();
-        await expect(labRow(page, 'b2').getByText('serving')).toBeVisible();
+        await startLabServer(page, 'b2');
       }
       // Back in rotation: it has a share of new flows again.
       await page.goto(servicePage);

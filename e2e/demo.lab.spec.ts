@@ -5,7 +5,7 @@
 // balancers show the routed VIP's traffic.
 import { expect, test } from './support/no-uncaught.ts';
 import { labPort } from '../playwright.config.ts';
-import { SCREENSHOTS, signInToLab } from './support/app.ts';
+import { labBackendRow, SCREENSHOTS, signInToLab, startLabServer } from './support/app.ts';
 
 const needsRoot = process.getuid?.() !== 0 ? 'needs root to build the local lab (CI runs as root)' : undefined;
 const labUrl = `http://127.0.0.1:${labPort}`;
@@ -53,7 +53,7 @@ test.describe('the local lab', () => {
     // balancer's health checks mark it down on the service's health timeline.
     const controls = page.getByTestId('lab-controls');
     await expect(controls.getByText('lab only')).toBeVisible();
-    const row = (name: string) => controls.getByRole('listitem').filter({ hasText: `${name} ` });
+    const row = (name: string) => labBackendRow(page, name);
     await row('b2').getByRole('button', { name: 'Stop its server' }).click();
     await expect(row('b2').getByText('stopped')).toBeVisible();
     await page.getByRole('link', { name: 'Services' }).first().click();
@@ -71,8 +71,7 @@ test.describe('the local lab', () => {
     await expect(notifications.getByText('Backend 10.99.0.12 of lab-web is down').first()).toBeVisible({ timeout: 30_000 });
     await page.screenshot({ path: `${SCREENSHOTS}/lab-alert.png`, fullPage: true });
     await page.goto('/app');
-    await row('b2').getByRole('button', { name: 'Start its server' }).click();
-    await expect(row('b2').getByText('serving')).toBeVisible();
+    await startLabServer(page, 'b2');
     // Its recovery is the newest alert, named on the lab card.
     await expect(controls.getByTestId('lab-alerts')).toContainText('Backend 10.99.0.12 of lab-web recovered', { timeout: 30_000 });
 

@@ -5,7 +5,7 @@
 // phone; start it again and all is healthy. Every page visited, charts
 // included, must run without an uncaught error.
 import { labPort } from '../playwright.config.ts';
-import { SCREENSHOTS, signInToLab } from './support/app.ts';
+import { labBackendRow, SCREENSHOTS, signInToLab, startLabServer } from './support/app.ts';
 import { expect, test } from './support/no-uncaught.ts';
 
 const needsRoot = process.getuid?.() !== 0 ? 'needs root to build the local lab (CI runs as root)' : undefined;
@@ -35,9 +35,7 @@ test.describe('health now, in the local lab', () => {
       await expect(overviewRow.getByTestId('service-health')).toHaveAttribute('data-state', 'healthy', SHOWS_WITHIN);
       await expect(overviewRow).toContainText('all healthy');
 
-      const controls = page.getByTestId('lab-controls');
-      const row = (name: string) => controls.getByRole('listitem').filter({ hasText: `${name} ` });
-      await row('b2').getByRole('button', { name: 'Stop its server' }).click();
+      await labBackendRow(page, 'b2').getByRole('button', { name: 'Stop its server' }).click();
       try {
         // The overview: the service and the fleet roll-up.
         await expect(overviewRow).toContainText('degraded', SHOWS_WITHIN);
@@ -60,7 +58,7 @@ test.describe('health now, in the local lab', () => {
         await page.screenshot({ path: `${SCREENSHOTS}/health-now-${viewport.name}.png`, fullPage: true });
       } finally {
         await page.goto('/app');
-        await row('b2').getByRole('button', { name: 'Start its server' }).click();
+        await startLabServer(page, 'b2');
       }
       await expect(overviewRow).toContainText('all healthy', SHOWS_WITHIN);
 

@@ -4,11 +4,15 @@
 // whose subject was removed, or whose rule was turned off, ends and says why.
 // Real PostgreSQL, the evaluator the panel's ticker runs, the API's list procedure.
 import { evaluateAlerts, evaluateOrganization } from '@tula/api';
+import type { Database } from '@tula/db';
 import { describe, expect, it } from 'vitest';
-import { balancerNode, memberCaller, useTestApiDatabase } from './support/caller.ts';
+import { balancerNode, memberCaller, reportStatus, useTestApiDatabase } from './support/caller.ts';
 import { testBackend, testService } from './support/service-input.ts';
 
 const test = useTestApiDatabase();
+
+/** The balancer reports these backends of `web` failing (none: all passing), online, its document applied. */
+const reportFailing = (db: Database, nodeId: string, failing: string[]) => reportStatus(db, nodeId, { failing });
 
 describe('alerts now', () => {
   it('a flapping backend leaves one firing row at most, and none once it recovered', async () => {
@@ -18,21 +22,9 @@ describe('alerts now', () => {
     await api.services.create(
       testService({ name: 'web', vip: '10.71.0.100', balancerNodeIds: [lb.id], backends: [testBackend('10.71.0.11')] }),
     );
-    const { desiredHash } = await db.prisma.node.findUniqueOrThrow({ where: { id: lb.id } });
-    // What the gateway keeps from the balancer's status report: the backend failing or not.
-    const report = (failing: boolean) =>
-      db.prisma.node.update({
-        where: { id: lb.id },
-        data: {
-          connected: true,
-          lastSeenAt: new Date(),
-          statusAt: new Date(),
-          appliedHash: desiredHash,
-          failingBackends: failing ? [{ service: 'web', address: '10.71.0.11', since: Date.now(), error: 'connection refused' }] : [],
-        },
-      });
+    // The balancer reports the backend failing or not.
     const step = async (failing: boolean) => {
-      await report(failing);
+      await reportFailing(db, lb.id, failing ? ['10.71.0.11'] : []);
       return evaluateOrganization(db, org, 'http://127.0.0.1:1');
     };
     await step(false);
@@ -81,17 +73,7 @@ describe('alerts now', () => {
     );
     // The balancer reports 10.71.0.31 failing, after each change it applied.
     const report = async () => {
-      const { desiredHash } = await db.prisma.node.findUniqueOrThrow({ where: { id: lb.id } });
-      await db.prisma.node.update({
-        where: { id: lb.id },
-        data: {
-          connected: true,
-          lastSeenAt: new Date(),
-          statusAt: new Date(),
-          appliedHash: desiredHash,
-          failingBackends: [{ service: 'web', address: '10.71.0.31', since: Date.now(), error: 'connection refused' }],
-        },
-      });
+      await reportFailing(db, lb.id, ['10.71.0.31']);
       return evaluateOrganization(db, org, 'http://127.0.0.1:1');
     };
     await report();
@@ -138,19 +120,7 @@ describe('alerts now', () => {
     const lb = await balancerNode(db, org, 'lb3', '10.71.0.3');
     const backends = [testBackend('10.71.0.21'), testBackend('10.71.0.22')];
     const svc = await api.services.create(testService({ name: 'web', vip: '10.71.0.101', balancerNodeIds: [lb.id], backends }));
-    const { desiredHash } = await db.prisma.node.findUniqueOrThrow({ where: { id: lb.id } });
-    const failing = (addresses: string[]) =>
-      addresses.map((address) => ({ service: 'web', address, since: Date.now(), error: 'connection refused' }));
-    await db.prisma.node.update({
-      where: { id: lb.id },
-      data: {
-        connected: true,
-        lastSeenAt: new Date(),
-        statusAt: new Date(),
-        appliedHash: desiredHash,
-        failingBackends: failing(['10.71.0.21', '10.71.0.22']),
-      },
-    });
+    await reportFailing(db, lb.id, ['10.71.0.21', '10.71.0.22']);
     await evaluateOrganization(db, org, 'http://127.0.0.1:1');
     expect((await api.alerts.list({ limit: 50 })).firingNow).toBe(3);
 
@@ -159,11 +129,7 @@ describe('alerts now', () => {
       id: svc.id,
       service: testService({ name: 'web', vip: '10.71.0.101', balancerNodeIds: [lb.id], backends: [backends[1]!] }),
     });
-    const applied = await db.prisma.node.findUniqueOrThrow({ where: { id: lb.id } });
-    await db.prisma.node.update({
-      where: { id: lb.id },
-      data: { lastSeenAt: new Date(), statusAt: new Date(), appliedHash: applied.desiredHash, failingBackends: failing(['10.71.0.22']) },
-    });
+    await reportFailing(db, lb.id, ['10.71.0.22']);
     await evaluateOrganization(db, org, 'http://127.0.0.1:1');
     const afterRemoval = await api.alerts.list({ limit: 50 });
     const raisedFor = (list: typeof afterRemoval, title: string) => list.items.find((a) => a.state === 'firing' && a.title === title)!;

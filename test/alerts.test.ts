@@ -6,7 +6,7 @@
 import { evaluateOrganization, sendDueDeliveries, webhookSecretBox } from '@tula/api';
 import { type Database } from '@tula/db';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { balancerNode, memberCaller, useTestApiDatabase, type Caller } from './support/caller.ts';
+import { balancerNode, memberCaller, reportStatus, useTestApiDatabase, type Caller } from './support/caller.ts';
 import { startReceiver } from './support/webhook-receiver.ts';
 
 let db: Database;
@@ -81,18 +81,7 @@ describe('alerts', () => {
     const second = (await api.services.get({ id: serviceId })).backends.find((b) => b.address === '10.0.0.2')!;
     await api.alerts.createRule({ kind: 'backend_down', serviceId, backendId: second.id });
     // What the gateway keeps from a live balancer's status report: both backends failing.
-    const node = await db.prisma.node.findUniqueOrThrow({ where: { id: lb1 } });
-    const report = (failing: string[]) =>
-      db.prisma.node.update({
-        where: { id: lb1 },
-        data: {
-          connected: true,
-          lastSeenAt: new Date(),
-          appliedHash: node.desiredHash,
-          statusAt: new Date(),
-          failingBackends: failing.map((address) => ({ service: 'web', address, since: Date.now(), error: 'connection refused' })),
-        },
-      });
+    const report = (failing: string[]) => reportStatus(db, lb1, { failing });
     await report([]);
     expect(await race()).toEqual([]);
     await report(backends);

@@ -4,7 +4,7 @@ import { createTestDatabase, type TestDatabase } from '@tula/db/testing';
 import { createLab, LAB, withoutFlowEntries, type Lab } from '@tula/netlab';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiClient, enrollLab, labWebService, signUp, waitFor, type AgentProcess, type Api } from './support/control.ts';
+import { allNodesApplied, apiClient, enrollLab, labWebService, signUp, waitFor, type AgentProcess, type Api } from './support/control.ts';
 import { startPanel, type PanelProcess } from './support/panel.ts';
 
 const unavailable =
@@ -47,15 +47,7 @@ describe.skipIf(unavailable)(`control plane with real kernels${unavailable ? ` (
     await db?.drop();
   });
 
-  const allInSync = () =>
-    waitFor(
-      'every node to apply its document',
-      async () => {
-        const nodes = await api.nodes.list.query();
-        return nodes.length === agents.size && nodes.every((n) => n.inSync && !n.lastError) ? nodes : undefined;
-      },
-      30_000,
-    );
+  const allInSync = () => allNodesApplied(api, agents.size);
 
   it('a service created through the API carries traffic, and the backends were set up from their addresses', async () => {
     await api.services.create.mutate(labWebService(lab, nodeIds.get('lb1')!, { intervalMs: 500, timeoutMs: 300, fall: 2 }));
@@ -156,5 +148,6 @@ describe.skipIf(unavailable)(`control plane with real kernels${unavailable ? ` (
     await new Promise((r) => setTimeout(r, 2000));
     expect(await ruleset(lab.balancers[0]!.ns)).toBe(before);
     expect(await seen(`http://${LAB.l2Vip.v4}/`)).toEqual(['b1', 'b2', 'b3']);
-  });
+    // The waits above allow up to 90 s for the panel's start and 40 s for the reconnect.
+  }, 180_000);
 });

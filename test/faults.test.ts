@@ -5,7 +5,7 @@
 // fail, the fleet must reconverge after each fault (including to a change made
 // while the balancer was cut off), and the counters must add up.
 // The panel gets its own PostgreSQL server, so restarting it touches no other test.
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { createLab, LAB, type Lab } from '@tula/netlab';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRequestLoop } from '../apps/agent/test/ha-support.ts';
 import { apiClient, enrollLab, labWebService, signUp, startAgent, waitFor, type AgentProcess, type Api } from './support/control.ts';
 import { freePort, startPanel, type PanelProcess } from './support/panel.ts';
 
@@ -66,7 +67,7 @@ describe.skipIf(unavailable)(`faults (${unavailable ?? 'real panel, agents, kern
   let panel: PanelProcess;
   let lab: Lab;
   let api: Api;
-  let loop: ChildProcess;
+  let loop: Awaited<ReturnType<typeof startRequestLoop>> | undefined;
   let agents = new Map<string, AgentProcess>();
   let servers = new Map<string, string>();
   let serviceId = '';
@@ -94,20 +95,13 @@ describe.skipIf(unavailable)(`faults (${unavailable ?? 'real panel, agents, kern
       labWebService(lab, fleet.nodeIds.get('lb1')!, { intervalMs: 1000, timeoutMs: 500, fall: 3 }),
     ));
     await converged('the service');
-    loop = lab.spawn(lab.client.ns, [
-      process.execPath,
-      '--import',
-      'tsx',
-      'packages/netlab/src/request-loop.ts',
-      '--url',
-      `http://${LAB.l2Vip.v4}/`,
-      '--interval',
-      '20',
-    ]);
+    // The request loop's own --timeout default (2 s) for each request.
+    loop = await startRequestLoop(lab, `http://${LAB.l2Vip.v4}/`, 2000);
   }, 240_000);
 
   afterAll(async () => {
-    loop?.kill('SIGKILL');
+    // Stopped by the last test unless an earlier one failed; stopping it again only reads its result again.
+    await loop?.stop().catch(() => undefined);
     for (const a of agents.values()) await a.stop();
     await lab?.destroy();
     await panel?.stop('SIGKILL');
@@ -168,13 +162,7 @@ describe.skipIf(unavailable)(`faults (${unavailable ?? 'real panel, agents, kern
   }, 150_000);
 
   it('not one request failed, and the counters add up', async () => {
-    const done = new Promise<string>((resolve) => {
-      let out = '';
-      loop.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      loop.once('exit', () => resolve(out));
-    });
-    loop.kill('SIGTERM');
-    const result = JSON.parse(await done) as { sent: number; failed: number; failures: { at: string; error: string }[] };
+    const result = await loop!.stop();
     console.log(`faults: ${result.sent} requests sent through the VIP across 4 faults, ${result.failed} failed`);
     expect(result.failures).toEqual([]);
     expect(result.sent).toBeGreaterThan(1000);

@@ -10,10 +10,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB, type Lab, type LabHost } from '@tula/netlab';
-import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kernelTestsUnavailable } from '../apps/agent/test/support.ts';
 import { AGENT_BINARY, ensureAgentRelease, RELEASE_DIR, releaseUnavailable } from '../apps/agent/test/release.ts';
+import { startRequestLoop } from '../apps/agent/test/ha-support.ts';
 import { labWebService, waitFor, type Api } from './support/control.ts';
 import { createInstallLab, type InstallLab } from './support/install-lab.ts';
 
@@ -119,21 +119,8 @@ describe.skipIf(unavailable)(`install from the panel${unavailable ? ` (skipped: 
   }, 120_000);
 
   it('run again, the line upgrades every agent in place while traffic keeps flowing', async () => {
-    const loop: ChildProcess = lab.spawn(lab.client.ns, [
-      process.execPath,
-      '--import',
-      'tsx',
-      'packages/netlab/src/request-loop.ts',
-      '--url',
-      `http://${LAB.l2Vip.v4}/`,
-      '--interval',
-      '20',
-    ]);
-    const loopDone = new Promise<string>((resolve) => {
-      let out = '';
-      loop.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      loop.once('exit', () => resolve(out));
-    });
+    // The request loop's own --timeout default (2 s) for each request.
+    const loop = await startRequestLoop(lab, `http://${LAB.l2Vip.v4}/`, 2000);
     const before = new Map(hosts().map((h) => [h.name, { pid: agentPid(h), inode: statSync(join(root(h), 'usr/bin/tula-agent')).ino }]));
     await new Promise((r) => setTimeout(r, 1000));
     // Without --token: the host is enrolled already.
@@ -150,8 +137,7 @@ describe.skipIf(unavailable)(`install from the panel${unavailable ? ` (skipped: 
       30_000,
     );
     await new Promise((r) => setTimeout(r, 1000));
-    loop.kill('SIGTERM');
-    const result = JSON.parse(await loopDone) as { sent: number; failed: number; failures: unknown[] };
+    const result = await loop.stop();
     console.log(`install: ${result.sent} requests through the VIP while 3 agents were upgraded, ${result.failed} failed`);
     expect(result.failures).toEqual([]);
     expect(result.sent).toBeGreaterThan(20);

@@ -13,23 +13,67 @@ import { WATERMARK_BOUND_MS } from '@tula/db/samples';
 import type { CountersReport } from '@tula/protocol';
 import { expect, it } from 'vitest';
 import { addLiveSamples, chartSteps, completeThroughOf, type ChartPoint, type LiveSample } from '../apps/web/src/lib/chart-points.ts';
-import { balancerNode, memberCaller, useTestApiDatabase } from './support/caller.ts';
+import { balancerNode, memberCaller, useTestApiDatabase, type Caller } from './support/caller.ts';
 import { createWebService, manualCounterWriter } from './support/counter-database.ts';
+import type { CounterWriter } from '../packages/gateway/src/counters.ts';
 
 const counters = useTestApiDatabase();
 
-it('history and the stream subscribed from its cursor count every stored second once', async () => {
-  const { db } = counters;
-  const bus = new LocalBus();
-  const here = manualCounterWriter(db, bus);
-  const elsewhere = manualCounterWriter(db, bus);
+/** An organisation with the web service (backend 10.20.1.1) and its member's caller on `bus`; `signal` ends its streams. */
+async function orgWithService(name: string, bus = new LocalBus(), liveCounters?: CounterWriter) {
   const signal = new AbortController();
-  const { api, organizationId } = await memberCaller(db, {
-    name: 'Join',
-    services: { bus, liveCounters: here },
+  const { api, organizationId } = await memberCaller(counters.db, {
+    name,
+    services: liveCounters ? { bus, liveCounters } : { bus },
     signal: signal.signal,
   });
-  const service = await createWebService(db, organizationId, ['10.20.1.1']);
+  const service = await createWebService(counters.db, organizationId, ['10.20.1.1']);
+  return { bus, signal, api, organizationId, service };
+}
+
+/** The same with two replicas' counter writers on its bus: `here` serves the caller's live stream, `elsewhere` is another replica. */
+async function twoReplicaOrg(name: string) {
+  const bus = new LocalBus();
+  const here = manualCounterWriter(counters.db, bus);
+  const elsewhere = manualCounterWriter(counters.db, bus);
+  return { ...(await orgWithService(name, bus, here)), here, elsewhere };
+}
+
+/** Rows of the web service's series as a replica's flush writes them (one packet and no drops each), through `q`: the pool, or a client in a transaction. */
+async function insertServiceSamples(
+  q: { query(text: string, values: unknown[]): Promise<unknown> },
+  flush: { organizationId: string; replica: string; batch: number; serviceId: string },
+  rows: { at: number; bytes: number; newFlows?: number }[],
+) {
+  const values = rows.map((_, i) => `($1, $2, $3, 'service', $4, $${5 + 3 * i}, 1, $${6 + 3 * i}, $${7 + 3 * i}, 0)`);
+  await q.query(
+    `INSERT INTO "CounterSample" ("organizationId", replica, batch, kind, "seriesKey", at, packets, bytes, "newFlows", drops) VALUES ${values.join(', ')}`,
+    [flush.organizationId, flush.replica, flush.batch, flush.serviceId, ...rows.flatMap((r) => [new Date(r.at), r.bytes, r.newFlows ?? 1])],
+  );
+}
+
+/** A live stream's samples, tracked or not. */
+const samplesOf = (ev: unknown) => (isTrackedEnvelope(ev) ? ev[1] : ev) as LiveSample[];
+
+/**
+ * A live stream (from `lastEventId`, or afresh) read until the caller's signal ends it: every sample,
+ * and its tracked events (the second each says is complete, and its samples).
+ */
+function readStream(api: Caller, lastEventId?: string | null) {
+  const samples: LiveSample[] = [];
+  const events: { complete: number | null | undefined; samples: LiveSample[] }[] = [];
+  const done = (async () => {
+    for await (const ev of await api.live.counters(lastEventId === undefined ? undefined : { lastEventId })) {
+      samples.push(...samplesOf(ev));
+      if (isTrackedEnvelope(ev)) events.push({ complete: completeThroughOf(ev[0]), samples: ev[1] as LiveSample[] });
+    }
+  })();
+  return { samples, events, done };
+}
+
+it('history and the stream subscribed from its cursor count every stored second once', async () => {
+  const { db } = counters;
+  const { here, elsewhere, signal, api, organizationId, service } = await twoReplicaOrg('Join');
   const nodes = [await balancerNode(db, organizationId, 'lb1', '10.30.0.1'), await balancerNode(db, organizationId, 'lb2', '10.30.0.2')];
   const boots = nodes.map(() => randomBytes(8).toString('hex'));
   let seq = 0;
@@ -55,11 +99,7 @@ it('history and the stream subscribed from its cursor count every stored second 
   // Stored while the browser had the history and had not subscribed yet.
   for (let i = 0; i < 2; i++) await round();
 
-  const samples: LiveSample[] = [];
-  const stream = await api.live.counters({ lastEventId: history.liveCursor });
-  const reading = (async () => {
-    for await (const ev of stream) samples.push(...((isTrackedEnvelope(ev) ? ev[1] : ev) as LiveSample[]));
-  })();
+  const { samples, done: reading } = readStream(api, history.liveCursor);
   await settle();
   for (let i = 0; i < 2; i++) await round();
   // The stream catches up with the other replica within its 5 s idle wake at the latest.
@@ -81,10 +121,7 @@ it('history and the stream subscribed from its cursor count every stored second 
 
 it("a replica's first flush, begun before the cursor is read and stored after, reaches the chart and a new stream once", async () => {
   const { db } = counters;
-  const bus = new LocalBus();
-  const signal = new AbortController();
-  const { api, organizationId } = await memberCaller(db, { name: 'Edge', services: { bus }, signal: signal.signal });
-  const service = await createWebService(db, organizationId, ['10.20.1.1']);
+  const { bus, signal, api, organizationId, service } = await orgWithService('Edge');
   // A replica that has stored nothing yet (so no cursor lists it) starts a flush as its writer
   // does: the batch id is the flush's start, the rows are committed in one transaction later.
   const replica = randomBytes(6).toString('hex');
@@ -92,26 +129,17 @@ it("a replica's first flush, begun before the cursor is read and stored after, r
   await flush.query('BEGIN');
   const batch = Date.now();
   const second = Math.floor(batch / 1000) * 1000;
-  await flush.query(
-    `INSERT INTO "CounterSample" ("organizationId", replica, batch, kind, "seriesKey", at, packets, bytes, "newFlows", drops)
-     VALUES ($1, $2, $3, 'service', $4, $5, 1, 4321, 2, 0), ($1, $2, $3, 'service', $4, $6, 1, 1234, 1, 0)`,
-    [organizationId, replica, batch, service.id, new Date(second - 1000), new Date(second)],
-  );
+  await insertServiceSamples(flush, { organizationId, replica, batch, serviceId: service.id }, [
+    { at: second - 1000, bytes: 4321, newFlows: 2 },
+    { at: second, bytes: 1234 },
+  ]);
   await new Promise((r) => setTimeout(r, 20)); // the cursors are read strictly after the batch id
 
   const history = await api.stats.series({ range: 'live', serviceId: service.id });
   expect(JSON.parse(history.liveCursor!).r, 'the replica has nothing stored yet').not.toHaveProperty(replica);
-  const collect = (lastEventId?: string) => {
-    const samples: LiveSample[] = [];
-    const done = (async () => {
-      const stream = await api.live.counters(lastEventId ? { lastEventId } : undefined);
-      for await (const ev of stream) samples.push(...((isTrackedEnvelope(ev) ? ev[1] : ev) as LiveSample[]));
-    })();
-    return { samples, done };
-  };
   // The panel's stream, from the history's cursor; and a stream started afresh, from its own.
-  const joined = collect(history.liveCursor!);
-  const fresh = collect();
+  const joined = readStream(api, history.liveCursor);
+  const fresh = readStream(api);
   await new Promise((r) => setTimeout(r, 300));
 
   await flush.query('COMMIT');
@@ -132,30 +160,19 @@ it("a replica's first flush, begun before the cursor is read and stored after, r
 
 it("a replica's flush stored before a stream subscribed to the bus (its signal missed) reaches the stream at its first wake", async () => {
   const { db } = counters;
-  const bus = new LocalBus();
-  const signal = new AbortController();
-  const { api, organizationId } = await memberCaller(db, { name: 'Missed', services: { bus }, signal: signal.signal });
-  const service = await createWebService(db, organizationId, ['10.20.1.1']);
+  const { bus, signal, api, organizationId, service } = await orgWithService('Missed');
   // Each stores once: the first between the history and the panel's subscription, the second between a fresh stream's start and its subscription.
   const [first, second] = [randomBytes(6).toString('hex'), randomBytes(6).toString('hex')];
   const at = Math.floor(Date.now() / 1000) * 1000;
   // A replica's only flush, stored and signalled while the stream is not listening.
   const storeOnce = async (replica: string, bytes: number) => {
     const batch = Date.now();
-    await db.pool.query(
-      `INSERT INTO "CounterSample" ("organizationId", replica, batch, kind, "seriesKey", at, packets, bytes, "newFlows", drops)
-       VALUES ($1, $2, $3, 'service', $4, $5, 1, $6, 1, 0)`,
-      [organizationId, replica, batch, service.id, new Date(at), bytes],
-    );
+    await insertServiceSamples(db.pool, { organizationId, replica, batch, serviceId: service.id }, [{ at, bytes }]);
     await bus.publish({ kind: 'counters', organizationId, at: Date.now(), replica, batch });
   };
   const history = await api.stats.series({ range: 'live', serviceId: service.id });
   await storeOnce(first, 4321);
-  const joined: LiveSample[] = [];
-  const reading = (async () => {
-    for await (const ev of await api.live.counters({ lastEventId: history.liveCursor }))
-      joined.push(...((isTrackedEnvelope(ev) ? ev[1] : ev) as LiveSample[]));
-  })();
+  const { samples: joined, done: reading } = readStream(api, history.liveCursor);
   // A stream started afresh yields its starting cursor and subscribes only when asked for more: stored in between.
   const fresh = (await api.live.counters())[Symbol.asyncIterator]();
   const start = await fresh.next();
@@ -164,8 +181,7 @@ it("a replica's flush stored before a stream subscribed to the bus (its signal m
   await storeOnce(second, 1234);
   const freshSamples: LiveSample[] = [];
   const readingFresh = (async () => {
-    for (let ev = await fresh.next(); !ev.done; ev = await fresh.next())
-      freshSamples.push(...((isTrackedEnvelope(ev.value) ? ev.value[1] : ev.value) as LiveSample[]));
+    for (let ev = await fresh.next(); !ev.done; ev = await fresh.next()) freshSamples.push(...samplesOf(ev.value));
   })();
   // Neither replica stores again; each stream wakes within its 5 s idle wait at the latest.
   await new Promise((r) => setTimeout(r, 5500));
@@ -187,16 +203,7 @@ it("a replica's flush stored before a stream subscribed to the bus (its signal m
 // writes its agents' watermark; readers take the oldest), not after a fixed wait.
 it("a second one agent has not reported yet is not offered as complete, on another replica's agent too", async () => {
   const { db } = counters;
-  const bus = new LocalBus();
-  const here = manualCounterWriter(db, bus);
-  const elsewhere = manualCounterWriter(db, bus);
-  const signal = new AbortController();
-  const { api, organizationId } = await memberCaller(db, {
-    name: 'Watermark',
-    services: { bus, liveCounters: here },
-    signal: signal.signal,
-  });
-  const service = await createWebService(db, organizationId, ['10.20.1.1']);
+  const { here, elsewhere, signal, api, organizationId, service } = await twoReplicaOrg('Watermark');
   const [lb, backend] = [
     await balancerNode(db, organizationId, 'lb1', '10.30.0.1'),
     await balancerNode(db, organizationId, 'b1', '10.30.0.2'),
@@ -231,12 +238,7 @@ it("a second one agent has not reported yet is not offered as complete, on anoth
     [-1000, 1000, 300_000],
   ]);
 
-  const events: { complete: number | null | undefined; samples: LiveSample[] }[] = [];
-  const reading = (async () => {
-    for await (const ev of await api.live.counters({ lastEventId: history.liveCursor })) {
-      if (isTrackedEnvelope(ev)) events.push({ complete: completeThroughOf(ev[0]), samples: ev[1] as LiveSample[] });
-    }
-  })();
+  const { events, done: reading } = readStream(api, history.liveCursor);
   await new Promise((r) => setTimeout(r, 300));
   // The backend's late report of second s arrives: s is complete.
   elsewhere.push({ nodeId: backend.id, organizationId, report: report(1, 2, s, s + 1000), done: () => {} });
@@ -271,8 +273,7 @@ it('an agent stuck behind holds the watermark back at most WATERMARK_BOUND_MS', 
   const { db } = counters;
   const bus = new LocalBus();
   const here = manualCounterWriter(db, bus);
-  const { api, organizationId } = await memberCaller(db, { name: 'Stuck', services: { bus, liveCounters: here } });
-  await createWebService(db, organizationId, ['10.20.1.1']);
+  const { api, organizationId } = await orgWithService('Stuck', bus, here);
   const lb = await balancerNode(db, organizationId, 'lb1', '10.30.0.1');
   const now = Date.now();
   // Connected, but its newest report is a minute old.
@@ -289,32 +290,30 @@ it('an agent stuck behind holds the watermark back at most WATERMARK_BOUND_MS', 
 
 it('a stream offers a second as complete only once it has delivered the rows of the flush whose watermark says so', async () => {
   const { db } = counters;
-  const bus = new LocalBus();
-  const signal = new AbortController();
-  const { api, organizationId } = await memberCaller(db, { name: 'Delivered', services: { bus }, signal: signal.signal });
-  const service = await createWebService(db, organizationId, ['10.20.1.1']);
+  const { bus, signal, api, organizationId, service } = await orgWithService('Delivered');
   const [x, y] = [randomBytes(6).toString('hex'), randomBytes(6).toString('hex')];
   const s = Math.floor(Date.now() / 1000) * 1000 - 2000;
   // A replica's flush as its writer commits it: its rows and its watermark in one transaction.
   const flush = async (replica: string, bytes: number, at: number, completeThrough: number) => {
     const batch = Date.now();
-    await db.prisma.$transaction([
-      db.prisma
-        .$executeRaw`INSERT INTO "CounterSample" ("organizationId", replica, batch, kind, "seriesKey", at, packets, bytes, "newFlows", drops)
-        VALUES (${organizationId}, ${replica}, ${batch}, 'service', ${service.id}, ${new Date(at)}, 1, ${bytes}, 1, 0)`,
-      db.prisma.$executeRaw`INSERT INTO "CounterWatermark" ("organizationId", replica, batch, "completeThrough", "writtenAt")
-        VALUES (${organizationId}, ${replica}, ${batch}, ${new Date(completeThrough)}, now())
-        ON CONFLICT ("organizationId", replica) DO UPDATE SET batch = EXCLUDED.batch, "completeThrough" = EXCLUDED."completeThrough", "writtenAt" = now()`,
-    ]);
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await insertServiceSamples(client, { organizationId, replica, batch, serviceId: service.id }, [{ at, bytes }]);
+      await client.query(
+        `INSERT INTO "CounterWatermark" ("organizationId", replica, batch, "completeThrough", "writtenAt") VALUES ($1, $2, $3, $4, now())
+         ON CONFLICT ("organizationId", replica) DO UPDATE SET batch = EXCLUDED.batch, "completeThrough" = EXCLUDED."completeThrough", "writtenAt" = now()`,
+        [organizationId, replica, batch, new Date(completeThrough)],
+      );
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
     return batch;
   };
   const signalled = (replica: string, batch: number) => bus.publish({ kind: 'counters', organizationId, at: Date.now(), replica, batch });
   await flush(x, 1, s - 1000, s - 1000);
-  const events: { complete: number | null | undefined; samples: LiveSample[] }[] = [];
-  const reading = (async () => {
-    for await (const ev of await api.live.counters())
-      if (isTrackedEnvelope(ev)) events.push({ complete: completeThroughOf(ev[0]), samples: ev[1] as LiveSample[] });
-  })();
+  const { events, done: reading } = readStream(api);
   await new Promise((r) => setTimeout(r, 200));
   await signalled(y, await flush(y, 2, s - 1000, s + 5000)); // the stream's first wake (it catches up with every replica)
   await new Promise((r) => setTimeout(r, 300));

@@ -4,7 +4,7 @@
 // them (connected, lastSeenAt, statusAt, appliedHash, failingBackends).
 import { type Database } from '@tula/db';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { balancerNode, memberCaller, useTestApiDatabase, type Caller } from './support/caller.ts';
+import { balancerNode, memberCaller, reportStatus, useTestApiDatabase, type Caller } from './support/caller.ts';
 import { testBackend, testService } from './support/service-input.ts';
 
 let db: Database;
@@ -18,19 +18,7 @@ beforeAll(async () => {
 });
 
 /** The node's agent reported its status at `at`, having applied its current document; `online`: its link is alive now. */
-async function reported(id: string, at: Date, online: boolean) {
-  const n = await db.prisma.node.findUniqueOrThrow({ where: { id }, select: { desiredHash: true } });
-  await db.prisma.node.update({
-    where: { id },
-    data: {
-      connected: online,
-      lastSeenAt: online ? new Date() : at,
-      statusAt: at,
-      appliedHash: n.desiredHash,
-      failingBackends: [],
-    },
-  });
-}
+const reported = (id: string, at: Date, online: boolean) => reportStatus(db, id, { at, online });
 
 describe('an offline balancer vouches for nothing', () => {
   it('a service whose only balancer went silent is health unknown, counted on the overview, its backends stale', async () => {

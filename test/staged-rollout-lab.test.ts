@@ -4,7 +4,7 @@
 // request loop through lb2 counts failures.
 import { LAB, type Lab } from '@tula/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor, type AgentProcess, type Api } from './support/control.ts';
+import { allNodesApplied, waitFor, type AgentProcess, type Api } from './support/control.ts';
 import { startPanelLab, type PanelLab } from './support/panel-lab.ts';
 
 const unavailable =
@@ -20,15 +20,7 @@ describe.skipIf(unavailable)(`staged rollouts with real agents${unavailable ? ` 
   const url = `http://${LAB.l3Vip.v4}/`;
 
   const curl = async () => (await lab.exec(lab.client.ns, ['curl', '-sS', '--max-time', '3', url], { allowFailure: true })).stdout.trim();
-  const allInSync = () =>
-    waitFor(
-      'every node to apply its document',
-      async () => {
-        const nodes = await api.nodes.list.query();
-        return nodes.length === agents.size && nodes.every((n) => n.inSync && !n.lastError) ? nodes : undefined;
-      },
-      30_000,
-    );
+  const allInSync = () => allNodesApplied(api, agents.size);
   const service = (change: Record<string, unknown> = {}) => ({
     name: 'web',
     vip: LAB.l3Vip.v4,

@@ -17,7 +17,7 @@ import {
   writeSync,
   closeSync,
 } from 'node:fs';
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -26,6 +26,7 @@ import { TULA_VERSION } from '@tula/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kernelTestsUnavailable } from '../apps/agent/test/support.ts';
 import { AGENT_BINARY, ensureAgentRelease, RELEASE_DIR, releaseUnavailable } from '../apps/agent/test/release.ts';
+import { startRequestLoop } from '../apps/agent/test/ha-support.ts';
 import { labWebService, waitFor, type Api } from './support/control.ts';
 import { createInstallLab, type InstallLab } from './support/install-lab.ts';
 
@@ -166,21 +167,8 @@ describe.skipIf(unavailable)(`agent upgrades from the panel${unavailable ? ` (sk
   }, 120_000);
 
   it('upgrades every agent while a request loop through the VIP has no failure', async () => {
-    const loop: ChildProcess = lab.spawn(lab.client.ns, [
-      process.execPath,
-      '--import',
-      'tsx',
-      'packages/netlab/src/request-loop.ts',
-      '--url',
-      `http://${LAB.l2Vip.v4}/`,
-      '--interval',
-      '20',
-    ]);
-    const loopDone = new Promise<string>((resolve) => {
-      let out = '';
-      loop.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      loop.once('exit', () => resolve(out));
-    });
+    // The request loop's own --timeout default (2 s) for each request.
+    const loop = await startRequestLoop(lab, `http://${LAB.l2Vip.v4}/`, 2000);
     const old = readFileSync(join(OLD_RELEASE_DIR, BINARY_NAME));
     const pids = new Map(hosts().map((h) => [h.name, agentPid(h)]));
     await new Promise((r) => setTimeout(r, 1000));
@@ -196,8 +184,7 @@ describe.skipIf(unavailable)(`agent upgrades from the panel${unavailable ? ` (sk
       120_000,
     );
     await new Promise((r) => setTimeout(r, 1000));
-    loop.kill('SIGTERM');
-    const result = JSON.parse(await loopDone) as { sent: number; failed: number; failures: unknown[] };
+    const result = await loop.stop();
     console.log(`upgrade: ${result.sent} requests through the VIP while 3 agents upgraded from the panel, ${result.failed} failed`);
     expect(result.failures).toEqual([]);
     expect(result.sent).toBeGreaterThan(20);

@@ -49,6 +49,23 @@ export async function signInToLab(page: Page) {
   await expect(page).toHaveURL(/\/app$/);
 }
 
+/** A backend's row on the local lab's card (b1, b2, ...). */
+export const labBackendRow = (page: Page, name: string) =>
+  page
+    .getByTestId('lab-controls')
+    .getByRole('listitem')
+    .filter({ hasText: `${name} ` });
+
+/**
+ * Starts a lab backend's server from its row and waits until the row says so. The server is a
+ * tsx process in the backend's namespace; on a loaded machine its start took over 20 s (the lab
+ * gives it 30 s before it reports a failure).
+ */
+export async function startLabServer(page: Page, name: string) {
+  await labBackendRow(page, name).getByRole('button', { name: 'Start its server' }).click();
+  await expect(labBackendRow(page, name).getByText('serving')).toBeVisible({ timeout: 40_000 });
+}
+
 /** The signed-in person's organisation. */
 export async function organizationId(page: Page): Promise<string> {
   const summary = await page.request.get('/api/trpc/org.summary', { headers: { origin: new URL(page.url()).origin } });

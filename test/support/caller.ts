@@ -84,3 +84,23 @@ export async function balancerNode(db: Database, organizationId: string, name: s
     data: { organizationId, name, role: 'balancer', credentialHash: randomBytes(16).toString('hex'), addresses: [address] },
   });
 }
+
+/**
+ * What the gateway keeps from a balancer's status report: the document it was last given applied,
+ * these backends of the service `web` failing (none by default), reported at `at` (now by default).
+ * `online` (the default): its link is alive now; offline, the report was its last sign of life.
+ */
+export async function reportStatus(db: Database, nodeId: string, o: { failing?: string[]; at?: Date; online?: boolean } = {}) {
+  const { at = new Date(), online = true, failing = [] } = o;
+  const { desiredHash } = await db.prisma.node.findUniqueOrThrow({ where: { id: nodeId }, select: { desiredHash: true } });
+  await db.prisma.node.update({
+    where: { id: nodeId },
+    data: {
+      connected: online,
+      lastSeenAt: online ? new Date() : at,
+      statusAt: at,
+      appliedHash: desiredHash,
+      failingBackends: failing.map((address) => ({ service: 'web', address, since: Date.now(), error: 'connection refused' })),
+    },
+  });
+}

@@ -4,16 +4,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AppRouter } from '@tula/api';
 import { LAB, type Lab } from '@tula/netlab';
 import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from '@trpc/client';
 import { EventSource } from 'eventsource';
 import superjson from 'superjson';
+import { AGENT_COMMAND } from '../../apps/agent/test/support.ts';
 import { latestMail } from './outbox.ts';
-
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-export const AGENT_BIN = `${repoRoot}node_modules/.bin/tula-agent`;
 
 export async function waitFor<T>(
   what: string,
@@ -32,6 +29,18 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Waits (30 s at most) until all `count` nodes applied their documents without an error; the nodes. */
+export function allNodesApplied(api: Api, count: number) {
+  return waitFor(
+    'every node to apply its document',
+    async () => {
+      const nodes = await api.nodes.list.query();
+      return nodes.length === count && nodes.every((n) => n.inSync && !n.lastError) ? nodes : undefined;
+    },
+    30_000,
+  );
 }
 
 /** Signs up a new account (which gets its own organisation) and returns its session cookie. */
@@ -119,7 +128,7 @@ export function startAgent(options: {
     ...(options.dryRun === false ? [] : ['--dry-run']),
     ...(options.extra ?? []),
   ];
-  const argv = options.netns ? ['ip', 'netns', 'exec', options.netns, AGENT_BIN, ...args] : [AGENT_BIN, ...args];
+  const argv = options.netns ? ['ip', 'netns', 'exec', options.netns, ...AGENT_COMMAND, ...args] : [...AGENT_COMMAND, ...args];
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

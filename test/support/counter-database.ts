@@ -10,7 +10,7 @@ export function manualCounterWriter(db: Database, bus = new LocalBus()): Counter
   return new CounterWriter(db, bus, { flushMs: 3_600_000, retention: DEFAULT_RETENTION, log: () => {} });
 }
 
-/** The L2 TCP service `web` on 10.20.0.1:80 with a backend per address. */
+/** The L2 TCP service `web` on 10.20.0.1:80 with a backend per address (returned with them). */
 export function createWebService(db: Database, organizationId: string, backends: string[]) {
   return db.prisma.service.create({
     data: {
@@ -23,5 +23,6 @@ export function createWebService(db: Database, organizationId: string, backends:
       mode: 'l2',
       backends: { create: backends.map((address) => ({ organizationId, address })) },
     },
+    include: { backends: true },
   });
 }

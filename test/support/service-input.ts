@@ -1,17 +1,10 @@
 // One valid service for the tests that save services through the API: what the form
 // sends for a plain L2 service on port 80/tcp, with the fields each test cares about on top.
-import { DEFAULT_HEALTH_CHECK, type ServiceInput } from '@tula/validators';
+import { DEFAULT_HEALTH_CHECK, NEW_SERVICE_SETTINGS, type ServiceInput } from '@tula/validators';
 
 const PLAIN: Omit<ServiceInput, 'vip' | 'balancerNodeIds' | 'backends'> = {
   name: 'web',
-  ports: '80',
-  protocol: 'tcp',
-  mode: 'l2',
-  tunnel: 'vxlan',
-  ingressInterface: null,
-  drainTimeoutS: 300,
-  mss: null,
-  draft: false,
+  ...NEW_SERVICE_SETTINGS,
   healthCheck: DEFAULT_HEALTH_CHECK,
 };
 

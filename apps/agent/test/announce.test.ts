@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { DesiredStateInput } from '@tula/protocol';
 import { createLab, type Lab } from '@tula/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_BIN, AgentHost, kernelTestsUnavailable } from './support.ts';
+import { AGENT_COMMAND, AgentHost, kernelTestsUnavailable } from './support.ts';
 
 const unavailable = await kernelTestsUnavailable();
 const VIPS = 200;
@@ -49,7 +49,7 @@ describe.skipIf(unavailable)(`announcing ${VIPS} VIPs${unavailable ? ` (skipped:
         })),
       },
     };
-    const agent = lab.spawn(lb.host.ns, [AGENT_BIN, 'run', '--state', lb.writeState(doc), '--state-dir', lb.stateDir]);
+    const agent = lab.spawn(lb.host.ns, [...AGENT_COMMAND, 'run', '--state', lb.writeState(doc), '--state-dir', lb.stateDir]);
     let output = '';
     agent.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     agent.stderr!.on('data', (d: Buffer) => (output += d.toString()));

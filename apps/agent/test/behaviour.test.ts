@@ -5,13 +5,15 @@ import type { ChildProcess } from 'node:child_process';
 import type { DesiredStateInput } from '@tula/protocol';
 import { createLab, LAB, withoutFlowEntries, type Lab } from '@tula/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_BIN, AgentHost, curlFromClient, kernelTestsUnavailable, udpFlows as probeFlows } from './support.ts';
+import { AGENT_COMMAND, AgentHost, curlFromClient, kernelTestsUnavailable, udpFlows as probeFlows } from './support.ts';
 
 const unavailable = await kernelTestsUnavailable();
 
 type BackendSpec = { address: string; state?: 'active' | 'draining' | 'disabled' };
 
-describe.skipIf(unavailable)(`data-plane behaviour${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
+// Each step runs the agent's CLI through tsx (a second or more on a loaded machine) and the
+// health loops poll `status` up to 100 times, so a test can outlast the default 60 s without a fault.
+describe.skipIf(unavailable)(`data-plane behaviour${unavailable ? ` (skipped: ${unavailable})` : ''}`, { timeout: 150_000 }, () => {
   let lab: Lab;
   let lb: AgentHost;
   let version = 1;
@@ -141,7 +143,7 @@ describe.skipIf(unavailable)(`data-plane behaviour${unavailable ? ` (skipped: ${
         doc(all(), { healthCheck: { type: 'tcp', port: 80, intervalMs: 200, timeoutMs: 150, rise: 2, fall: 2 } }),
         'run.json',
       );
-      runner = lab.spawn(lb.host.ns, [AGENT_BIN, 'run', '--state', file, '--state-dir', lb.stateDir]);
+      runner = lab.spawn(lb.host.ns, [...AGENT_COMMAND, 'run', '--state', file, '--state-dir', lb.stateDir]);
       runner.stdout!.on('data', (d: Buffer) => (runnerOut += d.toString()));
       runner.stderr!.on('data', (d: Buffer) => (runnerOut += d.toString()));
       for (let i = 0; i < 100; i++) {
@@ -217,7 +219,7 @@ describe.skipIf(unavailable)(`data-plane behaviour${unavailable ? ` (skipped: ${
       const next = doc(all(), { healthCheck: { type: 'tcp', port: 80, intervalMs: 200, timeoutMs: 150, rise: 2, fall: 2 } });
       const file = lb.writeState(next, 'run.json');
       runnerOut = '';
-      runner = lab.spawn(lb.host.ns, [AGENT_BIN, 'run', '--state', file, '--state-dir', lb.stateDir]);
+      runner = lab.spawn(lb.host.ns, [...AGENT_COMMAND, 'run', '--state', file, '--state-dir', lb.stateDir]);
       runner.stdout!.on('data', (d: Buffer) => (runnerOut += d.toString()));
       // Only the new process can record the new version: then it has adopted the tables and converged.
       let applied: number | null = null;

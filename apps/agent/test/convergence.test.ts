@@ -6,7 +6,15 @@ import { statSync } from 'node:fs';
 import { FLOW_DEFAULTS, type DesiredStateInput } from '@tula/protocol';
 import { createLab, LAB, type Lab } from '@tula/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_BIN, AgentHost, kernelTestsUnavailable, udpFlows as probeFlows, type StatusJson } from './support.ts';
+import {
+  AGENT_COMMAND,
+  AgentHost,
+  applyBackendVips,
+  kernelTestsUnavailable,
+  L2_BACKEND_VIPS,
+  udpFlows as probeFlows,
+  type StatusJson,
+} from './support.ts';
 
 const unavailable = await kernelTestsUnavailable();
 /** The idle re-check interval of `tula-agent run`. */
@@ -75,18 +83,7 @@ describe.skipIf(unavailable)(`convergence shell${unavailable ? ` (skipped: ${una
   beforeAll(async () => {
     lab = await createLab({ prefix: 'dpa', managementNet: 43 });
     lb = new AgentHost(lab, lab.balancers[0]!);
-    for (const b of lab.backends) {
-      await new AgentHost(lab, b).apply({
-        apiVersion: 'tula/v1',
-        version: 1,
-        backend: {
-          vips: [
-            { vip: LAB.l2Vip.v4, mode: 'l2' },
-            { vip: LAB.l2Vip.v6, mode: 'l2' },
-          ],
-        },
-      });
-    }
+    await applyBackendVips(lab, L2_BACKEND_VIPS);
   });
   afterAll(async () => {
     await lab?.destroy();
@@ -144,7 +141,7 @@ describe.skipIf(unavailable)(`convergence shell${unavailable ? ` (skipped: ${una
     const start = () => {
       out = '';
       runner = lab.spawn(lb.host.ns, [
-        AGENT_BIN,
+        ...AGENT_COMMAND,
         'run',
         '--state',
         lb.writeState(doc({ healthCheck: hc }), 'run.json'),

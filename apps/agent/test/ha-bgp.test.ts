@@ -9,7 +9,7 @@
 import type { DesiredStateInput } from '@tula/protocol';
 import { createLab, LAB, startRouterBgp, type Lab, type RouterBgp } from '@tula/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostDeath, pause, revive, RunningAgent, startDownload, startReporter, startRequestLoop, waitUntil } from './ha-support.ts';
+import { hostDeath, pause, revive, RunningAgent, startDownload, startRequestLoop, startUdpStream, waitUntil } from './ha-support.ts';
 import { AgentHost, kernelTestsUnavailable } from './support.ts';
 
 const unavailable =
@@ -103,14 +103,7 @@ describe.skipIf(unavailable)(`BGP + ECMP failover${unavailable ? ` (skipped: ${u
 
   it('a balancer dies mid-download: the download completes byte for byte and no request fails', async () => {
     const loop = await startRequestLoop(lab, `http://${VIP}/`, 3000);
-    const stream = await startReporter<{ sent: number; lost: number[] }>(lab, 'udp-stream.ts', [
-      '--target',
-      VIP,
-      '--flows',
-      '16',
-      '--interval',
-      '10',
-    ]);
+    const stream = await startUdpStream(lab, VIP);
     const size = 16 * 1024 * 1024;
     const download = startDownload(lab, `http://${VIP}/bytes/${size}`, size, 1024 * 1024);
     // The download's flow goes through one balancer (its ACKs are what that balancer sees): kill that one.

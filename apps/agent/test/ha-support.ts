@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { DesiredStateInput } from '@tula/protocol';
 import type { Lab, LabHost } from '@tula/netlab';
-import { AGENT_BIN, type AgentHost } from './support.ts';
+import { AGENT_COMMAND, type AgentHost } from './support.ts';
 
 const run = promisify(execFile);
 
@@ -28,9 +28,13 @@ export class RunningAgent {
 
   start(): this {
     const { host } = this.agent;
-    this.child = spawn('ip', ['netns', 'exec', host.ns, AGENT_BIN, 'run', '--state', this.file, '--state-dir', this.agent.stateDir], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    this.child = spawn(
+      'ip',
+      ['netns', 'exec', host.ns, ...AGENT_COMMAND, 'run', '--state', this.file, '--state-dir', this.agent.stateDir],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.child.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
     this.child.stderr!.on('data', (d: Buffer) => (this.out += d.toString()));
     return this;
@@ -153,6 +157,11 @@ export interface LoopResult {
 /** One request on a new connection every 20 ms until stopped (request-loop.ts). */
 export function startRequestLoop(lab: Lab, url: string, timeoutMs = 5000) {
   return startReporter<LoopResult>(lab, 'request-loop.ts', ['--url', url, '--interval', '20', '--timeout', String(timeoutMs)]);
+}
+
+/** 16 UDP flows asking `target` every 10 ms until stopped (udp-stream.ts): how many were sent, when each lost one was. */
+export function startUdpStream(lab: Lab, target: string) {
+  return startReporter<{ sent: number; lost: number[] }>(lab, 'udp-stream.ts', ['--target', target, '--flows', '16', '--interval', '10']);
 }
 
 export async function waitUntil<T>(

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_BIN } from './support.ts';
+import { AGENT_COMMAND } from './support.ts';
 
 /** An address of this host that is not loopback (where a remote panel would be). */
 const external = Object.values(networkInterfaces())
@@ -33,8 +33,8 @@ function agent(...args: string[]): Promise<{ code: number; stderr: string }> {
   const stateDir = mkdtempSync(join(tmpdir(), 'tula-sec-agent-'));
   return new Promise((resolve) => {
     execFile(
-      AGENT_BIN,
-      ['run', '--state-dir', stateDir, '--token', 'tet_'.padEnd(40, 'q'), '--name', 'n1', ...args],
+      AGENT_COMMAND[0]!,
+      [...AGENT_COMMAND.slice(1), 'run', '--state-dir', stateDir, '--token', 'tet_'.padEnd(40, 'q'), '--name', 'n1', ...args],
       { timeout: 30_000 },
       (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stderr }),
     );

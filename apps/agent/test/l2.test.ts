@@ -2,11 +2,21 @@
 import type { DesiredStateInput } from '@tula/protocol';
 import { createLab, LAB, withoutFlowEntries, type Lab } from '@tula/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_BIN, AgentHost, backendsSeen, curlFromClient, kernelTestsUnavailable, labPrefix, udpFlows } from './support.ts';
+import {
+  AGENT_COMMAND,
+  AgentHost,
+  applyBackendVips,
+  backendsSeen,
+  curlFromClient,
+  kernelTestsUnavailable,
+  L2_BACKEND_VIPS,
+  labPrefix,
+  udpFlows,
+} from './support.ts';
 
 const unavailable = await kernelTestsUnavailable();
 
-describe.skipIf(unavailable)(`L2 DSR (${AGENT_BIN.split('/').pop()})${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
+describe.skipIf(unavailable)(`L2 DSR (${AGENT_COMMAND.at(-1)!.split('/').pop()})${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   let lab: Lab;
   let lb: AgentHost;
   let backends: AgentHost[];
@@ -48,19 +58,7 @@ describe.skipIf(unavailable)(`L2 DSR (${AGENT_BIN.split('/').pop()})${unavailabl
   beforeAll(async () => {
     lab = await createLab({ prefix: labPrefix('tl2') });
     lb = new AgentHost(lab, lab.balancers[0]!);
-    backends = lab.backends.map((b) => new AgentHost(lab, b));
-    for (const b of backends) {
-      await b.apply({
-        apiVersion: 'tula/v1',
-        version: 1,
-        backend: {
-          vips: [
-            { vip: LAB.l2Vip.v4, mode: 'l2' },
-            { vip: LAB.l2Vip.v6, mode: 'l2' },
-          ],
-        },
-      });
-    }
+    backends = await applyBackendVips(lab, L2_BACKEND_VIPS);
     // Let the router learn neighbours from unsolicited announcements, to see them.
     await lab.exec(lab.router.ns, ['sysctl', '-qw', 'net.ipv4.conf.all.arp_accept=1', 'net.ipv4.conf.e0.arp_accept=1']);
     await lab.exec(lab.router.ns, ['sysctl', '-qw', 'net.ipv6.conf.all.accept_untracked_na=1', 'net.ipv6.conf.e0.accept_untracked_na=1'], {

@@ -9,7 +9,7 @@ import { fnv1a32, MAX_BACKEND_ID } from '@tula/nft';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentHost, backendsSeen, kernelTestsUnavailable, labPrefix, udpFlows } from './support.ts';
+import { AgentHost, applyBackendVips, backendsSeen, kernelTestsUnavailable, labPrefix, udpFlows } from './support.ts';
 
 const unavailable = await kernelTestsUnavailable();
 /** kube-proxy's masquerade bit: set by iptables in prerouting on traffic it will masquerade. */
@@ -22,19 +22,10 @@ describe.skipIf(unavailable)(`packet marks${unavailable ? ` (skipped: ${unavaila
   beforeAll(async () => {
     lab = await createLab({ prefix: labPrefix('dqm'), managementNet: 58 });
     lb = new AgentHost(lab, lab.balancers[0]!);
-    const balancers = lab.balancers.map((b) => b.v4);
-    for (const b of lab.backends) {
-      await new AgentHost(lab, b).apply({
-        apiVersion: 'tula/v1',
-        version: 1,
-        backend: {
-          vips: [
-            { vip: LAB.l2Vip.v4, mode: 'l2' },
-            { vip: LAB.l3Vip.v4, mode: 'l3', tunnel: 'vxlan', balancers },
-          ],
-        },
-      });
-    }
+    await applyBackendVips(lab, [
+      { vip: LAB.l2Vip.v4, mode: 'l2' },
+      { vip: LAB.l3Vip.v4, mode: 'l3', tunnel: 'vxlan', balancers: lab.balancers.map((b) => b.v4) },
+    ]);
   });
   afterAll(async () => {
     await lab?.destroy();

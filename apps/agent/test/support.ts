@@ -5,11 +5,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DesiredStateInput } from '@tula/protocol';
-import type { Lab, LabHost } from '@tula/netlab';
+import { LAB, type Lab, type LabHost } from '@tula/netlab';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-/** The agent the kernel tests run: from source through tsx, or TULA_AGENT_BIN (the single executable). */
-export const AGENT_BIN = process.env.TULA_AGENT_BIN || `${repoRoot}node_modules/.bin/tula-agent`;
+/**
+ * The command that runs the agent in tests: TULA_AGENT_BIN (the single executable), or the
+ * esbuild bundle at TULA_AGENT_BUNDLE, or the source through tsx. scripts/test.sh builds the
+ * bundle first and sets TULA_AGENT_BUNDLE: a start from it costs about a fifth of tsx's CPU (which
+ * transforms the source), and the suites start the agent hundreds of times on a 2-core machine.
+ */
+export const AGENT_COMMAND: readonly string[] = process.env.TULA_AGENT_BIN
+  ? [process.env.TULA_AGENT_BIN]
+  : process.env.TULA_AGENT_BUNDLE
+    ? [process.execPath, process.env.TULA_AGENT_BUNDLE]
+    : [`${repoRoot}node_modules/.bin/tula-agent`];
 /** A namespace prefix of its own for a run through TULA_AGENT_BIN, which may run beside the source run. */
 export const labPrefix = (prefix: string) => (process.env.TULA_AGENT_BIN ? `i${prefix.slice(1)}` : prefix);
 
@@ -46,7 +55,7 @@ export class AgentHost {
   }
 
   agent(args: string[], options: { allowFailure?: boolean } = {}) {
-    return this.lab.exec(this.host.ns, [AGENT_BIN, ...args, '--state-dir', this.stateDir], options);
+    return this.lab.exec(this.host.ns, [...AGENT_COMMAND, ...args, '--state-dir', this.stateDir], options);
   }
 
   apply(doc: DesiredStateInput) {
@@ -84,6 +93,21 @@ export interface StatusJson {
 /** The lab's backend hosts set up for a VIP (the backend section of their documents). */
 export function backendDoc(version: number, vips: DesiredStateInput['backend']): DesiredStateInput {
   return { apiVersion: 'tula/v1', version, ...(vips ? { backend: vips } : {}) };
+}
+
+type BackendVips = NonNullable<DesiredStateInput['backend']>['vips'];
+
+/** The lab's L2 VIP, IPv4 and IPv6, as a backend takes it on (on lo, ARP answered by the balancer). */
+export const L2_BACKEND_VIPS: BackendVips = [
+  { vip: LAB.l2Vip.v4, mode: 'l2' },
+  { vip: LAB.l2Vip.v6, mode: 'l2' },
+];
+
+/** Every lab backend set up for these VIPs (version 1 of its document); their hosts. */
+export async function applyBackendVips(lab: Lab, vips: BackendVips): Promise<AgentHost[]> {
+  const hosts = lab.backends.map((b) => new AgentHost(lab, b));
+  for (const h of hosts) await h.apply(backendDoc(1, { vips }));
+  return hosts;
 }
 
 /** An HTTP request from the lab's client; the body (or what -w prints). */

@@ -5,15 +5,16 @@
 // in rows per series (node parts in arrays), not per node;
 // every table that grows with time is expired at its own retention.
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { LocalBus } from '@tula/control';
 import { migrate, openDatabase, readDatabaseEnv, readMigrations, type Database } from '@tula/db';
 import { createTestDatabase, openTestDatabase, type OpenTestDatabase } from '@tula/db/testing';
 import type { CountersReport } from '@tula/protocol';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createWebService } from '../../../test/support/counter-database.ts';
 import { CounterWriter } from '../src/counters.ts';
 import { DEFAULT_RETENTION, ensurePartitions, expireHistory } from '../src/retention.ts';
 
@@ -24,19 +25,7 @@ const T0 = Math.floor(Date.now() / 10_000) * 10_000 - 60_000;
 
 async function fleet(db: Database) {
   const org = await db.prisma.organization.create({ data: { name: 'counters', slug: `c-${randomBytes(4).toString('hex')}` } });
-  const svc = await db.prisma.service.create({
-    data: {
-      organizationId: org.id,
-      name: 'web',
-      vip: '10.20.0.1',
-      portStart: 80,
-      portEnd: 80,
-      protocol: 'tcp',
-      mode: 'l2',
-      backends: { create: [{ organizationId: org.id, address: '10.20.1.1' }] },
-    },
-    include: { backends: true },
-  });
+  const svc = await createWebService(db, org.id, ['10.20.1.1']);
   const nodes = [];
   for (let i = 0; i < AGENTS; i++) {
     nodes.push(

@@ -152,6 +152,11 @@ function factsFor(state: DesiredState): HostFacts {
   return { ...FACTS, serviceInterfaces: Object.fromEntries((state.balancer?.services ?? []).map((s) => [s.name, s.interface!])) };
 }
 
+/** The facts that say `model` was the last build: its ids carried forward, as the agent passes them. */
+function previousOf(model: ReturnType<typeof buildModel>): Partial<HostFacts> {
+  return { previousIds: model.ids, previousServiceIds: model.serviceIds, previousStackIds: model.stackIds, retiredIds: model.retiredIds };
+}
+
 describe.skipIf(!canUseKernel)(`kernel acceptance${canUseKernel ? '' : ' (skipped: needs root and nft)'}`, () => {
   beforeAll(async () => {
     await run('ip', ['netns', 'add', NS]);
@@ -354,10 +359,7 @@ describe('patching a model for a new document', () => {
           const facts: HostFacts = {
             ...factsFor(next),
             unhealthy,
-            previousIds: base.ids,
-            previousServiceIds: base.serviceIds,
-            previousStackIds: base.stackIds,
-            retiredIds: base.retiredIds,
+            ...previousOf(base),
           };
           const patched = patchDocument(next, facts, cache)?.model;
           const fresh = buildModel(next, facts);
@@ -399,12 +401,7 @@ describe('patching a model for a new document', () => {
     const cache = new ModelCache();
     const base = buildModel(state, factsFor(state), cache);
     const next = parse({ ...input, version: 2 });
-    const previous = {
-      previousIds: base.ids,
-      previousServiceIds: base.serviceIds,
-      previousStackIds: base.stackIds,
-      retiredIds: base.retiredIds,
-    };
+    const previous = previousOf(base);
     expect(patchDocument(next, { ...factsFor(next), ...previous }, cache)?.model.version).toBe(2);
     // Equal ids that are not the build's own objects: nothing proves the caller holds that model.
     expect(patchDocument(next, { ...factsFor(next), ...previous, previousIds: { ...base.ids } }, cache)).toBeUndefined();
@@ -413,14 +410,7 @@ describe('patching a model for a new document', () => {
       version: 3,
       balancer: { services: [...input.balancer!.services, { ...input.balancer!.services[0]!, name: 'c', vip: '10.0.0.3' }] },
     });
-    const last = cache.last!.model;
-    const again = {
-      previousIds: last.ids,
-      previousServiceIds: last.serviceIds,
-      previousStackIds: last.stackIds,
-      retiredIds: last.retiredIds,
-    };
-    expect(patchDocument(more, { ...factsFor(more), ...again }, cache)).toBeUndefined();
+    expect(patchDocument(more, { ...factsFor(more), ...previousOf(cache.last!.model) }, cache)).toBeUndefined();
   });
 });
 

@@ -128,6 +128,25 @@ export const ServiceInput = z
   );
 export type ServiceInput = z.infer<typeof ServiceInput>;
 
+/**
+ * The settings a new service starts from in the panel's form, and what tests send for a plain
+ * service: L2 TCP on port 80 (VXLAN should it become L3), no interface or MSS pinned, a 300 s
+ * drain, not a draft. Not the schema's defaults: those keep ipip for a document that names no tunnel.
+ */
+export const NEW_SERVICE_SETTINGS: Pick<
+  ServiceInput,
+  'ports' | 'protocol' | 'mode' | 'tunnel' | 'ingressInterface' | 'drainTimeoutS' | 'mss' | 'draft'
+> = {
+  ports: '80',
+  protocol: 'tcp',
+  mode: 'l2',
+  tunnel: 'vxlan',
+  ingressInterface: null,
+  drainTimeoutS: 300,
+  mss: null,
+  draft: false,
+};
+
 /** The columns of a stored service (one row of the Service table). */
 export interface ServiceColumns {
   name: string;

@@ -22,6 +22,7 @@ import {
   tableHash,
   type DataplaneModel,
   type HostFacts,
+  type HostPlan,
   type NftTable,
   type TableDamage,
 } from '@tula/nft';
@@ -233,6 +234,8 @@ function addressesOnce(): () => Promise<IfAddress[]> {
 }
 
 const sameRecord = <V>(a: Record<string, V>, b: Record<string, V>) => {
+  // A patched model keeps the ids objects of the one before (20,000 keys at 10,000 services).
+  if (a === b) return true;
   const keys = Object.keys(a);
   return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 };
@@ -330,6 +333,8 @@ export class Converger {
   /** The key of APPLIED_INPUTS_FILE as last read or written, and the objects it was written from. */
   private inputsFile: { key: string; state?: DesiredState; facts?: Facts; changes: Map<string, BalancerService> } | undefined;
   private currentFacts: Facts | undefined;
+  /** The host plan whose host steps last ran with none failing (see `hostUnchanged`). */
+  private hostStepped: HostPlan | undefined;
   /** Each table's objects as the kernel held them when they last matched the model; cleared by every commit. */
   private readonly baseline = new Map<string, Map<string, KernelObject>>();
   private readonly log: (m: string) => void;
@@ -343,6 +348,9 @@ export class Converger {
   builds = 0;
   /** New documents converged by patching the changed services' part of the model (see patchDocument). */
   documentPatches = 0;
+  /** Convergences that read the host's facts, and that ran the host steps (for tests and the benchmark). */
+  factReads = 0;
+  hostStepRuns = 0;
   /** Aborted when the agent stops: work after the commit (announcing VIPs) ends at once. */
   private readonly stopping = new AbortController();
 
@@ -454,12 +462,22 @@ export class Converger {
     return { drift, repair, holds: keep.length === held.tables.length ? held : { ...held, tables: keep } };
   }
 
+  /** The host facts for `state`: as given, made up (a dry run) or read from the host. */
+  private async readFacts(state: DesiredState, hostAddresses: () => Promise<IfAddress[]>): Promise<Facts> {
+    if (this.options.facts) return this.options.facts;
+    if (this.options.dryRun) return syntheticFacts(state);
+    this.factReads++;
+    return gatherFacts(state, { probe: true, addresses: hostAddresses });
+  }
+
   /**
    * Converges to `state`. With `healthChanged`, only those services' backends
    * changed health since the last call with the same state: the model is patched
    * instead of rebuilt and the host is not re-read, so the cost does not grow
-   * with the number of services. With `verifyKernel`, the kernel's tables are
-   * compared with the model first and repaired where they differ.
+   * with the number of services. Without `verifyKernel`, a new document that
+   * patches (see patchDocument) is likewise converged on the last facts and host
+   * steps. With `verifyKernel`, the kernel's tables are compared with the model
+   * first and repaired where they differ, and the facts and host steps are redone.
    */
   async converge(
     state: DesiredState,
@@ -480,12 +498,8 @@ export class Converger {
     const patched =
       options.healthChanged && this.current && !drift.length ? patchModel(state, unhealthy, options.healthChanged, this.cache) : undefined;
     const hostAddresses = addressesOnce();
-    const facts = patched
-      ? this.currentFacts!
-      : (this.options.facts ??
-        (this.options.dryRun ? syntheticFacts(state) : await gatherFacts(state, { probe: true, addresses: hostAddresses })));
     const held = this.current ?? this.applied;
-    const modelFacts = (): HostFacts => ({
+    const modelFacts = (facts: Facts): HostFacts => ({
       ...facts,
       unhealthy: [...unhealthy],
       previousIds: held?.ids,
@@ -499,10 +513,14 @@ export class Converger {
     // document's key follows from the one it was patched from, so neither costs
     // more than the changed services.
     const from = this.cache.last?.state;
-    const documentPatch =
-      !patched && this.current && !drift.length && from && !stateHashes.has(state)
-        ? patchDocument(state, modelFacts(), this.cache)
-        : undefined;
+    const mayPatchDocument = !patched && this.current !== undefined && !drift.length && from !== undefined && !stateHashes.has(state);
+    // Signalled (not a re-check): the document is first patched on the facts of the last
+    // convergence, as a health change is, since reading them again walks every service and
+    // every host address. Every re-check (each resync, a one-shot `apply`) reads them anew.
+    const signalled = !options.verifyKernel && mayPatchDocument && this.currentFacts !== undefined;
+    let documentPatch = signalled ? patchDocument(state, modelFacts(this.currentFacts!), this.cache) : undefined;
+    const facts = patched || documentPatch ? this.currentFacts! : await this.readFacts(state, hostAddresses);
+    if (!documentPatch && mayPatchDocument) documentPatch = patchDocument(state, modelFacts(facts), this.cache);
     if (documentPatch) {
       // The same contents as `from` (the document sent again) keep its hash, so they are found idle.
       const same = documentPatch.changed.length === 0 && state.version === from!.version;
@@ -522,7 +540,7 @@ export class Converger {
       model = documentPatch.model;
     } else {
       this.builds++;
-      model = buildModel(state, modelFacts(), this.cache);
+      model = buildModel(state, modelFacts(facts), this.cache);
     }
     const sync = renderSync(holds, model);
     // One transaction: put back what was changed, then move on to the model.
@@ -530,9 +548,13 @@ export class Converger {
     const warnings = [...model.warnings];
 
     // A health patch changes elements only: the host around the tables stays as it is, and host.json
-    // is not read. A new document, patched or built, runs the host steps: the host may have changed
-    // since the last ones (a VIP added as a local address, say), and a one-shot `apply` has no re-check.
-    if (!this.options.dryRun && patched) {
+    // is not read. So does a signalled new document patched onto the host plan whose steps last
+    // all succeeded (the patch keeps every service's VIP, mode, interface, tunnel and backends,
+    // so the plan is that same object): the next re-check runs them whole (5 s in the daemon).
+    // A re-check, a built model or a one-shot `apply` runs the host steps: the host may have
+    // changed since the last ones (a VIP added as a local address, say).
+    const hostUnchanged = patched !== undefined || (signalled && documentPatch !== undefined && model.host === this.hostStepped);
+    if (!this.options.dryRun && hostUnchanged) {
       await nftApply(sync.script);
       if (sync.script) this.baseline.clear();
     } else if (!this.options.dryRun) {
@@ -541,10 +563,14 @@ export class Converger {
       const saveRecord = () => {
         if (JSON.stringify(record) !== recorded) this.options.stateDir.write(HOST_FILE, record);
       };
+      this.hostStepRuns++;
+      this.hostStepped = undefined;
+      let stepFailed = false;
       const step = async (what: string, run: () => Promise<void>) => {
         try {
           await run();
         } catch (err) {
+          stepFailed = true;
           warnings.push(`${what}: ${describeError(err)}`);
         }
       };
@@ -565,6 +591,7 @@ export class Converger {
       await step('taking the VIPs on', async () => void (taken = await takeVips(model.host, record, this.stopping.signal, hostAddresses)));
       saveRecord();
       warnings.push(...(await announceAll(taken, this.stopping.signal)));
+      if (!stepFailed && !this.stopping.signal.aborted) this.hostStepped = model.host;
     }
 
     this.current = model;
@@ -719,5 +746,6 @@ export class Converger {
     this.inputsFile = undefined;
     this.current = undefined;
     this.applied = undefined;
+    this.hostStepped = undefined;
   }
 }

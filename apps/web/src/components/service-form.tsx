@@ -1,13 +1,13 @@
 'use client';
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { ServiceInput } from '@tula/validators';
+import { DEFAULT_HEALTH_CHECK, NEW_SERVICE_SETTINGS, ServiceInput } from '@tula/validators';
 import { useRouter } from 'next/navigation';
 import { useState, type FormEvent } from 'react';
 import type { z } from 'zod';
 import { errorMessage, fieldErrors, useTRPC } from '~/trpc/client';
 import { ServiceReview } from './service-review';
-import { Button, ErrorNote, Field, Input, Select } from './ui';
+import { Button, ErrorNote, Field, Input, NumberInput, Select } from './ui';
 
 type Form = z.input<typeof ServiceInput>;
 type Backend = NonNullable<Form['backends']>[number];
@@ -15,28 +15,11 @@ type Backend = NonNullable<Form['backends']>[number];
 export const EMPTY_SERVICE: Form = {
   name: '',
   vip: '',
-  ports: '80',
-  protocol: 'tcp',
-  mode: 'l2',
-  tunnel: 'vxlan',
-  ingressInterface: null,
-  drainTimeoutS: 300,
-  mss: null,
-  healthCheck: {
-    type: 'tcp',
-    port: null,
-    path: '/',
-    expectStatus: 200,
-    payload: null,
-    expect: null,
-    intervalMs: 2000,
-    timeoutMs: 1000,
-    rise: 2,
-    fall: 3,
-  },
+  ...NEW_SERVICE_SETTINGS,
+  // The default check, with an HTTP check's path and status ready should the person pick one.
+  healthCheck: { ...DEFAULT_HEALTH_CHECK, path: '/', expectStatus: 200 },
   balancerNodeIds: [],
   backends: [{ address: '', port: null, weight: 1, state: 'active', nodeId: null }],
-  draft: false,
 };
 
 const MODES = {
@@ -276,16 +259,7 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
                 </Field>
               )}
               <Field label="Weight" error={errorFor(`backends.${i}.weight`)}>
-                {(p) => (
-                  <Input
-                    {...p}
-                    type="number"
-                    min={1}
-                    max={1000}
-                    value={b.weight ?? 1}
-                    onChange={(e) => setBackend(i, { weight: Number(e.target.value) })}
-                  />
-                )}
+                {(p) => <NumberInput {...p} min={1} max={1000} value={b.weight ?? 1} onValue={(weight) => setBackend(i, { weight })} />}
               </Field>
               <Field label="State" error={errorFor(`backends.${i}.state`)}>
                 {(p) => (
@@ -345,26 +319,16 @@ export function ServiceForm({ initial, serviceId }: { initial: Form; serviceId?:
         {hc.type !== 'none' && (
           <>
             <Field label="Interval (ms)" error={errorFor('healthCheck.intervalMs')}>
-              {(p) => (
-                <Input {...p} type="number" value={hc.intervalMs ?? 2000} onChange={(e) => setHc({ intervalMs: Number(e.target.value) })} />
-              )}
+              {(p) => <NumberInput {...p} value={hc.intervalMs ?? 2000} onValue={(intervalMs) => setHc({ intervalMs })} />}
             </Field>
             <Field label="Timeout (ms)" error={errorFor('healthCheck.timeoutMs')}>
-              {(p) => (
-                <Input {...p} type="number" value={hc.timeoutMs ?? 1000} onChange={(e) => setHc({ timeoutMs: Number(e.target.value) })} />
-              )}
+              {(p) => <NumberInput {...p} value={hc.timeoutMs ?? 1000} onValue={(timeoutMs) => setHc({ timeoutMs })} />}
             </Field>
             <Field label="Fall / rise" hint="Failures to go down, successes to come back.">
               {(p) => (
                 <div className="flex gap-2">
-                  <Input
-                    {...p}
-                    aria-label="Fall"
-                    type="number"
-                    value={hc.fall ?? 3}
-                    onChange={(e) => setHc({ fall: Number(e.target.value) })}
-                  />
-                  <Input aria-label="Rise" type="number" value={hc.rise ?? 2} onChange={(e) => setHc({ rise: Number(e.target.value) })} />
+                  <NumberInput {...p} aria-label="Fall" value={hc.fall ?? 3} onValue={(fall) => setHc({ fall })} />
+                  <NumberInput aria-label="Rise" value={hc.rise ?? 2} onValue={(rise) => setHc({ rise })} />
                 </div>
               )}
             </Field>

@@ -4,7 +4,7 @@ import type { AppRouter } from '@tula/api';
 import type { inferRouterOutputs } from '@trpc/server';
 import { useState } from 'react';
 import { ServiceChanges } from './service-changes';
-import { Button, Card, Field, Input, Select } from './ui';
+import { Button, Card, Field, NumberInput, Select } from './ui';
 
 export type ServicePreview = inferRouterOutputs<AppRouter>['services']['preview'];
 export interface StagedChoice {
@@ -97,25 +97,23 @@ export function ServiceReview({
                 </Field>
                 <Field label="Hold (seconds)" hint="Each batch is watched this long for NACKs, backends going down and drops.">
                   {(p) => (
-                    <Input
+                    <NumberInput
                       {...p}
-                      type="number"
                       min={1}
                       max={86400}
                       value={choice.holdSeconds}
-                      onChange={(e) => setChoice({ ...choice, holdSeconds: Number(e.target.value) })}
+                      onValue={(holdSeconds) => setChoice({ ...choice, holdSeconds })}
                     />
                   )}
                 </Field>
                 <Field label="Batch size" hint="Balancers that take the change together after the canary.">
                   {(p) => (
-                    <Input
+                    <NumberInput
                       {...p}
-                      type="number"
                       min={1}
                       max={1000}
                       value={choice.batchSize}
-                      onChange={(e) => setChoice({ ...choice, batchSize: Number(e.target.value) })}
+                      onValue={(batchSize) => setChoice({ ...choice, batchSize })}
                     />
                   )}
                 </Field>

@@ -160,6 +160,14 @@ export function Input(props: InputHTMLAttributes<HTMLInputElement>) {
   return <input {...props} className={cx(inputClass, 'w-full', props.className)} />;
 }
 
+/** A number field that hands back the number typed (an empty field: 0, as `Number('')`). */
+export function NumberInput({
+  onValue,
+  ...props
+}: Omit<InputHTMLAttributes<HTMLInputElement>, 'type' | 'onChange'> & { onValue: (n: number) => void }) {
+  return <Input {...props} type="number" onChange={(e) => onValue(Number(e.target.value))} />;
+}
+
 /**
  * A drop-down as wide as its column, or with `fit` as wide as its longest
  * option: for one beside its label or in a table cell, where a width in
