@@ -89,7 +89,8 @@ describe('migration runner on the embedded database (PGlite)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+    // PGlite runs in WebAssembly: every migration and two starts took 49 s at load average 15.
+  }, 180_000);
 
   it('refuses a data directory another live process holds', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tula-embedded-'));
