@@ -154,7 +154,8 @@ describe('agents and the panel', () => {
     await waitFor('the node to be online again', async () => (await api.nodes.get.query({ id: node.id })).online);
     await new Promise((r) => setTimeout(r, 1500));
     expect(agent.output().match(/applied version/g)?.length ?? 0).toBe(before);
-  });
+    // The panel's start alone may take up to 90 s (above), then two waits of up to 20 s each.
+  }, 180_000);
 });
 
 describe('credentials and tokens', () => {

@@ -106,6 +106,14 @@ export async function removeNamespaces(prefix: string): Promise<void> {
     }
     await sh(['ip', 'netns', 'del', ns], { allowFailure: true });
   }
+  // The kernel tears a deleted namespace down in the background: a management link's root side
+  // (connectToHost) outlived `ip netns del` under load, and a lab started again at once found its
+  // name taken ("File exists"). Deleting one end of a veth deletes both.
+  const links = await sh(['ip', '-j', 'link', 'show'], { allowFailure: true });
+  const managementLink = new RegExp(`^tm${prefix}\\d+$`);
+  for (const { ifname } of links.stdout.trim() ? (JSON.parse(links.stdout) as { ifname: string }[]) : []) {
+    if (managementLink.test(ifname)) await sh(['ip', 'link', 'del', ifname], { allowFailure: true });
+  }
 }
 
 export async function createLab(options: LabOptions): Promise<Lab> {
