@@ -20,7 +20,10 @@ const exclude = ['**/node_modules/**', '**/.next/**'];
 
 export default defineConfig({
   test: {
-    testTimeout: 60_000,
+    // Generous: tests start panels, embedded databases (WebAssembly) and agents, whose starts take
+    // many seconds beside the other lanes of `npm test` on a 2-core machine; each wait inside a
+    // test has its own, shorter bound that names what did not happen.
+    testTimeout: 120_000,
     hookTimeout: 120_000,
     // verbose prints each skipped test with its reason.
     reporters: ['verbose'],
