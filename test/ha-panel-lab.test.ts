@@ -179,7 +179,9 @@ describe.skipIf(unavailable)(`balancer HA from the panel${unavailable ? ` (skipp
     // which a loaded machine stretches: 46 requests were seen at load average 20).
     expect(requests.sent).toBeGreaterThan(20);
     // The drained balancer sees BGP and BFD packets only.
-    expect(carried[other]).toBeGreaterThan(200);
+    // More than BGP and BFD alone (about 20 packets in 2 s): the download's ACKs and the loop's requests,
+    // fewer on a loaded machine (141 at load average 20), where the download runs behind its 1 MiB/s.
+    expect(carried[other]).toBeGreaterThan(60);
     expect(carried[drained]).toBeLessThan(carried[other]! / 4);
 
     const node = await waitUntil(
