@@ -2,7 +2,7 @@
 // version of exactly the nodes whose document changed.
 import type { Db } from '@tula/db';
 import { lockNodesInOrder } from '@tula/db/locks';
-import { compileNodes, type ServiceRow } from './compile.ts';
+import { compileNodes, nodesAffected, type CompiledDocument, type NodeChange, type ServiceRow } from './compile.ts';
 import { revisionForNode, stagedServiceRows } from './rollout.ts';
 
 type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
@@ -48,10 +48,31 @@ export async function loadCompileRows(db: Db | Tx, organizationId: string) {
 /** Returns the ids of nodes with a new desired version. Run it in the transaction that changed the rows. */
 export async function recompileOrganization(db: Db | Tx, organizationId: string): Promise<string[]> {
   const { nodes, services } = await loadCompileRows(db, organizationId);
-  const compiled = compileNodes(nodes, services);
+  return storeChanged(db, nodes, compileNodes(nodes, services));
+}
+
+/**
+ * recompileOrganization after changes of these nodes only (new nodes, new
+ * addresses): compiles the documents they can have changed (nodesAffected),
+ * which for nodes that balance nothing and share no address is their own. The
+ * rest of the organisation's documents are current, since every other change
+ * recompiles the organisation in its transaction. Run it under the
+ * organisation's lock, like recompileOrganization.
+ */
+export async function recompileNodes(db: Db | Tx, organizationId: string, changes: NodeChange[]): Promise<string[]> {
+  const { nodes, services } = await loadCompileRows(db, organizationId);
+  return storeChanged(db, nodes, compileNodes(nodes, services, nodesAffected(nodes, services, changes)));
+}
+
+/** Writes the compiled documents whose hash changed, each at its node's next version; returns those nodes' ids. */
+async function storeChanged(
+  db: Db | Tx,
+  nodes: { id: string; desiredHash: string | null; desiredVersion: number }[],
+  compiled: Map<string, CompiledDocument>,
+): Promise<string[]> {
   const updates = nodes.flatMap((node) => {
-    const doc = compiled.get(node.id)!;
-    if (doc.hash === node.desiredHash) return [];
+    const doc = compiled.get(node.id);
+    if (!doc || doc.hash === node.desiredHash) return [];
     const version = node.desiredVersion + 1;
     return [{ id: node.id, version, hash: doc.hash, state: JSON.stringify({ ...doc.state, version }) }];
   });
