@@ -11,14 +11,13 @@
 //     BENCH_SIM_PROCESSES child processes, default 4), database size growth per hour.
 // Run: npm run bench:counters [-- agents...] (BENCH_SECONDS, default 180 per size;
 // BENCH_CPU_PROF=dir writes the panel's CPU profile there).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { WebSocket } from 'ws';
 import pg from 'pg';
 import { createTestDatabase } from '@tula/db/testing';
 import { apiClient, signUp } from '../test/support/control.ts';
 import { startPanel } from '../test/support/panel.ts';
-import { cpuSeconds, quantile } from '../test/support/measure.ts';
+import { cpuSeconds, quantile, startProfile } from '../test/support/measure.ts';
 import { forkSimulatedAgents, insertSimulatedNodes, type SimulatedNode } from '../test/support/simulated-agents.ts';
 
 const sizes = process.argv
@@ -60,34 +59,6 @@ async function enroll(panelUrl: string, tokens: string[], n: number): Promise<Si
     if (i % 1000 === 0) process.stderr.write(`${n} agents: ${i} enrolled\n`);
   }
   return nodes;
-}
-
-/** Starts the V8 CPU profiler of a process started with --inspect; the returned function stops it and writes the profile. */
-async function startProfile(inspectorUrl: string): Promise<(file: string) => Promise<void>> {
-  const ws = new WebSocket(inspectorUrl);
-  await new Promise((r) => ws.once('open', r));
-  let id = 0;
-  const call = (method: string, params: object = {}) =>
-    new Promise<{ result?: { profile?: unknown } }>((resolve) => {
-      const mine = ++id;
-      const onMessage = (data: Buffer) => {
-        const msg = JSON.parse(data.toString()) as { id?: number };
-        if (msg.id === mine) {
-          ws.off('message', onMessage);
-          resolve(msg as never);
-        }
-      };
-      ws.on('message', onMessage);
-      ws.send(JSON.stringify({ id: mine, method, params }));
-    });
-  await call('Profiler.enable');
-  await call('Profiler.setSamplingInterval', { interval: 1000 });
-  await call('Profiler.start');
-  return async (file) => {
-    const r = await call('Profiler.stop');
-    writeFileSync(file, JSON.stringify(r.result!.profile));
-    ws.close();
-  };
 }
 
 /** Rows inserted or updated so far in each counter table (its partitions included). */
