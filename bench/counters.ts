@@ -152,6 +152,11 @@ async function run(n: number) {
     let measuring = false;
     const ingestLags: number[] = [];
     const liveLags: number[] = [];
+    // The live lag in two parts: from the second's end to the start of the flush that stored it (the batch id in the
+    // event's cursor: when the report arrived and when the flush timer fired), and from there to the event (the flush's
+    // transaction, then the stream).
+    const untilFlush: number[] = [];
+    const afterFlushStart: number[] = [];
     const t1 = Date.now();
     const fleet = await forkSimulatedAgents(panel.url, nodes, {
       processes: SIMULATOR_PROCESSES,
@@ -164,10 +169,16 @@ async function run(n: number) {
     // A browser's live chart: each row is one second's sum (per replica) of one series; its lag is
     // when it arrives after that second ended.
     const sub = api.live.counters.subscribe(undefined, {
-      onData: ({ data: rows }) => {
+      onData: ({ id, data: rows }) => {
         if (!measuring) return;
         const now = Date.now();
-        for (const r of rows) liveLags.push(now - (new Date(r.at).getTime() + 1000));
+        // One replica here: its newest batch delivered is the flush that stored these rows.
+        const batch = Math.max(...Object.values((JSON.parse(id) as { r: Record<string, number> }).r));
+        for (const r of rows) {
+          liveLags.push(now - (new Date(r.at).getTime() + 1000));
+          untilFlush.push(batch - (new Date(r.at).getTime() + 1000));
+        }
+        if (rows.length) afterFlushStart.push(now - batch);
       },
     });
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
@@ -211,6 +222,10 @@ async function run(n: number) {
       ingestLagMs: { p50: quantile(ingestLags, 0.5), p99: quantile(ingestLags, 0.99) },
       backlog: { first: backlog[0], last: backlog.at(-1), max: Math.max(...backlog) },
       liveLagMs: { p50: quantile(liveLags, 0.5), p99: quantile(liveLags, 0.99), rows: liveLags.length },
+      liveLagPartsMs: {
+        untilFlush: { p50: quantile(untilFlush, 0.5), p99: quantile(untilFlush, 0.99) },
+        flushStartToEvent: { p50: quantile(afterFlushStart, 0.5), p99: quantile(afterFlushStart, 0.99) },
+      },
       panelCpuCores: +((end.cpu - start.cpu) / secs).toFixed(3),
       panelCpuCoresPer1000Agents: +((end.cpu - start.cpu) / secs / (n / 1000)).toFixed(3),
       simulatorCpuCores: +((end.simulatorCpu - start.simulatorCpu) / secs).toFixed(3),
