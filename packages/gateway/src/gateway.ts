@@ -114,8 +114,7 @@ export class AgentGateway {
     this.counters = new CounterWriter(db, bus, { retention: options.retention ?? DEFAULT_RETENTION, log: this.log });
     this.unsubscribe = bus.subscribe((e) => void this.onBus(e));
     this.silentLimitMs = options.silentLimitMs ?? SILENT_LIMIT_MS;
-    this.pingMs = options.pingMs ?? PING_MS;
-    this.timers.push(setInterval(() => void this.heartbeat(), this.pingMs));
+    this.timers.push(setInterval(() => void this.heartbeat(), options.pingMs ?? PING_MS));
     this.timers.push(setInterval(() => void this.reconcile(), options.reconcileMs ?? 10_000));
     this.timers.push(setInterval(() => void this.flushOutcomes(), 250));
     this.timers.push(setInterval(() => void this.signalFleet(), 1000));
@@ -128,7 +127,6 @@ export class AgentGateway {
   private readonly peerPasswords: SecretBox | undefined;
   private readonly helloTimeoutMs: number;
   private readonly silentLimitMs: number;
-  private readonly pingMs: number;
 
   /** Bytes and packets this process has stored, by series kind. */
   get trafficTotals(): ReadonlyMap<string, { bytes: number; packets: number }> {
@@ -555,9 +553,9 @@ export class AgentGateway {
   }
 
   /**
-   * Pings the agents not heard from lately, disconnects the silent ones (a lost
-   * link sends no close; the close marks the node offline), and records when each
-   * live one was last heard from (see @tula/control presence.ts).
+   * Pings every agent, disconnects the silent ones (a lost link sends no close;
+   * the close marks the node offline), and records when each live one was last
+   * heard from (see @tula/control presence.ts).
    */
   private async heartbeat() {
     const now = Date.now();
@@ -567,10 +565,7 @@ export class AgentGateway {
         conn.ws.terminate();
         continue;
       }
-      // An agent that sent something within half a beat (counters come every second) is alive: its ping and pong
-      // would be two more frames per agent and beat for nothing. One waiting for a slow acknowledgement goes quiet
-      // and is pinged again, long before the silent limit.
-      if (now - conn.heardAt >= this.pingMs / 2) conn.ws.ping();
+      conn.ws.ping();
       if (conn.hello) heard.push(conn);
     }
     if (heard.length === 0) return;
