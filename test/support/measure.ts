@@ -13,13 +13,13 @@ export function quantile(xs: number[], q: number): number {
   return [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * q) - 1)]!;
 }
 
-/** Starts the V8 CPU profiler of a process started with --inspect; the returned function stops it and writes the profile. */
-export async function startProfile(inspectorUrl: string): Promise<(file: string) => Promise<void>> {
+/** A DevTools protocol session with a process started with --inspect: `call` sends one method and resolves with its answer. */
+export async function inspectorSession(inspectorUrl: string) {
   const ws = new WebSocket(inspectorUrl);
   await new Promise((r) => ws.once('open', r));
   let id = 0;
-  const call = (method: string, params: object = {}) =>
-    new Promise<{ result?: { profile?: unknown } }>((resolve) => {
+  const call = <T>(method: string, params: object = {}) =>
+    new Promise<{ result?: T }>((resolve) => {
       const mine = ++id;
       const onMessage = (data: Buffer) => {
         const msg = JSON.parse(data.toString()) as { id?: number };
@@ -31,12 +31,18 @@ export async function startProfile(inspectorUrl: string): Promise<(file: string)
       ws.on('message', onMessage);
       ws.send(JSON.stringify({ id: mine, method, params }));
     });
-  await call('Profiler.enable');
-  await call('Profiler.setSamplingInterval', { interval: 1000 });
-  await call('Profiler.start');
+  return { call, close: () => ws.close() };
+}
+
+/** Starts the V8 CPU profiler of a process started with --inspect; the returned function stops it and writes the profile. */
+export async function startProfile(inspectorUrl: string): Promise<(file: string) => Promise<void>> {
+  const session = await inspectorSession(inspectorUrl);
+  await session.call('Profiler.enable');
+  await session.call('Profiler.setSamplingInterval', { interval: 1000 });
+  await session.call('Profiler.start');
   return async (file) => {
-    const r = await call('Profiler.stop');
+    const r = await session.call<{ profile?: unknown }>('Profiler.stop');
     writeFileSync(file, JSON.stringify(r.result!.profile));
-    ws.close();
+    session.close();
   };
 }

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { WebSocket } from 'ws';
 import { PROTOCOL_VERSION, type CountersReport } from '@tula/protocol';
-import { cpuSeconds } from './measure.ts';
+import { cpuSeconds, inspectorSession } from './measure.ts';
 
 export interface SimulatedNode {
   id: string;
@@ -192,26 +192,13 @@ export async function connectSimulatedAgents(
 
 /** Collects garbage in a process started with --inspect, then reads its memory. */
 export async function settledMemory(inspectorUrl: string): Promise<{ heap: number; external: number; rss: number }> {
-  const ws = new WebSocket(inspectorUrl);
-  await new Promise((r) => ws.once('open', r));
-  let id = 0;
-  const call = (method: string, params: object = {}) =>
-    new Promise<{ result?: { result?: { value?: string } } }>((resolve) => {
-      const mine = ++id;
-      const onMessage = (data: Buffer) => {
-        const msg = JSON.parse(data.toString()) as { id?: number };
-        if (msg.id === mine) {
-          ws.off('message', onMessage);
-          resolve(msg as never);
-        }
-      };
-      ws.on('message', onMessage);
-      ws.send(JSON.stringify({ id: mine, method, params }));
-    });
-  await call('HeapProfiler.collectGarbage');
-  await call('HeapProfiler.collectGarbage');
-  const r = await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())' });
-  ws.close();
+  const session = await inspectorSession(inspectorUrl);
+  await session.call('HeapProfiler.collectGarbage');
+  await session.call('HeapProfiler.collectGarbage');
+  const r = await session.call<{ result?: { value?: string } }>('Runtime.evaluate', {
+    expression: 'JSON.stringify(process.memoryUsage())',
+  });
+  session.close();
   const m = JSON.parse(r.result!.result!.value!) as { heapUsed: number; external: number; rss: number };
   return { heap: m.heapUsed, external: m.external, rss: m.rss };
 }
