@@ -136,6 +136,8 @@ describe.skipIf(unavailable)(`balancer HA from the panel${unavailable ? ` (skipp
     // 16 s at 1 MiB/s: it runs on for several seconds after the drain.
     const size = 16 * 1024 * 1024;
     const download = startDownload(lab, `http://${VIP}/bytes/${size}`, size, 1024 * 1024);
+    // Bytes first (32 s of windows once saw no download on either balancer at load 16, and said nothing of curl).
+    await waitUntil('the download to start', async () => download.received() > 0, 60_000);
     // Which balancer carries the download (the router hashes it onto one; it sees the client's ACKs): that one is drained.
     // Measured in 4 s windows until the download's ACKs stand out: on a busy machine it may start late.
     let rx: number[] = [0, 0];

@@ -3,7 +3,7 @@
 // must survive it (a rate-limited download, a request loop on new connections,
 // a UDP stream that times the failover).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,7 +113,18 @@ export function startDownload(lab: Lab, url: string, bytes: number, bytesPerSeco
       resolve({ code, out, size: body.length, intact: body.length === bytes && body.every((b) => b === 0x78) });
     }),
   );
-  return { done };
+  let exited = false;
+  void done.then(() => (exited = true));
+  /** Bytes received so far; throws once curl has exited (the download failed or ended), with what it printed. */
+  const received = () => {
+    if (exited) throw new Error(`the download ended early: ${out}`);
+    try {
+      return statSync(file).size;
+    } catch {
+      return 0;
+    }
+  };
+  return { done, received };
 }
 
 /**
