@@ -4,8 +4,9 @@ import { defineConfig } from 'vitest/config';
  * Tests that build network namespaces, load nftables or run routing daemons. Some files of a
  * project share a management subnet (ha-bgp and convergence) and several measure failovers, so
  * each project runs one file at a time: `kernel` (the agent and nftables alone, no build needed)
- * and `kernel-panel` (a production panel beside namespaces: needs `turbo run build`). The two
- * projects use different namespace prefixes and subnets, so scripts/test.sh runs them side by side. The rest
+ * and `kernel-panel` (a production panel beside namespaces: needs `turbo run build`); the two
+ * use different namespace prefixes and subnets, but scripts/test.sh runs them one after the
+ * other (side by side, the 2-core machine was the limit and the run no shorter). The rest
  * (PostgreSQL, panels and agents on loopback, pure code, namespace tests with subnets of their
  * own that time nothing: upgrade, systemd, prometheus, and the panel image, which needs root but no
  * namespace) run two files at a time as `host`.
