@@ -11,14 +11,13 @@
 //     BENCH_SIM_PROCESSES child processes, default 4), database size growth per hour.
 // Run: npm run bench:counters [-- agents...] (BENCH_SECONDS, default 180 per size;
 // BENCH_CPU_PROF=dir writes the panel's CPU profile there).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { WebSocket } from 'ws';
 import pg from 'pg';
 import { createTestDatabase } from '@tula/db/testing';
 import { apiClient, signUp } from '../test/support/control.ts';
 import { startPanel } from '../test/support/panel.ts';
-import { cpuSeconds, quantile } from '../test/support/measure.ts';
+import { cpuSeconds, quantile, startProfile } from '../test/support/measure.ts';
 import { forkSimulatedAgents, insertSimulatedNodes, type SimulatedNode } from '../test/support/simulated-agents.ts';
 
 const sizes = process.argv
@@ -60,34 +59,6 @@ async function enroll(panelUrl: string, tokens: string[], n: number): Promise<Si
     if (i % 1000 === 0) process.stderr.write(`${n} agents: ${i} enrolled\n`);
   }
   return nodes;
-}
-
-/** Starts the V8 CPU profiler of a process started with --inspect; the returned function stops it and writes the profile. */
-async function startProfile(inspectorUrl: string): Promise<(file: string) => Promise<void>> {
-  const ws = new WebSocket(inspectorUrl);
-  await new Promise((r) => ws.once('open', r));
-  let id = 0;
-  const call = (method: string, params: object = {}) =>
-    new Promise<{ result?: { profile?: unknown } }>((resolve) => {
-      const mine = ++id;
-      const onMessage = (data: Buffer) => {
-        const msg = JSON.parse(data.toString()) as { id?: number };
-        if (msg.id === mine) {
-          ws.off('message', onMessage);
-          resolve(msg as never);
-        }
-      };
-      ws.on('message', onMessage);
-      ws.send(JSON.stringify({ id: mine, method, params }));
-    });
-  await call('Profiler.enable');
-  await call('Profiler.setSamplingInterval', { interval: 1000 });
-  await call('Profiler.start');
-  return async (file) => {
-    const r = await call('Profiler.stop');
-    writeFileSync(file, JSON.stringify(r.result!.profile));
-    ws.close();
-  };
 }
 
 /** Rows inserted or updated so far in each counter table (its partitions included). */
@@ -181,6 +152,11 @@ async function run(n: number) {
     let measuring = false;
     const ingestLags: number[] = [];
     const liveLags: number[] = [];
+    // The live lag in two parts: from the second's end to the start of the flush that stored it (the batch id in the
+    // event's cursor: when the report arrived and when the flush timer fired), and from there to the event (the flush's
+    // transaction, then the stream).
+    const untilFlush: number[] = [];
+    const afterFlushStart: number[] = [];
     const t1 = Date.now();
     const fleet = await forkSimulatedAgents(panel.url, nodes, {
       processes: SIMULATOR_PROCESSES,
@@ -193,10 +169,16 @@ async function run(n: number) {
     // A browser's live chart: each row is one second's sum (per replica) of one series; its lag is
     // when it arrives after that second ended.
     const sub = api.live.counters.subscribe(undefined, {
-      onData: ({ data: rows }) => {
+      onData: ({ id, data: rows }) => {
         if (!measuring) return;
         const now = Date.now();
-        for (const r of rows) liveLags.push(now - (new Date(r.at).getTime() + 1000));
+        // One replica here: its newest batch delivered is the flush that stored these rows.
+        const batch = Math.max(...Object.values((JSON.parse(id) as { r: Record<string, number> }).r));
+        for (const r of rows) {
+          liveLags.push(now - (new Date(r.at).getTime() + 1000));
+          untilFlush.push(batch - (new Date(r.at).getTime() + 1000));
+        }
+        if (rows.length) afterFlushStart.push(now - batch);
       },
     });
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
@@ -240,6 +222,10 @@ async function run(n: number) {
       ingestLagMs: { p50: quantile(ingestLags, 0.5), p99: quantile(ingestLags, 0.99) },
       backlog: { first: backlog[0], last: backlog.at(-1), max: Math.max(...backlog) },
       liveLagMs: { p50: quantile(liveLags, 0.5), p99: quantile(liveLags, 0.99), rows: liveLags.length },
+      liveLagPartsMs: {
+        untilFlush: { p50: quantile(untilFlush, 0.5), p99: quantile(untilFlush, 0.99) },
+        flushStartToEvent: { p50: quantile(afterFlushStart, 0.5), p99: quantile(afterFlushStart, 0.99) },
+      },
       panelCpuCores: +((end.cpu - start.cpu) / secs).toFixed(3),
       panelCpuCoresPer1000Agents: +((end.cpu - start.cpu) / secs / (n / 1000)).toFixed(3),
       simulatorCpuCores: +((end.simulatorCpu - start.simulatorCpu) / secs).toFixed(3),

@@ -96,12 +96,45 @@ export function documentHash(state: Omit<DesiredState, 'version'>): string {
 }
 
 /**
- * One document per node. A node gets the balancer section when its role allows
+ * A node whose row changed in what documents are compiled from: it is new (its
+ * first document), or it reported other addresses. `addresses`: every address it
+ * had before and has now.
+ */
+export interface NodeChange {
+  nodeId: string;
+  addresses: string[];
+}
+
+/**
+ * The nodes whose documents `changes` can have changed, given the rows after
+ * them; undefined when that may be any node (compile them all). A node's
+ * document depends on its own row, the services, the addresses of the balancers
+ * of the services it serves, and which node each backend address resolves to.
+ * So a changed node touches only its own document unless it balances a service
+ * (its addresses are in that service's backends' documents) or one of its
+ * addresses, old or new, is also reported by another node (the address may
+ * resolve to, or away from, that one). A fleet of agents connecting for the
+ * first time is then one small compile per batch instead of the whole
+ * organisation's per batch.
+ */
+export function nodesAffected(nodes: NodeRow[], services: ServiceRow[], changes: NodeChange[]): Set<string> | undefined {
+  const changed = new Set(changes.map((c) => c.nodeId));
+  for (const s of services) for (const id of s.balancerNodeIds) if (changed.has(id)) return undefined;
+  const theirs = new Set(changes.flatMap((c) => c.addresses.map(canonicalIp)));
+  for (const n of nodes) {
+    if (changed.has(n.id)) continue;
+    for (const a of n.addresses) if (theirs.has(canonicalIp(a))) return undefined;
+  }
+  return changed;
+}
+
+/**
+ * One document per node (with `only`, per node of it). A node gets the balancer section when its role allows
  * balancing (the services it carries), and the backend section when its role
  * allows serving (the VIPs of DSR services whose backends are this node, linked
  * explicitly or by one of its reported addresses).
  */
-export function compileNodes(nodes: NodeRow[], services: ServiceRow[]): Map<string, CompiledDocument> {
+export function compileNodes(nodes: NodeRow[], services: ServiceRow[], only?: ReadonlySet<string>): Map<string, CompiledDocument> {
   const byAddress = new Map<string, string>();
   for (const n of nodes) for (const a of n.addresses) byAddress.set(canonicalIp(a), n.id);
   // Every address of a balancer: backends accept encapsulated packets only from these, whichever the balancer sends from.
@@ -133,6 +166,8 @@ export function compileNodes(nodes: NodeRow[], services: ServiceRow[]): Map<stri
   }
 
   for (const node of nodes) {
+    // Every node's addresses are read above (who serves what, balancers' addresses); only these get a document.
+    if (only && !only.has(node.id)) continue;
     const doc: Record<string, unknown> = { apiVersion: 'tula/v1', version: 0 };
     if (node.role !== 'backend') {
       doc.balancer = {

@@ -1,5 +1,5 @@
 // POST /api/agent/enroll: an enrollment token in, a node credential out.
-import { limitKey, newSecret, recompileOrganization, sha256, SharedLimiter, type Bus, type TrialLimits } from '@tula/control';
+import { limitKey, newSecret, recompileNodes, sha256, SharedLimiter, type Bus, type TrialLimits } from '@tula/control';
 import type { Database } from '@tula/db';
 import { lockOrganization } from '@tula/db/locks';
 import { EnrollRequest, type EnrollResponse } from '@tula/protocol';
@@ -80,7 +80,8 @@ export async function enroll(deps: EnrollDeps, request: Request, clientAddress: 
           data: { name, token: row.prefix },
         },
       });
-      const changed = await recompileOrganization(tx, row.organizationId);
+      // A new node has no addresses and balances nothing: only its own (first) document changes.
+      const changed = await recompileNodes(tx, row.organizationId, [{ nodeId: node.id, addresses: [] }]);
       return { node, changed };
     });
     if (result === undefined) return refused;

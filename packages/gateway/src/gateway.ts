@@ -4,19 +4,11 @@
 // any panel replica through the bus (re-reading the database on each signal).
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import {
-  limitKey,
-  newSecret,
-  openDocumentPasswords,
-  recompileOrganization,
-  sha256,
-  type Bus,
-  type BusEvent,
-  type SecretBox,
-} from '@tula/control';
+import { limitKey, newSecret, openDocumentPasswords, recompileNodes, sha256, type Bus, type BusEvent, type SecretBox } from '@tula/control';
 import type { Database } from '@tula/db';
 import { DbNull } from '@tula/db/json';
 import { lockNodesInOrder, lockOrganization } from '@tula/db/locks';
+import { poolQuery, sql } from '@tula/db/pool-sql';
 import {
   AgentMessage,
   CloseCode,
@@ -70,6 +62,17 @@ interface Connection {
   rotating: boolean;
 }
 
+/** A node's row as the gateway acts on it (AgentGateway.readNodes). */
+interface NodeState {
+  id: string;
+  revoked: boolean;
+  desiredVersion: number;
+  desiredHash: string | null;
+  desiredState: unknown;
+  rotationRequested: boolean;
+  upgradeRequestedAt: string | null;
+}
+
 export interface GatewayStats {
   connected: number;
   messages: number;
@@ -95,8 +98,11 @@ export class AgentGateway {
   private outcomesWrite: Promise<void> | undefined;
   /** Organisations whose fleet view changed since the last signal. */
   private fleetChanged = new Set<string>();
-  /** Organisations to recompile because nodes reported new addresses (coalesced: a fleet reconnecting recompiles once). */
-  private toRecompile = new Set<string>();
+  /**
+   * Per organisation, nodes to compile because they are new or reported new addresses, with every address each had
+   * or has (coalesced: a fleet connecting recompiles once per batch, and only what those nodes change).
+   */
+  private toRecompile = new Map<string, Map<string, Set<string>>>();
   readonly stats: GatewayStats = { connected: 0, messages: 0, rejectedHandshakes: 0, closedForBadMessages: 0, acks: 0, nacks: 0 };
 
   constructor(
@@ -156,15 +162,18 @@ export class AgentGateway {
     const credential = /^Bearer (\S{16,256})$/.exec(req.headers.authorization ?? '')?.[1];
     if (!credential) return refuse(401, 'Unauthorized: no node credential');
     const hash = sha256(credential);
-    const node = await this.db.prisma.node
-      .findFirst({
-        where: { OR: [{ credentialHash: hash }, { pendingCredentialHash: hash }] },
-        select: { id: true, organizationId: true, revokedAt: true, credentialHash: true },
-      })
-      .catch(() => undefined);
+    // On the pool: every agent's connect passes here (a fleet reconnecting, thousands at once).
+    const node = await poolQuery<{ id: string; organizationId: string; revoked: boolean; pending: boolean }>(
+      this.db.pool,
+      sql`SELECT id, "organizationId", "revokedAt" IS NOT NULL AS revoked, "credentialHash" <> ${hash} AS pending
+          FROM "Node" WHERE "credentialHash" = ${hash} OR "pendingCredentialHash" = ${hash} LIMIT 1`,
+    ).then(
+      (r) => r.rows[0] ?? null,
+      () => undefined,
+    );
     if (node === undefined) return refuse(503, 'The panel cannot reach its database; retry later', 'Retry-After: 5\r\n');
-    if (!node || node.revokedAt) return refuse(401, 'Unauthorized: unknown or revoked node credential');
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, node.id, node.organizationId, node.credentialHash !== hash));
+    if (!node || node.revoked) return refuse(401, 'Unauthorized: unknown or revoked node credential');
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, node.id, node.organizationId, node.pending));
   }
 
   private accept(ws: WebSocket, nodeId: string, organizationId: string, usedPending: boolean) {
@@ -248,25 +257,28 @@ export class AgentGateway {
             });
           }
         }
-        const before = await db.node.findUniqueOrThrow({
-          where: { id: conn.nodeId },
-          select: { addresses: true, desiredHash: true, upgradeStatus: true },
-        });
-        await db.node.update({
-          where: { id: conn.nodeId },
-          data: {
-            agentVersion: msg.agentVersion,
-            hostname: msg.hostname,
-            addresses: msg.addresses,
-            capabilities: msg.capabilities,
-            lastSeenAt: new Date(),
-            connected: true,
-            ...(msg.appliedVersion !== null ? { appliedVersion: msg.appliedVersion, appliedHash: msg.appliedHash } : {}),
-            ...upgradeOutcome(before.upgradeStatus, msg.agentVersion),
-          },
-        });
+        // On the pool, as the handshake: a hello opens every connection.
+        const before = (
+          await poolQuery<{ addresses: string[]; desiredHash: string | null; upgradeStatus: unknown }>(
+            this.db.pool,
+            sql`SELECT addresses, "desiredHash", "upgradeStatus" FROM "Node" WHERE id = ${conn.nodeId}`,
+          )
+        ).rows[0];
+        if (!before) throw new Error('its node is gone');
+        const { upgradeStatus } = upgradeOutcome(before.upgradeStatus, msg.agentVersion);
+        const applied = msg.appliedVersion !== null;
+        await poolQuery(
+          this.db.pool,
+          sql`UPDATE "Node" SET "agentVersion" = ${msg.agentVersion}, hostname = ${msg.hostname}, addresses = ${msg.addresses}::text[],
+                capabilities = ${JSON.stringify(msg.capabilities)}::jsonb, "lastSeenAt" = now(), connected = true,
+                "appliedVersion" = CASE WHEN ${applied} THEN ${msg.appliedVersion}::int ELSE "appliedVersion" END,
+                "appliedHash" = CASE WHEN ${applied} THEN ${msg.appliedHash}::text ELSE "appliedHash" END,
+                "upgradeStatus" = CASE WHEN ${upgradeStatus !== undefined} THEN ${JSON.stringify(upgradeStatus ?? null)}::jsonb ELSE "upgradeStatus" END
+              WHERE id = ${conn.nodeId}`,
+        );
         // Addresses decide which backends this node serves; a first hello may also need a first document.
-        if (before.addresses.join() !== msg.addresses.join() || before.desiredHash === null) this.toRecompile.add(conn.organizationId);
+        if (before.addresses.join() !== msg.addresses.join() || before.desiredHash === null)
+          this.recompileLater(conn.organizationId, conn.nodeId, [...before.addresses, ...msg.addresses]);
         this.fleetChanged.add(conn.organizationId);
         // Every (re)connect is a full resync.
         conn.sentVersion = -1;
@@ -387,18 +399,24 @@ export class AgentGateway {
     try {
       if (acks.length) {
         // An ACK of the current document clears the node's last error.
-        await this.db.prisma.$executeRaw`${lockNodesInOrder(acks.map(([id]) => id))}
+        await poolQuery(
+          this.db.pool,
+          sql`${lockNodesInOrder(acks.map(([id]) => id))}
           UPDATE "Node" AS n SET "appliedVersion" = u.v, "appliedHash" = u.h, "lastSeenAt" = now(),
             "lastError" = CASE WHEN u.h = n."desiredHash" THEN NULL ELSE n."lastError" END,
             "lastErrorAt" = CASE WHEN u.h = n."desiredHash" THEN NULL ELSE n."lastErrorAt" END
           FROM unnest(${acks.map(([id]) => id)}::text[], ${acks.map(([, o]) => o.version)}::int[], ${acks.map(([, o]) => o.hash!)}::text[]) AS u(id, v, h), locked
-          WHERE n.id = u.id AND locked.id = n.id`;
+          WHERE n.id = u.id AND locked.id = n.id`,
+        );
       }
       if (nacks.length) {
-        await this.db.prisma.$executeRaw`${lockNodesInOrder(nacks.map(([id]) => id))}
+        await poolQuery(
+          this.db.pool,
+          sql`${lockNodesInOrder(nacks.map(([id]) => id))}
           UPDATE "Node" AS n SET "lastError" = u.e, "lastErrorAt" = now(), "lastSeenAt" = now()
           FROM unnest(${nacks.map(([id]) => id)}::text[], ${nacks.map(([, o]) => o.error!)}::text[]) AS u(id, e), locked
-          WHERE n.id = u.id AND locked.id = n.id`;
+          WHERE n.id = u.id AND locked.id = n.id`,
+        );
       }
       for (const [, o] of batch) this.fleetChanged.add(o.organizationId);
     } catch (err) {
@@ -408,18 +426,27 @@ export class AgentGateway {
     }
   }
 
+  private recompileLater(organizationId: string, nodeId: string, addresses: Iterable<string>) {
+    let nodes = this.toRecompile.get(organizationId);
+    if (!nodes) this.toRecompile.set(organizationId, (nodes = new Map()));
+    let known = nodes.get(nodeId);
+    if (!known) nodes.set(nodeId, (known = new Set()));
+    for (const a of addresses) known.add(a);
+  }
+
   private async recompilePending() {
     const orgs = [...this.toRecompile];
     this.toRecompile.clear();
-    for (const organizationId of orgs) {
+    for (const [organizationId, nodes] of orgs) {
       try {
+        const changes = [...nodes].map(([nodeId, addresses]) => ({ nodeId, addresses: [...addresses] }));
         const changed = await this.db.prisma.$transaction(async (tx) => {
           await tx.$executeRaw(lockOrganization(organizationId));
-          return recompileOrganization(tx, organizationId);
+          return recompileNodes(tx, organizationId, changes);
         });
         if (changed.length) await this.bus.publish({ kind: 'nodes', nodeIds: changed });
       } catch (err) {
-        this.toRecompile.add(organizationId);
+        for (const [nodeId, addresses] of nodes) this.recompileLater(organizationId, nodeId, addresses);
         this.log(`recompiling after new node addresses failed: ${(err as Error).message}`);
       }
     }
@@ -432,34 +459,37 @@ export class AgentGateway {
     for (const organizationId of orgs) await this.bus.publish({ kind: 'fleet', organizationId }).catch(() => undefined);
   }
 
-  private static readonly nodeFields = {
-    id: true,
-    revokedAt: true,
-    desiredVersion: true,
-    desiredHash: true,
-    desiredState: true,
-    rotationRequestedAt: true,
-    pendingCredentialHash: true,
-    upgradeRequestedAt: true,
-  } as const;
+  /**
+   * What the gateway acts on in nodes' rows, read on the pool (every hello, every signal of changed nodes).
+   * The upgrade request's time as the column's text, so the claim compares it exactly.
+   */
+  private async readNodes(ids: string[]): Promise<NodeState[]> {
+    const { rows } = await poolQuery<NodeState>(
+      this.db.pool,
+      sql`SELECT id, "revokedAt" IS NOT NULL AS revoked, "desiredVersion", "desiredHash", "desiredState",
+                 "rotationRequestedAt" IS NOT NULL AS "rotationRequested", "upgradeRequestedAt"::text AS "upgradeRequestedAt"
+          FROM "Node" WHERE id = ANY(${ids}::text[])`,
+    );
+    return rows;
+  }
 
   /** Re-reads these connections' nodes in one query and acts on each. */
   private async refreshMany(conns: Connection[]) {
     if (conns.length === 0) return;
-    const rows = await this.db.prisma.node.findMany({ where: { id: { in: conns.map((c) => c.nodeId) } }, select: AgentGateway.nodeFields });
+    const rows = await this.readNodes(conns.map((c) => c.nodeId));
     const byId = new Map(rows.map((r) => [r.id, r]));
     for (const conn of conns) await this.refresh(conn, byId.get(conn.nodeId) ?? null);
   }
 
   /** Does what the node's row asks: disconnect, rotate, or send a newer desired state. */
-  private async refresh(conn: Connection, row?: Awaited<ReturnType<AgentGateway['readNode']>>) {
-    const node = row === undefined ? await this.readNode(conn.nodeId) : row;
-    if (!node || node.revokedAt) {
+  private async refresh(conn: Connection, row?: NodeState | null) {
+    const node = row === undefined ? ((await this.readNodes([conn.nodeId]))[0] ?? null) : row;
+    if (!node || node.revoked) {
       conn.ws.close(CloseCode.unauthorized, 'this node was revoked');
       return;
     }
     if (!conn.hello) return;
-    if (node.rotationRequestedAt && !conn.rotating) {
+    if (node.rotationRequested && !conn.rotating) {
       conn.rotating = true;
       const credential = newSecret('tnc');
       await this.db.prisma.node.update({
@@ -489,7 +519,7 @@ export class AgentGateway {
    * Sends the upgrade a person asked for, once: the replica that clears the request
    * sends it. The order names the release's binaries with their SHA-256.
    */
-  private async sendUpgrade(conn: Connection, requestedAt: Date) {
+  private async sendUpgrade(conn: Connection, requestedAt: string) {
     const manifest = this.releaseDir ? await releaseManifest(this.releaseDir) : undefined;
     const binaries = (manifest?.files ?? []).flatMap((f) => {
       const arch = AGENT_BINARY.exec(f.name)?.[1] as 'x64' | 'arm64' | undefined;
@@ -504,27 +534,23 @@ export class AgentGateway {
             'this panel has no agent build to send: run `npm run build:agent-binary` where the panel is built (the Docker image does)',
           at: new Date().toISOString(),
         };
-    const claimed = await this.db.prisma.node.updateMany({
-      where: { id: conn.nodeId, upgradeRequestedAt: requestedAt },
-      data: { upgradeRequestedAt: null, upgradeStatus: status },
-    });
-    if (claimed.count === 0 || !binaries.length) return;
+    const claimed = await poolQuery(
+      this.db.pool,
+      sql`UPDATE "Node" SET "upgradeRequestedAt" = NULL, "upgradeStatus" = ${JSON.stringify(status)}::jsonb
+          WHERE id = ${conn.nodeId} AND "upgradeRequestedAt" = ${requestedAt}::timestamp`,
+    );
+    if (claimed.rowCount === 0 || !binaries.length) return;
     const order: UpgradeOrder = { type: 'upgrade', version: manifest!.version, binaries: binaries.slice(0, 8) };
     this.send(conn, order);
     this.fleetChanged.add(conn.organizationId);
-  }
-
-  private readNode(id: string) {
-    return this.db.prisma.node.findUnique({ where: { id }, select: AgentGateway.nodeFields });
   }
 
   private async onBus(e: BusEvent) {
     if (e.kind === 'nodes') {
       const conns = e.nodeIds.flatMap((id) => this.connections.get(id) ?? []);
       await this.refreshMany(conns).catch((err: Error) => this.log(`refreshing nodes: ${err.message}`));
-      for (const org of new Set([...this.connections.values()].filter((c) => e.nodeIds.includes(c.nodeId)).map((c) => c.organizationId))) {
-        this.counters.invalidate(org);
-      }
+      // By the signal's nodes, not every connection against every node (thousands by thousands in a fleet's change).
+      for (const org of new Set(conns.map((c) => c.organizationId))) this.counters.invalidate(org);
     }
   }
 
@@ -546,10 +572,13 @@ export class AgentGateway {
     }
     if (heard.length === 0) return;
     try {
-      await this.db.prisma.$executeRaw`${lockNodesInOrder(heard.map((c) => c.nodeId))}
-        UPDATE "Node" AS n SET "lastSeenAt" = u.t, "connected" = true
-        FROM unnest(${heard.map((c) => c.nodeId)}::text[], ${heard.map((c) => new Date(c.heardAt))}::timestamptz[]) AS u(id, t), locked
-        WHERE n.id = u.id AND locked.id = n.id`;
+      await poolQuery(
+        this.db.pool,
+        sql`${lockNodesInOrder(heard.map((c) => c.nodeId))}
+        UPDATE "Node" AS n SET "lastSeenAt" = to_timestamp(u.t / 1000.0), "connected" = true
+        FROM unnest(${heard.map((c) => c.nodeId)}::text[], ${heard.map((c) => c.heardAt)}::float8[]) AS u(id, t), locked
+        WHERE n.id = u.id AND locked.id = n.id`,
+      );
     } catch (err) {
       this.log(`recording heartbeats: ${(err as Error).message}`);
     }
@@ -570,15 +599,14 @@ export class AgentGateway {
     const ids = [...this.connections.keys()];
     if (ids.length === 0) return;
     try {
-      const rows = await this.db.prisma.node.findMany({
-        where: { id: { in: ids } },
-        select: { id: true, desiredVersion: true, revokedAt: true, rotationRequestedAt: true, upgradeRequestedAt: true },
-      });
+      const { rows } = await poolQuery<{ id: string; desiredVersion: number; asks: boolean }>(
+        this.db.pool,
+        sql`SELECT id, "desiredVersion", ("revokedAt" IS NOT NULL OR "rotationRequestedAt" IS NOT NULL OR "upgradeRequestedAt" IS NOT NULL) AS asks
+            FROM "Node" WHERE id = ANY(${ids}::text[])`,
+      );
       const stale = rows.flatMap((row) => {
         const conn = this.connections.get(row.id);
-        return conn && (row.revokedAt || row.desiredVersion !== conn.sentVersion || row.rotationRequestedAt || row.upgradeRequestedAt)
-          ? [conn]
-          : [];
+        return conn && (row.asks || row.desiredVersion !== conn.sentVersion) ? [conn] : [];
       });
       await this.refreshMany(stale);
     } catch (err) {
