@@ -135,17 +135,26 @@ describe.skipIf(unavailable)(`balancer HA from the panel${unavailable ? ` (skipp
   it('a drain through the API withdraws the route; the download through it completes, new connections go to the other; then "drained"', async () => {
     // 16 s at 1 MiB/s: it runs on for several seconds after the drain.
     const size = 16 * 1024 * 1024;
-    const download = startDownload(lab, `http://${VIP}/bytes/${size}`, size, 1024 * 1024);
-    // Bytes first (32 s of windows once saw no download on either balancer at load 16, and said nothing of curl).
-    await waitUntil('the download to start', async () => download.received() > 0, 60_000);
     // Which balancer carries the download (the router hashes it onto one; it sees the client's ACKs): that one is drained.
-    // Measured in 4 s windows until the download's ACKs stand out: on a busy machine it may start late.
+    // Measured in 4 s windows until the download's ACKs stand out. Some downloads showed on neither balancer for all
+    // their windows (about half the runs on 2026-12-06, cause not found): such a one is stopped and a new one started.
+    let download = startDownload(lab, `http://${VIP}/bytes/${size}`, size, 1024 * 1024);
     let rx: number[] = [0, 0];
-    for (let window = 0; window < 8 && Math.abs(rx[0]! - rx[1]!) <= 100; window++) {
-      const s0 = await Promise.all(lab.balancers.map((b) => lab.linkStats(b.ns)));
-      await pause(4000);
-      const s1 = await Promise.all(lab.balancers.map((b) => lab.linkStats(b.ns)));
-      rx = s1.map((s, i) => s.rxPackets - s0[i]!.rxPackets);
+    for (let attempt = 0; attempt < 4; attempt++) {
+      if (attempt > 0) {
+        download.stop();
+        await download.done;
+        download = startDownload(lab, `http://${VIP}/bytes/${size}`, size, 1024 * 1024);
+      }
+      await waitUntil('the download to start', async () => download.received() > 0, 60_000);
+      for (let window = 0; window < 3 && Math.abs(rx[0]! - rx[1]!) <= 100; window++) {
+        const s0 = await Promise.all(lab.balancers.map((b) => lab.linkStats(b.ns)));
+        await pause(4000);
+        const s1 = await Promise.all(lab.balancers.map((b) => lab.linkStats(b.ns)));
+        rx = s1.map((s, i) => s.rxPackets - s0[i]!.rxPackets);
+      }
+      if (Math.abs(rx[0]! - rx[1]!) > 100) break;
+      console.log(`download attempt ${attempt + 1} showed on neither balancer (packets in 4 s: ${rx.join(', ')}); starting another`);
     }
     const drained = rx[0]! > rx[1]! ? 0 : 1;
     const other = 1 - drained;

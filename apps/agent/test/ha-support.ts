@@ -124,7 +124,7 @@ export function startDownload(lab: Lab, url: string, bytes: number, bytesPerSeco
       return 0;
     }
   };
-  return { done, received };
+  return { done, received, stop: () => void child.kill('SIGTERM') };
 }
 
 /**
