@@ -152,6 +152,22 @@ export interface HostPlan {
   arpHardening: boolean;
 }
 
+/** A host plan that asks for nothing: what a build starts from, and what resetting a host converges to. */
+export function emptyHostPlan(markRange: MarkRange): HostPlan {
+  return {
+    markRange,
+    ipv4Forwarding: false,
+    ipv6Forwarding: false,
+    announce: [],
+    balancerTunnels: [],
+    tunnelRoutes: [],
+    l3Vips: [],
+    loopbackVips: [],
+    backendTunnels: [],
+    arpHardening: false,
+  };
+}
+
 export interface DataplaneModel {
   version: number;
   tables: NftTable[];
@@ -460,18 +476,7 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
     [RESERVED_SERVICE_ID],
   );
 
-  const host: HostPlan = {
-    markRange: range,
-    ipv4Forwarding: false,
-    ipv6Forwarding: false,
-    announce: [],
-    balancerTunnels: [],
-    tunnelRoutes: [],
-    l3Vips: [],
-    loopbackVips: [],
-    backendTunnels: [],
-    arpHardening: false,
-  };
+  const host = emptyHostPlan(range);
   const routes = new Map<number, TunnelRoute>();
   const interfaces = new Set<string>();
   const announced = new Set<string>();

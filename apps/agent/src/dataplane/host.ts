@@ -3,7 +3,7 @@
 // traffic never meets a half state: `prepare` creates what the new rules will use,
 // `cleanup` removes what the old rules used.
 import { canonicalIp, ipFamily, type TunnelType } from '@tula/protocol';
-import { hex, markRange, TUNNEL_DEVICES, VXLAN, type HostPlan } from '@tula/nft';
+import { emptyHostPlan, hex, markRange, TUNNEL_DEVICES, VXLAN, type HostPlan } from '@tula/nft';
 import { z } from 'zod';
 import { run } from '../exec.ts';
 import { addresses, ip, links, rules, tulaRouteTables, TULA_RT_PROTO, type IfAddress, type Rule } from '../kernel/ip.ts';
@@ -365,21 +365,7 @@ export async function announceAll(vips: { vip: string; interface: string }[], si
 
 /** Removes everything Tula installed outside nft and restores sysctls. */
 export async function resetHost(record: HostRecord): Promise<void> {
-  await cleanupHost(
-    {
-      markRange: markRange(),
-      ipv4Forwarding: false,
-      ipv6Forwarding: false,
-      announce: [],
-      balancerTunnels: [],
-      tunnelRoutes: [],
-      l3Vips: [],
-      loopbackVips: [],
-      backendTunnels: [],
-      arpHardening: false,
-    },
-    record,
-  );
+  await cleanupHost(emptyHostPlan(markRange()), record);
   if (record.localRuleMoved) await moveLocalRule(false, record);
   for (const key of Object.keys(record.sysctls)) await restoreSysctl(key, record);
 }
