@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Bus } from '@tula/control';
 import type { Database, SampleValues, SeriesKind } from '@tula/db';
+import { empty, poolQuery, poolTransaction, sql, utcTimestamp } from '@tula/db/pool-sql';
 import { WATERMARK_BOUND_MS } from '@tula/db/samples';
 import type { CountersReport } from '@tula/protocol';
 import { maintainPartitions, type RetentionPolicy } from './retention.ts';
@@ -221,6 +222,8 @@ export class CounterWriter {
   private readonly timer: NodeJS.Timeout;
   private readonly cleanup: NodeJS.Timeout;
   private flushing: Promise<void> | undefined;
+  /** A flush was asked for while one ran. */
+  private overrun = false;
   /** Identifies this process's rows; readers add up every replica's. */
   readonly replica = randomBytes(6).toString('hex');
   /** Memory holds every batch of this replica after this id (at first: its start, before its first batch). */
@@ -298,26 +301,19 @@ export class CounterWriter {
    * connection as long as it takes, where a transaction would fail the flush after 2 s of waiting.
    */
   private async newestRowHolding(nodeIds: string[], before: Date | null): Promise<Date | null> {
-    const client = await this.db.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return poolTransaction(this.db.pool, async (client) => {
       await client.query('SET LOCAL enable_seqscan = off');
       await client.query('SET LOCAL enable_indexscan = off');
       await client.query('SET LOCAL enable_indexonlyscan = off');
       // In ms since the epoch: the driver would read a timestamp without time zone in the process's zone.
-      const { rows } = await client.query<{ ms: number | null }>(
-        `SELECT (extract(epoch FROM max("at")) * 1000)::float8 AS ms FROM "CounterCursorBatch" WHERE "nodeIds" && $1::text[] AND ($2::timestamp IS NULL OR "at" < $2::timestamp)`,
-        [nodeIds, before && before.toISOString().replace('T', ' ').replace('Z', '')],
+      const { rows } = await poolQuery<{ ms: number | null }>(
+        client,
+        sql`SELECT (extract(epoch FROM max("at")) * 1000)::float8 AS ms FROM "CounterCursorBatch"
+            WHERE "nodeIds" && ${nodeIds}::text[] ${before ? sql`AND "at" < ${utcTimestamp(before.getTime())}` : empty}`,
       );
-      await client.query('COMMIT');
       const ms = rows[0]?.ms;
       return ms == null ? null : new Date(ms);
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   private async storedCursors(nodeIds: string[]): Promise<Map<string, Map<string, number>>> {
@@ -328,11 +324,14 @@ export class CounterWriter {
       const newest = await this.newestRowHolding(remaining, before);
       if (!newest) break;
       const from = new Date(newest.getTime() - CLOCK_SKEW_MS);
-      const rows = await this.db.prisma.$queryRaw<{ nodeId: string; boot: string; seq: number }[]>`
-        SELECT u.n AS "nodeId", u.b AS "boot", max(u.s)::int AS "seq"
-        FROM "CounterCursorBatch" c, unnest(c."nodeIds", c."boots", c."seqs") AS u(n, b, s)
-        WHERE c."nodeIds" && ${remaining}::text[] AND c."at" >= ${from}::timestamp AND c."at" <= ${newest}::timestamp AND u.n = ANY(${remaining}::text[])
-        GROUP BY 1, 2`;
+      const { rows } = await poolQuery<{ nodeId: string; boot: string; seq: number }>(
+        this.db.pool,
+        sql`SELECT u.n AS "nodeId", u.b AS "boot", max(u.s)::int AS "seq"
+            FROM "CounterCursorBatch" c, unnest(c."nodeIds", c."boots", c."seqs") AS u(n, b, s)
+            WHERE c."nodeIds" && ${remaining}::text[] AND c."at" >= ${utcTimestamp(from.getTime())} AND c."at" <= ${utcTimestamp(newest.getTime())}
+              AND u.n = ANY(${remaining}::text[])
+            GROUP BY 1, 2`,
+      );
       for (const r of rows) {
         let boots = found.get(r.nodeId);
         if (!boots) found.set(r.nodeId, (boots = new Map()));
@@ -381,7 +380,10 @@ export class CounterWriter {
   }
 
   async flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
+    if (this.flushing) {
+      this.overrun = true;
+      return this.flushing;
+    }
     const batch = this.queue;
     // With agents connected (or just gone) a flush runs even without reports: their watermark is written (or deleted).
     if (batch.length === 0 && this.reporting.size === 0 && this.watermarkOrgs.size === 0) return;
@@ -394,6 +396,12 @@ export class CounterWriter {
       })
       .finally(() => {
         this.flushing = undefined;
+        // A flush that outlasted the timer's period starts the next at once, not at the next tick: waiting
+        // for it added up to a period to every report's way to the live chart.
+        if (this.overrun) {
+          this.overrun = false;
+          void this.flush();
+        }
       });
     return this.flushing;
   }
@@ -418,7 +426,7 @@ export class CounterWriter {
   private async store(batch: PendingReport[]) {
     const batchId = Math.max(this.lastBatch + 1, Date.now());
     const seconds = new Sums();
-    const transitions: { organizationId: string; nodeId: string; backendId: string; healthy: boolean; at: Date }[] = [];
+    const transitions: { organizationId: string; nodeId: string; backendId: string; healthy: boolean; at: number }[] = [];
     // The cursors this batch stores, by node (remembered once stored).
     const cursors = new Map<string, Cursor & { organizationId: string }>();
     const accepted: PendingReport[] = [];
@@ -493,7 +501,7 @@ export class CounterWriter {
               nodeId: p.nodeId,
               backendId: backend.seriesKey,
               healthy: b.healthy,
-              at: new Date(at),
+              at,
             });
           }
         }
@@ -525,76 +533,98 @@ export class CounterWriter {
     let rollupRows = 0;
     let nodeRows = 0;
     let cursorRows = 0;
-    await this.db.prisma.$transaction(
-      async (tx) => {
-        if (raw.length) {
-          await tx.counterSample.createMany({
-            data: raw.map((r) => ({
-              organizationId: r.series.organizationId,
-              replica: this.replica,
-              batch: batchId,
-              kind: r.series.kind,
-              seriesKey: r.series.seriesKey,
-              at: new Date(r.at),
-              packets: r.packets,
-              bytes: r.bytes,
-              newFlows: r.newFlows,
-              drops: r.drops,
-            })),
-          });
-        }
-        for (const resolution of ['minute', 'hour'] as const) {
-          const rows = rebucket(raw, resolution === 'minute' ? 60_000 : 3_600_000);
-          if (rows.length === 0) continue;
-          rollupRows += rows.length;
-          await tx.$executeRaw`
-          INSERT INTO "CounterRollup" ("organizationId", "resolution", "bucket", "replica", "kind", "seriesKey", "packets", "bytes", "newFlows", "drops")
-          SELECT o, ${resolution}::"RollupResolution", b, ${this.replica}, k::"SeriesKind", s, p, y, f, d
-          FROM unnest(${rows.map((r) => r.series.organizationId)}::text[], ${rows.map((r) => new Date(r.at))}::timestamptz[],
-                      ${rows.map((r) => r.series.kind)}::text[], ${rows.map((r) => r.series.seriesKey)}::text[], ${rows.map((r) => r.packets)}::bigint[],
-                      ${rows.map((r) => r.bytes)}::bigint[], ${rows.map((r) => r.newFlows)}::bigint[], ${rows.map((r) => r.drops)}::bigint[])
-               AS t(o, b, k, s, p, y, f, d)
-          ON CONFLICT ("organizationId", "resolution", "bucket", "replica", "kind", "seriesKey") DO UPDATE SET
-            "packets" = "CounterRollup"."packets" + EXCLUDED."packets",
-            "bytes" = "CounterRollup"."bytes" + EXCLUDED."bytes",
-            "newFlows" = "CounterRollup"."newFlows" + EXCLUDED."newFlows",
-            "drops" = "CounterRollup"."drops" + EXCLUDED."drops"`;
-        }
-        if (closed.length) {
-          // One row per series and bucket, every node's part in arrays (rows grow with series, not agents). Another
-          // replica's part of a bucket (a node that moved), or a late part written by a later flush of this one, is
-          // another row: readers add them all. All five aggregates read the group's rows in the same order.
-          nodeRows = await tx.$executeRaw`
-          INSERT INTO "CounterNodeSample" ("organizationId", "replica", "batch", "kind", "seriesKey", "at", "nodeIds", "packets", "bytes", "newFlows", "drops")
-          SELECT o, ${this.replica}::text, ${batchId}::bigint, k, s, a, array_agg(n), array_agg(p), array_agg(y), array_agg(f), array_agg(d)
-          FROM unnest(${closed.map((r) => r.series.organizationId)}::text[], ${closed.map((r) => r.series.kind)}::"SeriesKind"[], ${closed.map((r) => r.series.seriesKey)}::text[],
-                      ${closed.map((r) => new Date(r.at))}::timestamptz[], ${closed.map((r) => r.nodeId)}::text[], ${closed.map((r) => r.packets)}::bigint[],
-                      ${closed.map((r) => r.bytes)}::bigint[], ${closed.map((r) => r.newFlows)}::bigint[], ${closed.map((r) => r.drops)}::bigint[])
-               AS t(o, k, s, a, n, p, y, f, d)
-          GROUP BY o, k, s, a`;
-        }
-        if (transitions.length) await tx.healthTransition.createMany({ data: transitions });
-        if (watermarks.size) {
-          const rows = [...watermarks].sort(([a], [b]) => (a < b ? -1 : 1));
-          await tx.$executeRaw`
-          INSERT INTO "CounterWatermark" ("organizationId", "replica", "batch", "completeThrough", "writtenAt")
-          SELECT o, ${this.replica}, ${batchId}::bigint, t, now() FROM unnest(${rows.map(([o]) => o)}::text[], ${rows.map(([, t]) => new Date(t))}::timestamptz[]) AS w(o, t)
-          ON CONFLICT ("organizationId", "replica") DO UPDATE SET "batch" = EXCLUDED."batch", "completeThrough" = EXCLUDED."completeThrough", "writtenAt" = now()`;
-        }
-        if (gone.length)
-          await tx.$executeRaw`DELETE FROM "CounterWatermark" WHERE "replica" = ${this.replica} AND "organizationId" = ANY(${gone}::text[])`;
-        if (cursors.size) {
-          // One row per organisation with every stored node's cursor (rows grow with replicas, not agents).
-          cursorRows = await tx.$executeRaw`
-          INSERT INTO "CounterCursorBatch" ("organizationId", "replica", "batch", "at", "nodeIds", "boots", "seqs")
-          SELECT o, ${this.replica}::text, ${batchId}::bigint, ${new Date(batchId)}::timestamp, array_agg(n ORDER BY n), array_agg(b ORDER BY n), array_agg(s ORDER BY n)
-          FROM unnest(${[...cursors.values()].map((c) => c.organizationId)}::text[], ${[...cursors.keys()]}::text[],
-                      ${[...cursors.values()].map((c) => c.boot)}::text[], ${[...cursors.values()].map((c) => c.seq)}::int[]) AS t(o, n, b, s)
-          GROUP BY o`;
-        }
-      },
-      { timeout: 30_000 },
-    );
+    // On the pg pool, not through Prisma: its query compiler costs a few microseconds per parameter, and the
+    // per-node arrays below hold series × nodes values (most of the panel's CPU at thousands of agents,
+    // docs/benchmarks.md). Timestamps travel as ms since the epoch (utcTimestamp).
+    const ms = (rows: { at: number }[]) => rows.map((r) => r.at);
+    await poolTransaction(this.db.pool, async (client) => {
+      // A flush that cannot finish is failed and resent rather than left holding its locks.
+      await client.query(`SET LOCAL statement_timeout = '30s'`);
+      if (raw.length) {
+        await poolQuery(
+          client,
+          sql`INSERT INTO "CounterSample" ("organizationId", "replica", "batch", "kind", "seriesKey", "at", "packets", "bytes", "newFlows", "drops")
+              SELECT o, ${this.replica}, ${batchId}::bigint, k::"SeriesKind", s, to_timestamp(a / 1000) AT TIME ZONE 'UTC', p, y, f, d
+              FROM unnest(${raw.map((r) => r.series.organizationId)}::text[], ${raw.map((r) => r.series.kind)}::text[], ${raw.map((r) => r.series.seriesKey)}::text[],
+                          ${ms(raw)}::float8[], ${raw.map((r) => r.packets)}::bigint[], ${raw.map((r) => r.bytes)}::bigint[],
+                          ${raw.map((r) => r.newFlows)}::bigint[], ${raw.map((r) => r.drops)}::bigint[])
+                   AS t(o, k, s, a, p, y, f, d)`,
+        );
+      }
+      for (const resolution of ['minute', 'hour'] as const) {
+        const rows = rebucket(raw, resolution === 'minute' ? 60_000 : 3_600_000);
+        if (rows.length === 0) continue;
+        rollupRows += rows.length;
+        await poolQuery(
+          client,
+          sql`INSERT INTO "CounterRollup" ("organizationId", "resolution", "bucket", "replica", "kind", "seriesKey", "packets", "bytes", "newFlows", "drops")
+              SELECT o, ${resolution}::"RollupResolution", to_timestamp(b / 1000) AT TIME ZONE 'UTC', ${this.replica}, k::"SeriesKind", s, p, y, f, d
+              FROM unnest(${rows.map((r) => r.series.organizationId)}::text[], ${ms(rows)}::float8[],
+                          ${rows.map((r) => r.series.kind)}::text[], ${rows.map((r) => r.series.seriesKey)}::text[], ${rows.map((r) => r.packets)}::bigint[],
+                          ${rows.map((r) => r.bytes)}::bigint[], ${rows.map((r) => r.newFlows)}::bigint[], ${rows.map((r) => r.drops)}::bigint[])
+                   AS t(o, b, k, s, p, y, f, d)
+              ON CONFLICT ("organizationId", "resolution", "bucket", "replica", "kind", "seriesKey") DO UPDATE SET
+                "packets" = "CounterRollup"."packets" + EXCLUDED."packets",
+                "bytes" = "CounterRollup"."bytes" + EXCLUDED."bytes",
+                "newFlows" = "CounterRollup"."newFlows" + EXCLUDED."newFlows",
+                "drops" = "CounterRollup"."drops" + EXCLUDED."drops"`,
+        );
+      }
+      if (closed.length) {
+        // One row per series and bucket, every node's part in arrays (rows grow with series, not agents). Another
+        // replica's part of a bucket (a node that moved), or a late part written by a later flush of this one, is
+        // another row: readers add them all. All five aggregates read the group's rows in the same order.
+        const result = await poolQuery(
+          client,
+          sql`INSERT INTO "CounterNodeSample" ("organizationId", "replica", "batch", "kind", "seriesKey", "at", "nodeIds", "packets", "bytes", "newFlows", "drops")
+              SELECT o, ${this.replica}::text, ${batchId}::bigint, k::"SeriesKind", s, to_timestamp(a / 1000) AT TIME ZONE 'UTC',
+                     array_agg(n), array_agg(p), array_agg(y), array_agg(f), array_agg(d)
+              FROM unnest(${closed.map((r) => r.series.organizationId)}::text[], ${closed.map((r) => r.series.kind)}::text[], ${closed.map((r) => r.series.seriesKey)}::text[],
+                          ${ms(closed)}::float8[], ${closed.map((r) => r.nodeId)}::text[], ${closed.map((r) => r.packets)}::bigint[],
+                          ${closed.map((r) => r.bytes)}::bigint[], ${closed.map((r) => r.newFlows)}::bigint[], ${closed.map((r) => r.drops)}::bigint[])
+                   AS t(o, k, s, a, n, p, y, f, d)
+              GROUP BY o, k, s, a`,
+        );
+        nodeRows = result.rowCount ?? 0;
+      }
+      if (transitions.length) {
+        await poolQuery(
+          client,
+          sql`INSERT INTO "HealthTransition" ("organizationId", "nodeId", "backendId", "healthy", "at")
+              SELECT o, n, b, h, to_timestamp(a / 1000) AT TIME ZONE 'UTC'
+              FROM unnest(${transitions.map((t) => t.organizationId)}::text[], ${transitions.map((t) => t.nodeId)}::text[],
+                          ${transitions.map((t) => t.backendId)}::text[], ${transitions.map((t) => t.healthy)}::boolean[], ${ms(transitions)}::float8[])
+                   AS t(o, n, b, h, a)`,
+        );
+      }
+      if (watermarks.size) {
+        const rows = [...watermarks].sort(([a], [b]) => (a < b ? -1 : 1));
+        await poolQuery(
+          client,
+          sql`INSERT INTO "CounterWatermark" ("organizationId", "replica", "batch", "completeThrough", "writtenAt")
+              SELECT o, ${this.replica}, ${batchId}::bigint, to_timestamp(t / 1000) AT TIME ZONE 'UTC', now()
+              FROM unnest(${rows.map(([o]) => o)}::text[], ${rows.map(([, t]) => t)}::float8[]) AS w(o, t)
+              ON CONFLICT ("organizationId", "replica") DO UPDATE SET "batch" = EXCLUDED."batch", "completeThrough" = EXCLUDED."completeThrough", "writtenAt" = now()`,
+        );
+      }
+      if (gone.length)
+        await poolQuery(
+          client,
+          sql`DELETE FROM "CounterWatermark" WHERE "replica" = ${this.replica} AND "organizationId" = ANY(${gone}::text[])`,
+        );
+      if (cursors.size) {
+        // One row per organisation with every stored node's cursor (rows grow with replicas, not agents).
+        const result = await poolQuery(
+          client,
+          sql`INSERT INTO "CounterCursorBatch" ("organizationId", "replica", "batch", "at", "nodeIds", "boots", "seqs")
+              SELECT o, ${this.replica}::text, ${batchId}::bigint, ${utcTimestamp(batchId)}, array_agg(n ORDER BY n), array_agg(b ORDER BY n), array_agg(s ORDER BY n)
+              FROM unnest(${[...cursors.values()].map((c) => c.organizationId)}::text[], ${[...cursors.keys()]}::text[],
+                          ${[...cursors.values()].map((c) => c.boot)}::text[], ${[...cursors.values()].map((c) => c.seq)}::int[]) AS t(o, n, b, s)
+              GROUP BY o`,
+        );
+        cursorRows = result.rowCount ?? 0;
+      }
+    });
     this.lastBatch = batchId;
     // Stored: the cursors are remembered, and those read from the database, for agents still on the connection they
     // had when the batch started. Nothing of a failed batch is remembered: its resend is looked up again.
@@ -687,6 +717,8 @@ export class CounterWriter {
     clearInterval(this.timer);
     clearInterval(this.cleanup);
     await this.flush();
+    // The flush an overrun started, if any.
+    while (this.flushing) await this.flushing;
     // Its agents move to other replicas: this one's watermark must not hold the chart back meanwhile.
     this.reporting.clear();
     await this.db.prisma.$executeRaw`DELETE FROM "CounterWatermark" WHERE "replica" = ${this.replica}`.catch((err: Error) =>
