@@ -11,13 +11,17 @@ if (!databaseUrl) {
   throw new Error('E2E_DATABASE_URL is not set: run the browser tests through `npm test`, which creates a fresh database for them.');
 }
 
+/** The server as `npm start` runs it, compiled again first if a source changed since the build. */
+const compiledServer = 'node apps/web/scripts/server-bundle.mjs --if-stale';
+
 /** E2E_NO_LAB=1 starts no lab: the specs that use it (`*.lab.spec.ts`) are left out. */
 const withoutLab = process.env.E2E_NO_LAB === '1';
 
 export default defineConfig({
   testDir: 'e2e',
   testIgnore: withoutLab ? ['**/*.lab.spec.ts'] : [],
-  outputDir: 'test-results/e2e',
+  // npm test runs the lab's specs beside the others, each run with its own directory (Playwright empties it first).
+  outputDir: process.env.E2E_OUTPUT_DIR ?? 'test-results/e2e',
   fullyParallel: false,
   workers: 1,
   retries: 0,
@@ -35,7 +39,7 @@ export default defineConfig({
   },
   webServer: [
     {
-      command: 'node --import tsx apps/web/server.ts',
+      command: `${compiledServer} && exec node apps/web/.next/tula-server.mjs`,
       url: `http://127.0.0.1:${port}/api/health`,
       timeout: 120_000,
       reuseExistingServer: false,
@@ -63,7 +67,7 @@ export default defineConfig({
       : [
           {
             // README command 1's panel: the embedded database in a fresh data directory, and the local lab.
-            command: 'rm -rf test-results/lab-panel && exec node --import tsx apps/web/server.ts',
+            command: `rm -rf test-results/lab-panel && ${compiledServer} && exec node apps/web/.next/tula-server.mjs`,
             // Ready once the lab has settled: building it adds network links, and Chromium aborts
             // page loads in flight when links appear (ERR_NETWORK_CHANGED).
             url: `http://127.0.0.1:${labPort}/api/health?wait=lab`,

@@ -16,4 +16,4 @@ say "building the control panel"
 npx turbo run build --filter=@tula/web --output-logs=errors-only
 say "starting the control panel"
 # As root on Linux with nftables, the panel also builds the local lab (TULA_LAB=0 turns it off).
-exec env NODE_ENV=production TULA_LAB="${TULA_LAB:-1}" node --import tsx apps/web/server.ts
+exec env NODE_ENV=production TULA_LAB="${TULA_LAB:-1}" node apps/web/.next/tula-server.mjs

@@ -4,6 +4,7 @@
 // real PostgreSQL, real agent processes (dry-run applier, real health checks).
 import { createServer, type Server } from 'node:net';
 import { createTestDatabase, type TestDatabase } from '@tula/db/testing';
+import { PING_MS, SILENT_LIMIT_MS } from '@tula/gateway';
 import { PROTOCOL_VERSION } from '@tula/protocol';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -77,6 +78,22 @@ describe('presence', () => {
       agent.child.kill('SIGCONT');
     }
     await waitFor('the agent to come back online', async () => (await api.nodes.get.query({ id: node.id })).online, 30_000);
+  });
+
+  it('a panel that stalls longer than the silent limit keeps its agents connected', async () => {
+    const { agent, node } = await enrolledAgent('outlasts');
+    // A stopped panel process: what a long garbage collection, a starved process or a paused VM look like to its
+    // agents. On waking, its timers fire before it reads the pongs that arrived meanwhile.
+    panel.child.kill('SIGSTOP');
+    try {
+      await new Promise((r) => setTimeout(r, SILENT_LIMIT_MS + 2_000));
+    } finally {
+      panel.child.kill('SIGCONT');
+    }
+    // Three heartbeats after it wakes.
+    await new Promise((r) => setTimeout(r, 3 * PING_MS));
+    expect(agent.output()).not.toContain('disconnected from the panel');
+    expect((await api.nodes.get.query({ id: node.id })).online).toBe(true);
   });
 });
 

@@ -1,6 +1,6 @@
-// Starts the real control-panel process (apps/web/server.ts, production build)
-// for tests, on a free port, and stops it afterwards.
-import { spawn, type ChildProcess } from 'node:child_process';
+// Starts the real control-panel process (apps/web/server.ts compiled as `npm run
+// build` compiles it, production build) for tests, on a free port, and stops it afterwards.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** The compiled server (apps/web/scripts/server-bundle.mjs), as `npm start` runs it. */
+export const PANEL_SERVER = 'apps/web/.next/tula-server.mjs';
+let bundleChecked = false;
+
+/** Compiles the server again when a source it holds changed since the build (once per test process). */
+function ensureServerBundle() {
+  if (bundleChecked) return;
+  execFileSync(process.execPath, ['apps/web/scripts/server-bundle.mjs', '--if-stale'], { cwd: repoRoot, stdio: 'inherit' });
+  bundleChecked = true;
+}
+
 export async function startPanel(
   env: Record<string, string | undefined>,
   timeoutMs = 90_000,
@@ -35,8 +46,9 @@ export async function startPanel(
   if (!existsSync(`${repoRoot}apps/web/.next/BUILD_ID`)) {
     throw new Error('apps/web has no production build: run `npx turbo run build` first (npm test does).');
   }
+  ensureServerBundle();
   const port = options.port ?? (await freePort());
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/web/server.ts'], {
+  const child = spawn(process.execPath, [PANEL_SERVER], {
     cwd: repoRoot,
     env: {
       ...process.env,

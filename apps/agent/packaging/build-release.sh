@@ -185,7 +185,10 @@ Description: Tula host agent for DSR load balancers and backends
  Converges this host's nftables rules, routes, tunnel devices and sysctls to
  the desired state its Tula control panel sends, and reports counters.
 CONTROL
-  dpkg-deb --root-owner-group -Zxz --build "$pkg" "$out/tula-agent-linux-$arch.deb" >/dev/null
+  # xz at level 1: the package is one 100 MB executable, which xz's default level 6
+  # takes about 45 s of CPU to pack for 14% less than level 1 does in 6 s (23.9 MB
+  # against 27.3 MB, measured 2026-12-06); every dpkg reads xz.
+  dpkg-deb --root-owner-group -Zxz -z1 --build "$pkg" "$out/tula-agent-linux-$arch.deb" >/dev/null
 }
 
 for a in $todo; do

@@ -7,11 +7,10 @@
 // ships) traces the compiled server the same way. Run after `next build`:
 //   npm run build:standalone -w @tula/web
 import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, extname, join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { bundleServer } from './server-bundle.mjs';
 
 const require = createRequire(import.meta.url);
 const { nodeFileTrace } = require('next/dist/compiled/@vercel/nft');
@@ -32,43 +31,7 @@ cpSync(standalone, out, { recursive: true, verbatimSymlinks: true });
 // (this tree's layout), traced there, then moved into the standalone tree.
 const staged = join(web, 'server.standalone.mjs');
 const server = join(outWeb, 'server.mjs');
-await build({
-  entryPoints: [join(web, 'server.ts')],
-  outfile: staged,
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'esm',
-  logLevel: 'warning',
-  plugins: [
-    {
-      name: 'tula-standalone',
-      setup(b) {
-        // npm packages stay packages (traced below); workspace packages (TypeScript
-        // source) are compiled in, except the local lab, which a panel image never
-        // runs (it needs root and network namespaces): server.ts imports it only
-        // when TULA_LAB=1 and says it is not in this build.
-        b.onResolve({ filter: /^[^./]/ }, (args) => {
-          if (args.path === '@tula/lab' || !args.path.startsWith('@tula/')) return { external: true };
-          return undefined;
-        });
-        // Modules find files next to their source (prisma/migrations, the web
-        // directory): keep each module's own import.meta.url, relative to where
-        // the source sits in the same tree layout.
-        b.onLoad({ filter: /\.(ts|tsx|mts)$/ }, async (args) => {
-          if (args.path.includes('/node_modules/')) return undefined;
-          const text = await readFile(args.path, 'utf8');
-          if (!text.includes('import.meta.url')) return undefined;
-          const at = relative(outWeb, join(out, relative(repo, args.path)));
-          return {
-            contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(at)}, import.meta.url).href`),
-            loader: extname(args.path).slice(1),
-          };
-        });
-      },
-    },
-  ],
-});
+await bundleServer({ outfile: staged, runsIn: web, lab: false });
 let traced;
 try {
   // Workspace packages are compiled in; the lab is left out on purpose.

@@ -203,6 +203,17 @@ interface Cursor {
   seq: number;
 }
 
+/** Per-node rows kept for the next write while the database refuses them (about 40 s of 5,000 agents × 50 series). */
+const MAX_UNWRITTEN_NODE_ROWS = 1_000_000;
+
+/**
+ * A bigint[] parameter as PostgreSQL's array text, joined here: the driver escapes each element of an array
+ * parameter one by one, which for the per-node rows' hundreds of thousands of integers cost more than the query.
+ */
+function numbers(values: number[]): string {
+  return `{${values.join(',')}}`;
+}
+
 /** Flushes kept in memory for the live stream (about ten minutes at one flush a second). */
 const RECENT_BATCHES = 600;
 
@@ -224,6 +235,10 @@ export class CounterWriter {
   private flushing: Promise<void> | undefined;
   /** A flush was asked for while one ran. */
   private overrun = false;
+  /** Ended per-node buckets not yet written, and the write under way (writeNodeRows). */
+  private unwrittenNodeRows: Row[] = [];
+  private nodeWriting: Promise<void> | undefined;
+  private lastNodeBatch = 0;
   /** Identifies this process's rows; readers add up every replica's. */
   readonly replica = randomBytes(6).toString('hex');
   /** Memory holds every batch of this replica after this id (at first: its start, before its first batch). */
@@ -382,7 +397,7 @@ export class CounterWriter {
   async flush(): Promise<void> {
     if (this.flushing) {
       this.overrun = true;
-      return this.flushing;
+      return this.flushing.then(() => this.nodeWriting);
     }
     const batch = this.queue;
     // With agents connected (or just gone) a flush runs even without reports: their watermark is written (or deleted).
@@ -403,7 +418,8 @@ export class CounterWriter {
           void this.flush();
         }
       });
-    return this.flushing;
+    // The caller's promise also waits for the per-node rows this flush handed over (the next flush need not).
+    return this.flushing.then(() => this.nodeWriting);
   }
 
   /** Stored flushes after `after` (a batch id), oldest first; undefined when memory no longer reaches back that far. */
@@ -531,7 +547,6 @@ export class CounterWriter {
     const raw = seconds.rows();
     const { rows: closed, closedAt, end: closedBefore } = this.closedNodeBuckets(nodeDetail);
     let rollupRows = 0;
-    let nodeRows = 0;
     let cursorRows = 0;
     // On the pg pool, not through Prisma: its query compiler costs a few microseconds per parameter, and the
     // per-node arrays below hold series × nodes values (most of the panel's CPU at thousands of agents,
@@ -569,23 +584,6 @@ export class CounterWriter {
                 "newFlows" = "CounterRollup"."newFlows" + EXCLUDED."newFlows",
                 "drops" = "CounterRollup"."drops" + EXCLUDED."drops"`,
         );
-      }
-      if (closed.length) {
-        // One row per series and bucket, every node's part in arrays (rows grow with series, not agents). Another
-        // replica's part of a bucket (a node that moved), or a late part written by a later flush of this one, is
-        // another row: readers add them all. All five aggregates read the group's rows in the same order.
-        const result = await poolQuery(
-          client,
-          sql`INSERT INTO "CounterNodeSample" ("organizationId", "replica", "batch", "kind", "seriesKey", "at", "nodeIds", "packets", "bytes", "newFlows", "drops")
-              SELECT o, ${this.replica}::text, ${batchId}::bigint, k::"SeriesKind", s, to_timestamp(a / 1000) AT TIME ZONE 'UTC',
-                     array_agg(n), array_agg(p), array_agg(y), array_agg(f), array_agg(d)
-              FROM unnest(${closed.map((r) => r.series.organizationId)}::text[], ${closed.map((r) => r.series.kind)}::text[], ${closed.map((r) => r.series.seriesKey)}::text[],
-                          ${ms(closed)}::float8[], ${closed.map((r) => r.nodeId)}::text[], ${closed.map((r) => r.packets)}::bigint[],
-                          ${closed.map((r) => r.bytes)}::bigint[], ${closed.map((r) => r.newFlows)}::bigint[], ${closed.map((r) => r.drops)}::bigint[])
-                   AS t(o, k, s, a, n, p, y, f, d)
-              GROUP BY o, k, s, a`,
-        );
-        nodeRows = result.rowCount ?? 0;
       }
       if (transitions.length) {
         await poolQuery(
@@ -648,7 +646,6 @@ export class CounterWriter {
     }
     this.written.CounterSample += raw.length;
     this.written.CounterRollup += rollupRows;
-    this.written.CounterNodeSample += nodeRows;
     this.written.CounterCursorBatch += cursorRows;
     for (const r of raw) {
       const total = this.totals.get(r.series.kind) ?? { bytes: 0, packets: 0 };
@@ -664,6 +661,52 @@ export class CounterWriter {
     const orgs = new Set(raw.map((r) => r.series.organizationId));
     for (const organizationId of orgs)
       await this.bus.publish({ kind: 'counters', organizationId, at: Date.now(), replica: this.replica, batch: batchId });
+    this.unwrittenNodeRows = this.unwrittenNodeRows.length ? this.unwrittenNodeRows.concat(closed) : closed;
+    void this.writeNodeRows();
+  }
+
+  /**
+   * Writes the ended per-node buckets in a transaction of their own, beside the flushes: at thousands of agents
+   * one holds series × nodes values, and inside the flush it held every report and the live chart back for
+   * seconds every 10 s. They are derived from reports already stored (as the open buckets in memory are), so
+   * a failed write keeps them for the next; `flush()` resolves once they are written.
+   */
+  private writeNodeRows(): Promise<void> {
+    if (this.nodeWriting || this.unwrittenNodeRows.length === 0) return this.nodeWriting ?? Promise.resolve();
+    const rows = this.unwrittenNodeRows;
+    this.unwrittenNodeRows = [];
+    const batch = (this.lastNodeBatch = Math.max(this.lastNodeBatch + 1, Date.now()));
+    this.nodeWriting = this.insertNodeRows(rows, batch)
+      .then(
+        (written) => void (this.written.CounterNodeSample += written),
+        (err: Error) => {
+          // Kept for the next write, up to a bound: a database that refuses them for long loses node detail, not memory.
+          this.unwrittenNodeRows = rows.concat(this.unwrittenNodeRows).slice(-MAX_UNWRITTEN_NODE_ROWS);
+          this.options.log(`counters: ${rows.length} per-node rows were not written (${err.message}); retried with the next`);
+        },
+      )
+      .finally(() => {
+        this.nodeWriting = undefined;
+      });
+    return this.nodeWriting;
+  }
+
+  private async insertNodeRows(closed: Row[], batch: number): Promise<number> {
+    // One row per series and bucket, every node's part in arrays (rows grow with series, not agents). Another
+    // replica's part of a bucket (a node that moved), or a late part written by a later write of this one, is
+    // another row: readers add them all. All five aggregates read the group's rows in the same order.
+    const result = await poolQuery(
+      this.db.pool,
+      sql`INSERT INTO "CounterNodeSample" ("organizationId", "replica", "batch", "kind", "seriesKey", "at", "nodeIds", "packets", "bytes", "newFlows", "drops")
+          SELECT o, ${this.replica}::text, ${batch}::bigint, k::"SeriesKind", s, to_timestamp(a / 1000) AT TIME ZONE 'UTC',
+                 array_agg(n), array_agg(p), array_agg(y), array_agg(f), array_agg(d)
+          FROM unnest(${closed.map((r) => r.series.organizationId)}::text[], ${closed.map((r) => r.series.kind)}::text[], ${closed.map((r) => r.series.seriesKey)}::text[],
+                      ${closed.map((r) => r.at)}::float8[], ${closed.map((r) => r.nodeId)}::text[], ${numbers(closed.map((r) => r.packets))}::bigint[],
+                      ${numbers(closed.map((r) => r.bytes))}::bigint[], ${numbers(closed.map((r) => r.newFlows))}::bigint[], ${numbers(closed.map((r) => r.drops))}::bigint[])
+               AS t(o, k, s, a, n, p, y, f, d)
+          GROUP BY o, k, s, a`,
+    );
+    return result.rowCount ?? 0;
   }
 
   private remember(batch: number, raw: Row[]) {
@@ -717,8 +760,8 @@ export class CounterWriter {
     clearInterval(this.timer);
     clearInterval(this.cleanup);
     await this.flush();
-    // The flush an overrun started, if any.
-    while (this.flushing) await this.flushing;
+    // The flush an overrun started, if any, and the per-node rows.
+    while (this.flushing || this.nodeWriting) await (this.flushing ?? this.nodeWriting);
     // Its agents move to other replicas: this one's watermark must not hold the chart back meanwhile.
     this.reporting.clear();
     await this.db.prisma.$executeRaw`DELETE FROM "CounterWatermark" WHERE "replica" = ${this.replica}`.catch((err: Error) =>

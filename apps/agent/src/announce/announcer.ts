@@ -70,15 +70,19 @@ export class Announcer {
     });
 
     if (announce?.bgp) {
-      const peers = await this.bird.peers().catch(() => []);
+      // A bird that does not answer is not a bird that stopped: its sessions are unknown, not down.
+      const peers = await this.bird.peers().catch((err: Error) => err);
+      const running = this.bird.pid() !== undefined;
       status.bgp = {
-        running: this.bird.pid() !== undefined,
+        running,
         peers: announce.bgp.peers.map((p, i) => {
-          const seen = peers.find((s) => s.name === `tula_peer${i + 1}`);
-          return {
-            address: p.address,
-            ...(seen ?? { name: `tula_peer${i + 1}`, state: 'down', info: 'bird is not running', established: false }),
-          };
+          const name = `tula_peer${i + 1}`;
+          const seen = peers instanceof Error ? undefined : peers.find((s) => s.name === name);
+          const missing =
+            peers instanceof Error
+              ? { name, state: 'unknown', info: `bird did not answer (${peers.message})`, established: false }
+              : { name, state: 'down', info: running ? 'bird has no such session' : 'bird is not running', established: false };
+          return { address: p.address, ...(seen ?? missing) };
         }),
       };
     }

@@ -54,11 +54,10 @@ export class Bird {
     );
   }
 
-  /** The BGP sessions as bird sees them; empty when bird is not running. */
+  /** The BGP sessions as bird sees them; empty when bird is not running; throws when bird does not answer. */
   async peers(): Promise<BgpPeerState[]> {
     if (!this.pid()) return [];
-    const r = await run(['birdc', '-s', this.control, 'show', 'protocols'], { allowFailure: true, timeoutMs: 5000 });
-    if (r.code !== 0) return [];
+    const r = await run(['birdc', '-s', this.control, 'show', 'protocols'], { timeoutMs: 5000 });
     return parseProtocols(r.stdout).filter((p) => p.name.startsWith('tula_peer'));
   }
 
