@@ -20,8 +20,7 @@ const withoutLab = process.env.E2E_NO_LAB === '1';
 export default defineConfig({
   testDir: 'e2e',
   testIgnore: withoutLab ? ['**/*.lab.spec.ts'] : [],
-  // npm test runs the lab's specs beside the others, each run with its own directory (Playwright empties it first).
-  outputDir: process.env.E2E_OUTPUT_DIR ?? 'test-results/e2e',
+  outputDir: 'test-results/e2e',
   fullyParallel: false,
   workers: 1,
   retries: 0,

@@ -51,8 +51,10 @@ const canUseKernel =
     () => true,
     () => false,
   ));
+// Bounded: a command that hangs fails the run naming itself, not as the test's timeout (once in a CI run, 25 runs of the
+// incremental-sync property outlasted 120 s where they take 2 s, and which command waited was not known).
 const nsExec = (argv: string[], input?: string) => {
-  const p = run('ip', ['netns', 'exec', NS, ...argv]);
+  const p = run('ip', ['netns', 'exec', NS, ...argv], { timeout: 30_000 });
   if (input !== undefined) p.child.stdin!.end(input);
   return p;
 };
