@@ -26,7 +26,7 @@ const SIMULATOR_PROCESSES = Number(process.env.BENCH_SIM_PROCESSES ?? 4);
 const LIMIT_MS = Number(process.env.BENCH_LIMIT_S ?? 600) * 1000;
 
 async function run(n: number) {
-  const db = await createTestDatabase();
+  const db = await createTestDatabase(undefined, 'tula_b_');
   const profDir = process.env.BENCH_CPU_PROF;
   if (profDir) mkdirSync(profDir, { recursive: true });
   const panel = await startPanel(

@@ -17,7 +17,7 @@ const sizes = process.argv
 if (sizes.length === 0) sizes.push(1000, 5000);
 
 async function run(n: number) {
-  const db = await createTestDatabase();
+  const db = await createTestDatabase(undefined, 'tula_b_');
   const panel = await startPanel(
     { DATABASE_URL: db.url, TULA_AUTH_SECRET: 'b'.repeat(40), NODE_OPTIONS: '--inspect=127.0.0.1:0' },
     120_000,

@@ -88,7 +88,7 @@ function countReasons(closed: string[]): [string, number][] {
 const total = (byTable: Record<string, number>) => Object.values(byTable).reduce((a, b) => a + b, 0);
 
 async function run(n: number) {
-  const db = await createTestDatabase();
+  const db = await createTestDatabase(undefined, 'tula_b_');
   const profDir = process.env.BENCH_CPU_PROF;
   if (profDir) mkdirSync(profDir, { recursive: true });
   const panel = await startPanel(

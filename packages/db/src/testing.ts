@@ -28,9 +28,12 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-/** Creates an empty database, or a copy of `template` when given. */
-export async function createTestDatabase(template?: string): Promise<TestDatabase> {
-  const name = `tula_t_${randomBytes(6).toString('hex')}`;
+/**
+ * Creates an empty database, or a copy of `template` when given. Named `tula_t_*`, which `npm test` drops
+ * as stale when it starts; benchmarks pass `tula_b_`, so a test run started beside them leaves theirs alone.
+ */
+export async function createTestDatabase(template?: string, prefix: 'tula_t_' | 'tula_b_' = 'tula_t_'): Promise<TestDatabase> {
+  const name = `${prefix}${randomBytes(6).toString('hex')}`;
   await admin((c) => c.query(`CREATE DATABASE "${name}"${template ? ` TEMPLATE "${template}"` : ''}`));
   return {
     name,
