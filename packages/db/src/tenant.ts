@@ -3,6 +3,7 @@
 // tenant_row_security). The organisation filters in each query stay; this is
 // the guard behind them, so a forgotten filter returns nothing of another tenant.
 import type { Database, Db } from './client.ts';
+import { poolTransaction } from './pool-sql.ts';
 
 export type TenantTx = Parameters<Parameters<Db['$transaction']>[0]>[0];
 
@@ -67,20 +68,11 @@ export function tenantDatabase(db: Database, organizationId: string): Database {
   const pool = {
     /** One statement as the tenant, in its own transaction. */
     async query(text: string, values?: unknown[]) {
-      const client = await owner.pool.connect();
-      try {
-        await client.query('BEGIN');
+      return poolTransaction(owner.pool, async (client) => {
         await client.query(`SELECT set_config('tula.org', $1, true)`, [organizationId]);
         await client.query('SET LOCAL ROLE tula_tenant');
-        const result = await client.query(text, values);
-        await client.query('COMMIT');
-        return result;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
+        return client.query(text, values);
+      });
     },
   } as unknown as Database['pool'];
   return {
