@@ -4,8 +4,10 @@
 // "output: standalone"` was false for it (server.ts is not `next start`, and
 // serves the ordinary build) and advised a command that would run the panel
 // without its database, gateway and lab.
+import { request } from 'node:http';
 import { createTestDatabase, type TestDatabase } from '@tula/db/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { signUp } from './support/control.ts';
 import { startPanel, type PanelProcess } from './support/panel.ts';
 
 let tdb: TestDatabase;
@@ -39,4 +41,32 @@ it('prints its own start-up lines only, none of them a warning about how it was 
   expect(lines[3]).toBe(
     `Tula control panel on http://localhost:${panel.port} (production); agents connect to ws://127.0.0.1:${panel.port}/agent`,
   );
+});
+
+/** A sign-in as a browser at `origin` sends it, with a cookie of an earlier visit (better-auth checks the Origin of requests that carry cookies). */
+function signInFrom(url: string, origin: string, email: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const req = request(
+      `${url}/api/auth/sign-in/email`,
+      { method: 'POST', headers: { 'content-type': 'application/json', origin, cookie: 'tula-earlier-visit=1' } },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve(`${res.statusCode} ${res.statusCode === 200 ? '' : text}`));
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify({ email, password: 'a long enough password' }));
+  });
+}
+
+it('started as README command 1 starts it (no TULA_PUBLIC_URL), takes sign-ins at 127.0.0.1 as at localhost, and none from another site', async () => {
+  await panel?.stop();
+  // The test runner's TEST=true reaches the panel as it would reach one started from a CI job's shell.
+  panel = await startPanel({ DATABASE_URL: tdb.url, TULA_LAB: '0', TULA_PUBLIC_URL: undefined });
+  const email = `loopback-${Date.now()}@example.com`;
+  await signUp(panel.url.replace('127.0.0.1', 'localhost'), email);
+  expect(await signInFrom(panel.url, panel.url, email)).toBe('200 ');
+  expect(await signInFrom(panel.url, `http://[::1]:${panel.port}`, email)).toBe('200 ');
+  expect(await signInFrom(panel.url, 'https://elsewhere.example', email)).toBe('403 {"message":"Invalid origin","code":"INVALID_ORIGIN"}');
 });

@@ -66,6 +66,9 @@ const auth = createAuth({
   rateLimits: { signUpPerMinute: env.TULA_SIGNUPS_PER_MINUTE, signInPerMinute: env.TULA_SIGNINS_PER_MINUTE },
   clientAddressHeader: CLIENT_ADDRESS_HEADER,
   baseURL: publicUrl,
+  // Without TULA_PUBLIC_URL the panel is at http://localhost:PORT, and a browser opened at 127.0.0.1 or [::1]
+  // reaches the same process: its sign-ins failed the Origin check, shown as a wrong password.
+  ...(env.TULA_PUBLIC_URL ? {} : { trustedOrigins: [`http://127.0.0.1:${env.PORT}`, `http://[::1]:${env.PORT}`] }),
   secret,
   secureCookies: publicUrl.startsWith('https:'),
 });

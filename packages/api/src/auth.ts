@@ -16,6 +16,8 @@ export interface AuthOptions {
   db: Database;
   /** Public URL of the panel (cookies and links use it). */
   baseURL: string;
+  /** Origins accepted besides baseURL's (the loopback aliases of a panel on its default address). */
+  trustedOrigins?: string[];
   /** Signs session cookies; unset: one generated once and kept in the database for every replica. */
   secret?: string | undefined;
   /** Serve cookies with the Secure flag (behind HTTPS). */
@@ -118,7 +120,12 @@ export function createAuth(options: AuthOptions & { secret: string }) {
         '/request-password-reset': { window: 60, max: options.rateLimits.signInPerMinute },
       },
     },
+    // Other addresses of this same panel that browsers may use (see the panel's server.ts).
+    trustedOrigins: options.trustedOrigins ?? [],
     advanced: {
+      // Always on: better-auth turns its Origin check (against cross-site requests) off by itself when the
+      // environment says TEST, which every panel the test suite started inherited from vitest.
+      disableOriginCheck: false,
       ipAddress: { ipAddressHeaders: [options.clientAddressHeader] },
       useSecureCookies: options.secureCookies,
       defaultCookieAttributes: { httpOnly: true, sameSite: 'lax' },

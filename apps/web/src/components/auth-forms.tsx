@@ -33,7 +33,11 @@ export function SignUpForm() {
     setBusy(false);
     if (r.error)
       setError(
-        r.error.status === 429 ? 'Too many sign-ups from here; wait a minute and try again.' : (r.error.message ?? 'Sign-up failed.'),
+        r.error.status === 429
+          ? 'Too many sign-ups from here; wait a minute and try again.'
+          : r.error.code === 'INVALID_ORIGIN'
+            ? wrongAddress()
+            : (r.error.message ?? 'Sign-up failed.'),
       );
     else router.push('/app/onboarding');
   }
@@ -84,6 +88,11 @@ export function SignUpForm() {
   );
 }
 
+/** The panel refused the page's address (its Origin check): it accepts accounts only at its own public address. */
+function wrongAddress(): string {
+  return `This panel does not take sign-ins at ${window.location.origin}: open it at the address it was started with (TULA_PUBLIC_URL, by default http://localhost and its port).`;
+}
+
 export function SignInForm() {
   const router = useRouter();
   const next = useSearchParams().get('next');
@@ -101,7 +110,9 @@ export function SignInForm() {
       setError(
         r.error.status === 429
           ? 'Too many attempts; wait a minute and try again.'
-          : 'That email and password do not match an account. Check them, or reset your password.',
+          : r.error.code === 'INVALID_ORIGIN'
+            ? wrongAddress()
+            : 'That email and password do not match an account. Check them, or reset your password.',
       );
     else router.push(next && next.startsWith('/') && !next.startsWith('//') ? next : '/app');
   }
