@@ -206,9 +206,9 @@ describe.skipIf(!canUseKernel)(`kernel acceptance${canUseKernel ? '' : ' (skippe
           }
         }
       }),
-      // No shrinking: twice in CI runs of 2026-12-06 this property outlasted the test's 120 s (it takes 2-8 s) while no
-      // command took 30 s, which looks like a failure shrunk step by step through nft. It did not fail in about 475 runs by
-      // hand; a failure now reports its input and seed at once.
+      // No shrinking: twice in CI runs of 2026-12-06 this property outlasted the test's 120 s (it takes 2-8 s), once
+      // with every command bounded at 30 s, which looks like a failure shrunk step by step through nft. It did not fail
+      // in about 475 runs by hand; a failure now reports its input and seed at once.
       { numRuns: 25, endOnFailure: true },
     );
   });
