@@ -2,6 +2,7 @@
 // process and a real PostgreSQL database (E2E_DATABASE_URL, which npm test creates fresh).
 import { defineConfig } from '@playwright/test';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './e2e/support/chromium.ts';
+import { PANEL_SERVER } from './test/support/panel.ts';
 
 const port = Number(process.env.E2E_PORT ?? 3111);
 /** A second panel as README command 1 starts it: embedded database, local lab (when root). */
@@ -12,7 +13,7 @@ if (!databaseUrl) {
 }
 
 /** The server as `npm start` runs it, compiled again first if a source changed since the build. */
-const compiledServer = 'node apps/web/scripts/server-bundle.mjs --if-stale';
+const panelCommand = `node apps/web/scripts/server-bundle.mjs --if-stale && exec node ${PANEL_SERVER}`;
 
 /** E2E_NO_LAB=1 starts no lab: the specs that use it (`*.lab.spec.ts`) are left out. */
 const withoutLab = process.env.E2E_NO_LAB === '1';
@@ -38,7 +39,7 @@ export default defineConfig({
   },
   webServer: [
     {
-      command: `${compiledServer} && exec node apps/web/.next/tula-server.mjs`,
+      command: panelCommand,
       url: `http://127.0.0.1:${port}/api/health`,
       timeout: 120_000,
       reuseExistingServer: false,
@@ -66,7 +67,7 @@ export default defineConfig({
       : [
           {
             // README command 1's panel: the embedded database in a fresh data directory, and the local lab.
-            command: `rm -rf test-results/lab-panel && ${compiledServer} && exec node apps/web/.next/tula-server.mjs`,
+            command: `rm -rf test-results/lab-panel && ${panelCommand}`,
             // Ready once the lab has settled: building it adds network links, and Chromium aborts
             // page loads in flight when links appear (ERR_NETWORK_CHANGED).
             url: `http://127.0.0.1:${labPort}/api/health?wait=lab`,

@@ -14,15 +14,15 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const web = fileURLToPath(new URL('..', import.meta.url));
-export const SERVER_BUNDLE = join(web, '.next/tula-server.mjs');
+const SERVER_BUNDLE = join(web, '.next/tula-server.mjs');
 const INPUTS = join(web, '.next/tula-server.inputs.json');
 
 /**
  * Bundles server.ts into `outfile`. `runsIn` is where in this tree the file runs from, or the
- * directory that stands for it in a tree laid out as this one (each module's import.meta.url is kept relative to its source there, for the files
- * modules find next to themselves: prisma/migrations, the web directory). `lab: false` leaves out the
- * local lab (a panel image never runs it: it needs root and network namespaces). Resolves to the
- * source files it holds.
+ * directory that stands for it in a tree laid out as this one: each module's import.meta.url is
+ * kept relative to its source there, for the files modules find next to themselves
+ * (prisma/migrations, the web directory). `lab: false` leaves out the local lab (a panel image
+ * never runs it: it needs root and network namespaces). Resolves to the source files it holds.
  */
 export async function bundleServer({ outfile, runsIn, lab }) {
   const result = await build({
