@@ -12,7 +12,9 @@ require_node
 # CI log shows where the time goes. Steps in the background write here too.
 t0=$(date +%s)
 timings=$(mktemp)
-trap 'rm -f "$timings"' EXIT
+# Every suite's output, so that the end of the log (all a CI page may keep) can name what failed.
+suite_output=$(mktemp)
+trap 'rm -f "$timings" "$suite_output"' EXIT
 # timed NAME COMMAND...: runs COMMAND and notes its start, length and outcome under NAME.
 timed() {
   local name=$1 start rc=0
@@ -26,7 +28,20 @@ timed() {
 tagged() {
   local tag=$1
   shift
-  "$@" 2>&1 | sed -u "s/^/[$tag] /"
+  "$@" 2>&1 | sed -u "s/^/[$tag] /" | tee -a "$suite_output"
+}
+# The failing tests and their first error lines, repeated at the end (colours stripped, long lines
+# cut), because a CI page may keep only the end of the log: vitest's "Failed Tests" section and
+# Playwright's numbered failures, from the line that opens them on.
+failures() {
+  local lines
+  lines=$(sed 's/\x1b\[[0-9;]*m//g' "$suite_output" | awk '
+    /Failed Tests [0-9]+/ || /^\[[a-z-]+\] +[0-9]+\) / { open[$1] = 1 }
+    open[$1] && /(FAIL |[0-9]+\) |Error|[Ee]xpected|[Tt]imed out|[Tt]imeout)/ { print }
+  ' | cut -c1-300 | awk '!seen[$0]++' | head -60) || true
+  [ -z "$lines" ] && return 0
+  say "what failed (its first 60 distinct lines; the whole output is above)"
+  printf '%s\n' "$lines"
 }
 summary() {
   say "time per step (start after the beginning, length; steps overlap where the starts say so)"
@@ -87,7 +102,7 @@ timed "Prisma client (turbo run generate)" npx turbo run generate --output-logs=
 # build below writes apps/agent/dist again while the kernel tests run.
 say "the agent's bundle for the tests"
 agent_bundle_dir=$(mktemp -d)
-trap 'rm -f "$timings"; rm -rf "$agent_bundle_dir"' EXIT
+trap 'rm -f "$timings" "$suite_output"; rm -rf "$agent_bundle_dir"' EXIT
 timed "agent bundle (esbuild)" npm run -s build -w @tula/agent
 cp apps/agent/dist/tula-agent.mjs "$agent_bundle_dir/"
 export TULA_AGENT_BUNDLE="$agent_bundle_dir/tula-agent.mjs"
@@ -110,6 +125,7 @@ if [ "$build" -ne 0 ]; then
   status=1
   say "the build FAILED: the tests that start the panel cannot run (waiting for the kernel tests)"
   wait "$kernel_tests" || true
+  failures
   summary
   exit 1
 fi
@@ -144,6 +160,7 @@ if [ "$(id -u)" = 0 ]; then
   TULA_LAB_PREFIX=pwlab npm run -s lab:down >/dev/null 2>&1 || true
 fi
 
+[ "$status" -eq 0 ] || failures
 summary
 if [ "$status" -eq 0 ]; then say "all suites passed"; else say "some suites FAILED (see above)"; fi
 exit "$status"
