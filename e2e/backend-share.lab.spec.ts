@@ -7,7 +7,7 @@
 // service page, with the lab's live traffic on them.
 import type { Locator, Page } from '@playwright/test';
 import { labPort } from '../playwright.config.ts';
-import { labBackendRow, SCREENSHOT_DIR, signInToLab, startLabServer } from './support/app.ts';
+import { LAPTOP_AND_PHONE, labBackendRow, SCREENSHOT_DIR, signInToLab, startLabServer } from './support/app.ts';
 import { expect, test } from './support/no-uncaught.ts';
 
 const needsRoot = process.getuid?.() !== 0 ? 'needs root to build the local lab (CI runs as root)' : undefined;
@@ -45,60 +45,59 @@ test.describe("each backend's share of new flows now, in the local lab", () => {
   test.skip(Boolean(needsRoot), needsRoot ?? '');
   test.use({ baseURL: labUrl });
 
-  for (const viewport of [
-    { name: 'laptop', width: 1280, height: 900 },
-    { name: 'phone', width: 390, height: 844 },
-  ]) {
-    test(`a stopped backend's share now falls to 0 % and the others take its flows (${viewport.name})`, async ({ page }) => {
-      test.setTimeout(300_000);
-      await page.setViewportSize(viewport);
-      await labReady(page);
-      await signInToLab(page);
-      await openLabWeb(page);
-      const servicePage = page.url();
-      const card = page.getByRole('table', { name: 'Traffic per backend' });
-      // The lab's traffic reaches all three backends (after any earlier test's stop, the stopped one is back).
-      await expect
-        .poll(async () => Object.values(await sharesNow(card)).every((s) => s !== null && s > 0), {
-          ...WITHIN,
-          message: 'every backend has a share of new flows now',
-        })
-        .toBe(true);
-      const before = await sharesNow(card);
-      const othersBefore = before['10.99.0.11']! + before['10.99.0.13']!;
-      expect(othersBefore).toBeLessThan(1);
-      // On screen, not only in attributes: the column says so in words.
-      await expect(card.getByRole('columnheader', { name: /New flows now/ })).toHaveCount(1);
+  test("a stopped backend's share now falls to 0 % and the others take its flows, on a laptop and on a phone", async ({ page }) => {
+    test.setTimeout(300_000);
+    await page.setViewportSize(LAPTOP_AND_PHONE[0]);
+    await labReady(page);
+    await signInToLab(page);
+    await openLabWeb(page);
+    const servicePage = page.url();
+    const card = page.getByRole('table', { name: 'Traffic per backend' });
+    // The lab's traffic reaches all three backends (after any earlier test's stop, the stopped one is back).
+    await expect
+      .poll(async () => Object.values(await sharesNow(card)).every((s) => s !== null && s > 0), {
+        ...WITHIN,
+        message: 'every backend has a share of new flows now',
+      })
+      .toBe(true);
+    const before = await sharesNow(card);
+    const othersBefore = before['10.99.0.11']! + before['10.99.0.13']!;
+    expect(othersBefore).toBeLessThan(1);
+    // On screen, not only in attributes: the column says so in words.
+    await expect(card.getByRole('columnheader', { name: /New flows now/ })).toHaveCount(1);
 
-      await page.goto('/app');
-      await labBackendRow(page, 'b2').getByRole('button', { name: 'Stop its server' }).click();
-      try {
-        await expect(labBackendRow(page, 'b2').getByText('stopped')).toBeVisible();
+    await page.goto('/app');
+    await labBackendRow(page, 'b2').getByRole('button', { name: 'Stop its server' }).click();
+    try {
+      await expect(labBackendRow(page, 'b2').getByText('stopped')).toBeVisible();
+      // One stop, read on both screens: stopping and restarting a server is what takes the time.
+      for (const viewport of LAPTOP_AND_PHONE) {
+        await page.setViewportSize(viewport);
         await page.goto(servicePage);
         const b2 = card.getByTestId('backend-traffic-10.99.0.12');
-        await expect(b2).toHaveAttribute('data-share-now', '0', WITHIN);
-        await expect(b2.getByTestId('share-now')).toHaveText('0 %');
+        await expect(b2, viewport.name).toHaveAttribute('data-share-now', '0', WITHIN);
+        await expect(b2.getByTestId('share-now'), viewport.name).toHaveText('0 %');
         // Its five-minute share only fades: it still had flows a moment ago.
-        expect(Number(await b2.getAttribute('data-share'))).toBeGreaterThan(0);
+        expect(Number(await b2.getAttribute('data-share')), viewport.name).toBeGreaterThan(0);
         const after = await sharesNow(card);
-        expect(after['10.99.0.11']).toBeGreaterThan(0);
-        expect(after['10.99.0.13']).toBeGreaterThan(0);
+        expect(after['10.99.0.11'], viewport.name).toBeGreaterThan(0);
+        expect(after['10.99.0.13'], viewport.name).toBeGreaterThan(0);
         // The other two now take every new flow: together more than before.
-        expect(after['10.99.0.11']! + after['10.99.0.13']!).toBeCloseTo(1, 6);
-        expect(after['10.99.0.11']! + after['10.99.0.13']!).toBeGreaterThan(othersBefore);
+        expect(after['10.99.0.11']! + after['10.99.0.13']!, viewport.name).toBeCloseTo(1, 6);
+        expect(after['10.99.0.11']! + after['10.99.0.13']!, viewport.name).toBeGreaterThan(othersBefore);
         // The card fits the screen: no sideways scrolling of the page or of its table.
-        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(viewport.width);
-      } finally {
-        await page.goto('/app');
-        await startLabServer(page, 'b2');
+        expect(await page.evaluate(() => document.documentElement.scrollWidth), viewport.name).toBeLessThanOrEqual(viewport.width);
       }
-      // Back in rotation: it has a share of new flows again.
-      await page.goto(servicePage);
-      await expect
-        .poll(async () => (await sharesNow(card))['10.99.0.12'], { ...WITHIN, message: 'the restarted backend has new flows again' })
-        .toBeGreaterThan(0);
-    });
-  }
+    } finally {
+      await page.goto('/app');
+      await startLabServer(page, 'b2');
+    }
+    // Back in rotation: it has a share of new flows again.
+    await page.goto(servicePage);
+    await expect
+      .poll(async () => (await sharesNow(card))['10.99.0.12'], { ...WITHIN, message: 'the restarted backend has new flows again' })
+      .toBeGreaterThan(0);
+  });
 
   test("the chart legends show the latest complete second's values while the lab sends traffic: never 0 for a report not yet in", async ({
     page,

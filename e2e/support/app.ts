@@ -9,6 +9,11 @@ import { latestMail as outboxMail } from '../../test/support/outbox.ts';
 export const SCREENSHOTS = 'test-results/screenshots';
 /** Where specs that refresh the README's screenshots write them: TULA_SCREENSHOT_DIR=docs/screenshots does. */
 export const SCREENSHOT_DIR = process.env.TULA_SCREENSHOT_DIR ?? SCREENSHOTS;
+/** The two screens a check that must hold on both is read on. */
+export const LAPTOP_AND_PHONE = [
+  { name: 'laptop', width: 1280, height: 900 },
+  { name: 'phone', width: 390, height: 844 },
+] as const;
 
 export function uniqueEmail(prefix: string): string {
   return `${prefix}-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;

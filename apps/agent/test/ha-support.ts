@@ -127,6 +127,18 @@ export function startDownload(lab: Lab, url: string, bytes: number, bytesPerSeco
   return { done, received, stop: () => void child.kill('SIGTERM') };
 }
 
+/** The client's port of its established TCP connection to `address`:`port`, if it has one. */
+export async function clientPort(lab: Lab, address: string, port: number): Promise<number | undefined> {
+  const peer = `${address.includes(':') ? `[${address}]` : address}:${port}`;
+  // Without a header or the state column: Recv-Q, Send-Q, local address:port, peer address:port.
+  const { stdout } = await lab.exec(lab.client.ns, ['ss', '-tnH', 'state', 'established']);
+  for (const line of stdout.split('\n')) {
+    const [, , local, remote] = line.trim().split(/\s+/);
+    if (remote === peer && local) return Number(local.slice(local.lastIndexOf(':') + 1));
+  }
+  return undefined;
+}
+
 /**
  * A process in the client namespace that prints JSON on SIGTERM (request-loop.ts,
  * udp-stream.ts). Resolves once it handles SIGTERM (its SigCgt mask says so), so

@@ -24,6 +24,11 @@ export interface RouterBgp {
   config: string;
   /** The nexthops of the router's route to `prefix` (empty when no balancer announces it). */
   nexthops(prefix: string): Promise<string[]>;
+  /**
+   * The nexthop the router forwards one TCP flow from the client to, as its own route lookup
+   * answers for that flow's addresses and ports (ECMP hashes each flow onto one nexthop).
+   */
+  nexthopOfFlow(flow: { from: string; to: string; sport: number; dport: number }): Promise<string | undefined>;
   birdc(...args: string[]): Promise<string>;
 }
 
@@ -85,6 +90,28 @@ export async function startRouterBgp(lab: Lab, o: RouterBgpOptions): Promise<Rou
       const r = await lab.exec(lab.router.ns, ['ip', '-j', ...(prefix.includes(':') ? ['-6'] : []), 'route', 'show', prefix]);
       const routes = JSON.parse(r.stdout || '[]') as { gateway?: string; nexthops?: { gateway: string }[] }[];
       return routes.flatMap((x) => (x.nexthops ? x.nexthops.map((n) => n.gateway) : x.gateway ? [x.gateway] : [])).sort();
+    },
+    async nexthopOfFlow(flow) {
+      // As a packet from the client arrives: on the router's link to the client (e1, see createLab).
+      const r = await lab.exec(lab.router.ns, [
+        'ip',
+        '-j',
+        ...(flow.to.includes(':') ? ['-6'] : []),
+        'route',
+        'get',
+        flow.to,
+        'from',
+        flow.from,
+        'iif',
+        'e1',
+        'ipproto',
+        'tcp',
+        'sport',
+        String(flow.sport),
+        'dport',
+        String(flow.dport),
+      ]);
+      return (JSON.parse(r.stdout || '[]') as { gateway?: string }[])[0]?.gateway;
     },
   };
 }
