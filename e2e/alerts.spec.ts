@@ -53,7 +53,8 @@ test.describe('alerts', () => {
     const seconds = page.getByLabel('Node offline: seconds');
     await seconds.fill('10');
     await seconds.blur();
-    await expect(page.getByRole('table', { name: 'Alert rules' })).toBeVisible();
+    // Saved when the field is left; the row says when it is stored (reloading before that lost the edit).
+    await expect(page.getByRole('row').filter({ has: seconds }).getByRole('status')).toHaveText('saved');
     await page.reload();
     await expect(page.getByLabel('Node offline: seconds')).toHaveValue('10');
 

@@ -11,6 +11,8 @@
 // Table, column and partition names are fixed here or built from dates: nothing
 // in these statements comes from input.
 import type { Database } from '@tula/db';
+import { poolTransaction } from '@tula/db/pool-sql';
+import type pg from 'pg';
 
 export interface RetentionPolicy {
   rawHours: number;
@@ -42,6 +44,10 @@ const BATCH = 10_000;
 const AHEAD = 3;
 // Any constant works; it only has to be the same for every replica.
 const MAINTENANCE_LOCK_KEY = 7_243_017;
+/** The longest a maintenance statement waits for a table lock: under PostgreSQL's deadlock_timeout (1 s by default). */
+const LOCK_WAIT = '500ms';
+/** PostgreSQL's lock_not_available, what a statement past its lock_timeout fails with. */
+const LOCK_NOT_AVAILABLE = '55P03';
 
 type Width = 'day' | 'month';
 
@@ -213,16 +219,43 @@ async function createPartitions(db: Database, now: number): Promise<string[]> {
       const to = next(t.width, from);
       const name = partitionName(t.parent, t.width, from);
       const exists = await db.pool.query('SELECT 1 FROM pg_class WHERE relname = $1', [name]);
-      if (exists.rowCount === 0) {
-        await db.pool.query(
-          `CREATE TABLE IF NOT EXISTS "${name}" PARTITION OF "${t.parent}" FOR VALUES FROM (${sqlTime(from)}) TO (${sqlTime(to)})`,
-        );
+      // A partition the writers' locks keep from being created now is made in a later round (the
+      // next maintenance, ten minutes on); rows of its range land in the default partition meanwhile.
+      if (
+        exists.rowCount === 0 &&
+        (await givingWayToWriters(db, (client) =>
+          client.query(
+            `CREATE TABLE IF NOT EXISTS "${name}" PARTITION OF "${t.parent}" FOR VALUES FROM (${sqlTime(from)}) TO (${sqlTime(to)})`,
+          ),
+        ))
+      )
         created.push(name);
-      }
       from = to;
     }
   }
   return created;
+}
+
+/**
+ * Runs `work` in a transaction that waits at most LOCK_WAIT for any lock, and gives up (rolls back,
+ * answers false) rather than wait longer. Creating or dropping a partition of a table with foreign
+ * keys locks the parent, then the referenced tables (Organization, for AuditEvent); a transaction
+ * that wrote a referenced table and then inserts into the parent takes them the other way round.
+ * Waiting for each other, PostgreSQL would break the cycle after its deadlock_timeout (1 s by
+ * default) by failing either one, the writer's too: giving way first leaves the writer waiting a
+ * moment only, and maintenance tries again in its next round.
+ */
+async function givingWayToWriters(db: Database, work: (client: pg.PoolClient) => Promise<unknown>): Promise<boolean> {
+  try {
+    await poolTransaction(db.pool, async (client) => {
+      await client.query(`SET LOCAL lock_timeout = '${LOCK_WAIT}'`);
+      await work(client);
+    });
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === LOCK_NOT_AVAILABLE) return false;
+    throw err;
+  }
 }
 
 export interface RetentionReport {
@@ -254,30 +287,24 @@ async function expire(db: Database, policy: RetentionPolicy, now: number): Promi
       if (!start || next(t.width, start).getTime() > cutoff) continue;
       // Counted before the transaction, which holds the parent's lock only briefly.
       const n = await db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${name}"`);
-      const client = await db.pool.connect();
-      try {
-        await client.query('BEGIN');
+      let kept = 0;
+      const dropped = await givingWayToWriters(db, async (client) => {
         // Survivors are chosen while the partition is still part of the table (a newer row may be in it too).
         if (t.survivors) await client.query(`CREATE TEMP TABLE survivors ON COMMIT DROP AS SELECT * FROM "${name}" t WHERE ${t.survivors}`);
         await client.query(`ALTER TABLE "${t.parent}" DETACH PARTITION "${name}"`);
         // Detached (its lock waited for flushes writing into it), the partition is no longer part of the newer rows.
         if (t.carry) await client.query(t.carry(`"${name}"`), carryArgs(next(t.width, start)));
-        let kept = 0;
         if (t.survivors) {
           // Detached, the range is no longer covered: the survivors land in the default partition.
           const moved = await client.query(`INSERT INTO "${t.parent}" SELECT * FROM survivors`);
           kept = moved.rowCount ?? 0;
         }
         await client.query(`DROP TABLE "${name}"`);
-        await client.query('COMMIT');
-        report.dropped.push(name);
-        count(t.table, Number(n.rows[0]!.n) - kept);
-      } catch (err) {
-        await client.query('ROLLBACK');
-        throw err;
-      } finally {
-        client.release();
-      }
+      });
+      // Not dropped this round (writers held its locks): it goes in a later one.
+      if (!dropped) continue;
+      report.dropped.push(name);
+      count(t.table, Number(n.rows[0]!.n) - kept);
     }
     // The default partition holds few rows (older than the first range): deleted in small batches.
     const defaultPart = `${t.parent}_default`;

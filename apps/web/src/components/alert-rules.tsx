@@ -131,6 +131,12 @@ export function AlertRules({ canEdit }: { canEdit: boolean }) {
                       s{r.kind === 'trial_ending' ? ' before the end' : ' offline'}
                     </label>
                   )}
+                  {/* Saved on leaving the field: say so, so nobody reloads or leaves before it is stored. */}
+                  {update.variables?.id === r.id && (update.isPending || update.isSuccess) && (
+                    <span role="status" className="text-xs text-slate-500">
+                      {update.isPending ? 'saving…' : 'saved'}
+                    </span>
+                  )}
                 </td>
                 <td className="px-3 py-2">
                   {canEdit && r.serviceId && (
