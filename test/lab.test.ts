@@ -72,7 +72,11 @@ describe.skipIf(unavailable)(`the local lab (README command 1 as root)${unavaila
   const startLabPanel = async () => {
     const p = await startLabPanelProcess();
     const outcome = await waitFor('the lab to be ready', () => p.output().match(/lab: (ready|off|could not start).*/)?.[0], 150_000);
-    if (!outcome.startsWith('lab: ready')) throw new Error(`${outcome}\n${p.output()}`);
+    if (!outcome.startsWith('lab: ready')) {
+      // Not left running: a panel outliving its test ran on after the suite ended (and its database).
+      await p.stop('SIGKILL');
+      throw new Error(`${outcome}\n${p.output()}`);
+    }
     return p;
   };
   const startLabPanelProcess = () => startPanel({ DATABASE_URL: db.url, TULA_DATA_DIR: dataDir, TULA_LAB: '1', HOST: '0.0.0.0' });

@@ -3,9 +3,11 @@
 // untrue. Next's custom-server warning that `"next start" does not work with
 // "output: standalone"` was false for it (server.ts is not `next start`, and
 // serves the ordinary build) and advised a command that would run the panel
-// without its database, gateway and lab.
+// without its database, gateway and lab. And a panel whose log pipe closes goes
+// on serving, and stops on SIGTERM.
 import { request } from 'node:http';
 import { createTestDatabase, type TestDatabase } from '@tula/db/testing';
+import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { signUp } from './support/control.ts';
 import { startPanel, type PanelProcess } from './support/panel.ts';
@@ -70,3 +72,44 @@ it('started as README command 1 starts it (no TULA_PUBLIC_URL), takes sign-ins a
   expect(await signInFrom(panel.url, `http://[::1]:${panel.port}`, email)).toBe('200 ');
   expect(await signInFrom(panel.url, 'https://elsewhere.example', email)).toBe('403 {"message":"Invalid origin","code":"INVALID_ORIGIN"}');
 });
+
+it('goes on serving when whatever reads its log goes away, and stops on SIGTERM', async () => {
+  await panel?.stop();
+  panel = await startPanel({ DATABASE_URL: tdb.url, TULA_LAB: '0' });
+  const { child, url } = panel;
+  try {
+    // The reader goes (as a log shipper that restarted, or a parent that died): the panel's next line meets a closed pipe.
+    child.stdout!.destroy();
+    child.stderr!.destroy();
+    // Something to log: its database connections cut under it (the pool reports each).
+    const admin = new pg.Client({ connectionString: tdb.url });
+    await admin.connect();
+    try {
+      const cut = await admin.query<{ n: number }>(
+        'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      );
+      expect(cut.rows[0]!.n).toBeGreaterThan(0);
+    } finally {
+      await admin.end();
+    }
+    // It answered nothing more, spinning on its own EPIPE errors, before it ignored a failing log.
+    let health = '';
+    for (const deadline = Date.now() + 30_000; health !== '200' && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 1000));
+      health = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(5000) }).then(
+        (r) => String(r.status),
+        (err: Error) => err.message,
+      );
+    }
+    expect(health).toBe('200');
+    const exit = await Promise.race([
+      panel.stop('SIGTERM'),
+      new Promise<string>((r) => setTimeout(() => r('still running 30 s after SIGTERM'), 30_000)),
+    ]);
+    expect(exit).toBe(0);
+  } finally {
+    // Not left behind when it failed: one that ignores SIGTERM is killed.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    panel = undefined;
+  }
+}, 120_000);

@@ -22,6 +22,12 @@ import next from 'next';
 import { readPanelEnv } from './src/server/env.ts';
 import { CLIENT_ADDRESS_HEADER, setPanelRuntime } from './src/server/runtime.ts';
 
+// The panel logs to stdout and stderr. When whatever reads them goes away (a log shipper that
+// restarted, a parent that died), writing fails with EPIPE: unhandled, that is an uncaught exception,
+// which Next logs to the same closed pipe, and so on without end; the process answered nothing more
+// and ignored SIGTERM. A log stream that fails cannot be told so: the panel goes on without it.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
 function fail(err: unknown): never {
   console.error(`tula: the control panel cannot start: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
