@@ -49,12 +49,19 @@ test.describe('alerts', () => {
     ]);
     await page.screenshot({ path: `${SCREENSHOTS}/alerts-webhook.png`, fullPage: true });
 
-    // "Node offline" after 10 s instead of 60.
+    // "Node offline" after 10 s instead of 60. A value under 10 s is refused, and the row says it is not saved.
     const seconds = page.getByLabel('Node offline: seconds');
+    const saved = page.getByRole('row').filter({ has: seconds }).getByRole('status');
+    await seconds.fill('5');
+    await seconds.press('Enter');
+    await expect(saved).toHaveText('not saved: still 60 s');
+    await expect(seconds).toHaveAttribute('aria-invalid', 'true');
+    await expect(page.getByRole('alert').filter({ hasText: 'At least 10 seconds' })).toBeVisible();
+    // Enter saves as leaving the field does; the row says when it is stored (reloading before that lost the edit).
     await seconds.fill('10');
-    await seconds.blur();
-    // Saved when the field is left; the row says when it is stored (reloading before that lost the edit).
-    await expect(page.getByRole('row').filter({ has: seconds }).getByRole('status')).toHaveText('saved');
+    await seconds.press('Enter');
+    await expect(saved).toHaveText('saved');
+    await expect(seconds).not.toHaveAttribute('aria-invalid');
     await page.reload();
     await expect(page.getByLabel('Node offline: seconds')).toHaveValue('10');
 

@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 
 require_node
 ensure_npm_dependencies
-# The local lab needs nftables and iproute2; as root on a Debian-like system they are installed.
+# The local lab needs nftables, iproute2 and bird2 (its router and balancers speak BGP); as root on
+# a Debian-like system they are installed.
 if [ "${TULA_LAB:-1}" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  ensure_debian_packages nft:nftables ip:iproute2
+  ensure_debian_packages nft:nftables ip:iproute2 bird:bird2
 fi
 say "building the control panel"
 npx turbo run build --filter=@tula/web --output-logs=errors-only

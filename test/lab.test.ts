@@ -5,7 +5,7 @@
 // loop on new connections counts failures, crashes the panel, and checks that
 // nothing of the lab survives `npm run lab:down` or a Ctrl-C.
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -148,6 +148,28 @@ describe.skipIf(unavailable)(`the local lab (README command 1 as root)${unavaila
     );
     expect((await api.lab.status.query())?.backends.find((b) => b.name === 'b1')?.serving).toBe(false);
   }, 300_000);
+
+  it('writes a Prometheus scrape configuration for the lab, and its agents serve metrics where it says', async () => {
+    expect(panel).toBeDefined();
+    const config = readFileSync(join(dataDir, 'lab', 'prometheus.yml'), 'utf8');
+    expect(config).toContain(`targets: ['127.0.0.1:${panel!.port}']`);
+    const agents = [...config.matchAll(/targets: \['(10\.254\.[0-9.]+:9105)'\]\n\s+labels: \{ node: '([a-z0-9]+)' \}/g)].map((m) => ({
+      target: m[1]!,
+      node: m[2]!,
+    }));
+    expect(agents.map((a) => a.node).sort()).toEqual(['b1', 'b2', 'b3', 'lb1', 'lb2']);
+    // A balancer's metrics carry the lab's services, as the Grafana dashboard reads them.
+    const lb1 = agents.find((a) => a.node === 'lb1')!;
+    const body = await waitFor(
+      "lb1's metrics with lab-web's bytes",
+      async () => {
+        const text = await (await fetch(`http://${lb1.target}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+        return /^tula_service_bytes_total\{[^}]*\} [1-9]/m.test(text) ? text : undefined;
+      },
+      30_000,
+    );
+    expect(body).toMatch(/^tula_agent_desired_version /m);
+  });
 
   it('two balancers share the traffic; a killed one hands its flows to the other without a failed request, and takes its share back', async () => {
     const api = await demoApi(panel!);

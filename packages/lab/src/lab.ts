@@ -7,7 +7,7 @@
 // link down, its agent and bird killed with SIGKILL) and brings it back; the
 // lab samples each balancer's link so the move shows.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -18,6 +18,34 @@ import { labSudoCommand } from './command.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const AGENT = `${repoRoot}node_modules/.bin/tula-agent`;
+/** The lab's agents serve Prometheus metrics on this port (docs/monitoring/prometheus.yml's). */
+const AGENT_METRICS_PORT = 9105;
+
+/**
+ * A Prometheus scrape configuration for this lab, with the job names and labels of
+ * docs/monitoring/prometheus.yml (the Grafana dashboard's queries use them): the panel at
+ * 127.0.0.1 (its /metrics needs TULA_METRICS_TOKEN set when it starts, in the named file) and
+ * each agent at its management address.
+ */
+function labScrapeConfig(panelPort: number, agents: { name: string; address: string }[]): string {
+  return [
+    '# Written by the local lab (README, "The local lab"): `prometheus --config.file=THIS_FILE`.',
+    '# The panel job needs TULA_METRICS_TOKEN set when the panel starts, and that token in tula-metrics-token beside this file.',
+    'global:',
+    '  scrape_interval: 5s',
+    'scrape_configs:',
+    '  - job_name: tula-panel',
+    '    authorization:',
+    '      type: Bearer',
+    '      credentials_file: tula-metrics-token',
+    '    static_configs:',
+    `      - targets: ['127.0.0.1:${panelPort}']`,
+    '  - job_name: tula-agent',
+    '    static_configs:',
+    ...agents.flatMap((a) => [`      - targets: ['${a.address}:${AGENT_METRICS_PORT}']`, `        labels: { node: '${a.name}' }`]),
+    '',
+  ].join('\n');
+}
 
 /**
  * Where the lab lives on this machine: its namespaces' name prefix and the third octet of its
@@ -70,8 +98,10 @@ export async function labAvailability(): Promise<string | undefined> {
   try {
     await promisify(execFile)('nft', ['--version']);
     await promisify(execFile)('ip', ['-V']);
+    // The lab's router and balancers announce its VIP over BGP.
+    await promisify(execFile)('bird', ['--version']);
   } catch {
-    return `the lab needs nftables and iproute2: \`sudo apt-get install nftables iproute2\`, then \`${labSudoCommand('start')}\``;
+    return `the lab needs nftables, iproute2 and bird2: \`sudo apt-get install nftables iproute2 bird2\`, then \`${labSudoCommand('start')}\``;
   }
   return undefined;
 }
@@ -175,6 +205,8 @@ export async function startLocalLab(
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     // --insecure: plain http over the management link, a veth pair inside this machine.
     const args = ['run', '--server', server, '--insecure', '--name', host.name, '--state-dir', stateDir];
+    // Prometheus metrics on the management link, as a host's agent serves them on its own network.
+    args.push('--metrics-port', String(AGENT_METRICS_PORT));
     if (!existsSync(join(stateDir, 'credential.json'))) {
       // A node of that name from an earlier lab whose state is gone: replace it.
       const old = await db.prisma.node.findUnique({ where: { organizationId_name: { organizationId: org.id, name: host.name } } });
@@ -345,6 +377,15 @@ export async function startLocalLab(
       .finally(() => (sampling = false));
   }, 1000);
 
+  const scrapeConfig = join(options.dataDir, 'lab', 'prometheus.yml');
+  writeFileSync(
+    scrapeConfig,
+    labScrapeConfig(
+      options.port,
+      hosts.map((h) => ({ name: h.name, address: lab.managementAddress(h)! })),
+    ),
+  );
+  log(`lab: its agents serve Prometheus metrics on their management links; ${scrapeConfig} scrapes them and the panel`);
   log(
     `lab: ready: traffic flows to ${LAB.l3Vip.v4}:80 (TCP) and ${LAB.l3Vip.v4}:5353 (UDP), shared by ${lab.balancers.map((b) => b.name).join(' and ')} (BGP, ECMP)`,
   );

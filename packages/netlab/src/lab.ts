@@ -68,6 +68,8 @@ export interface Lab {
    * reaching the control panel). Returns the root side's address.
    */
   connectToHost(host: LabHost): Promise<string>;
+  /** The host's own address on its management link, once connectToHost made it (reachable from this machine). */
+  managementAddress(host: LabHost): string | undefined;
   destroy(): Promise<void>;
 }
 
@@ -133,6 +135,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
   const wan = options.narrowLink === undefined ? undefined : host('wan', '10.96.0.1', 'fd00:96::1');
   const servers = new Map<string, ChildProcess>();
   const links = new Map<string, string>();
+  const hostSides = new Map<string, string>();
   const mgmt = options.managementNet ?? 0;
   const ipn = (ns: string, ...args: string[]) => sh(['ip', '-n', ns, ...args]);
 
@@ -208,8 +211,10 @@ export async function createLab(options: LabOptions): Promise<Lab> {
       await ipn(h.ns, 'addr', 'add', `${nsSide}/30`, 'dev', 'm0');
       await ipn(h.ns, 'link', 'set', 'm0', 'up');
       links.set(h.ns, rootSide);
+      hostSides.set(h.ns, nsSide);
       return rootSide;
     },
+    managementAddress: (h) => hostSides.get(h.ns),
     async destroy() {
       for (const b of backends) await lab.stopServer(b);
       await removeNamespaces(p);

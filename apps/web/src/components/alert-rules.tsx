@@ -39,6 +39,8 @@ export function AlertRules({ canEdit }: { canEdit: boolean }) {
     create.mutate({ kind: scope.kind, serviceId: scope.serviceId || null, backendId: scope.backendId || null });
   }
   const error = update.error ?? create.error ?? remove.error;
+  /** The last change to this rule was refused (its message is above the table). */
+  const refused = (id: string) => update.isError && update.variables?.id === id;
   return (
     <Card title="Rules">
       <LoadError query={q} what="the rules" />
@@ -118,23 +120,30 @@ export function AlertRules({ canEdit }: { canEdit: boolean }) {
                 </td>
                 <td className="px-3 py-2">
                   {r.seconds !== null && (
-                    <label className="flex items-center gap-1 text-sm">
+                    <label className="flex items-center gap-1 text-sm whitespace-nowrap">
                       <Input
                         type="number"
-                        className="w-28"
+                        className="max-w-28"
                         aria-label={`${label}: seconds`}
+                        aria-invalid={refused(r.id) || undefined}
                         disabled={!canEdit}
                         min={10}
                         defaultValue={r.seconds}
                         onBlur={(e) => Number(e.target.value) !== r.seconds && update.mutate({ id: r.id, seconds: Number(e.target.value) })}
+                        // Enter saves too, as in every other field: by leaving this one.
+                        onKeyDown={(e) => e.key === 'Enter' && e.currentTarget.blur()}
                       />
                       s{r.kind === 'trial_ending' ? ' before the end' : ' offline'}
                     </label>
                   )}
                   {/* Saved on leaving the field: say so, so nobody reloads or leaves before it is stored. */}
-                  {update.variables?.id === r.id && (update.isPending || update.isSuccess) && (
-                    <span role="status" className="text-xs text-slate-500">
-                      {update.isPending ? 'saving…' : 'saved'}
+                  {update.variables?.id === r.id && !update.isIdle && (
+                    <span role="status" className={refused(r.id) ? 'text-xs font-medium text-red-700' : 'text-xs text-slate-500'}>
+                      {update.isPending
+                        ? 'saving…'
+                        : update.isSuccess
+                          ? 'saved'
+                          : `not saved${r.seconds !== null ? `: still ${r.seconds} s` : ''}`}
                     </span>
                   )}
                 </td>
