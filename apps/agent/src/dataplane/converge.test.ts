@@ -1,14 +1,16 @@
 // What the agent saves and when: inputs and hashes, small, written only when they
 // change; an idle resync builds no model and writes nothing. A dry run exercises
 // the same convergence path without a kernel.
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDesiredState, type DesiredState } from '@tula/protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StateDir } from '../state-dir.ts';
 import { tableHash } from '@tula/nft';
-import { APPLIED_CHANGES_FILE, APPLIED_FILE, APPLIED_INPUTS_FILE, Converger } from './converge.ts';
+import { APPLIED_CHANGES_FILE, APPLIED_FILE, APPLIED_INPUTS_FILE, Converger, loadApplied } from './converge.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tula-converge-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -75,6 +77,32 @@ describe('saved state', () => {
     // The unhealthy backend, versions, hashes and warnings: no document, no ids.
     expect(stamp(APPLIED_FILE).size).toBeLessThan(20_000);
   }, 180_000); // 10,000 services: a minute of model building on a busy two-core machine
+
+  it('`status` reading a save half done (the new inputs written, applied.json not yet) waits for the rest', async () => {
+    const stateDir = new StateDir(join(dir, 'torn'));
+    const agent = new Converger({ stateDir, dryRun: true });
+    await agent.converge(doc(5, 1));
+    const appliedBefore = stateDir.file('applied-v1.json');
+    copyFileSync(stateDir.file(APPLIED_FILE), appliedBefore);
+    // A new document: new inputs, then applied.json naming them.
+    await agent.converge(doc(6, 2));
+    const appliedAfter = stateDir.file('applied-v2.json');
+    copyFileSync(stateDir.file(APPLIED_FILE), appliedAfter);
+    // Back to the moment between the two renames, and another thread finishing the save 50 ms on.
+    copyFileSync(appliedBefore, stateDir.file(APPLIED_FILE));
+    const writer = new Worker(
+      `const { renameSync } = require('node:fs'); const { workerData: w } = require('node:worker_threads');
+       setTimeout(() => renameSync(w.from, w.to), 50);`,
+      { eval: true, workerData: { from: appliedAfter, to: stateDir.file(APPLIED_FILE) } },
+    );
+    await once(writer, 'online');
+    const notices: string[] = [];
+    const read = loadApplied(stateDir, (m) => notices.push(m));
+    await once(writer, 'exit');
+    expect(notices).toEqual([]);
+    expect(read?.applied.state.version).toBe(2);
+    expect(read?.model.backends.length).toBe(12);
+  });
 
   it('a restarted agent takes over the saved model, and writes again only when something changed', async () => {
     const stateDir = new StateDir(join(dir, 'restart'));

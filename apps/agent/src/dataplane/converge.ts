@@ -101,7 +101,31 @@ const AppliedFile = Applied.partial(INPUT_FIELDS).extend({ inputs: z.string().op
  */
 const AppliedChanges = z.object({ inputs: z.string(), version: z.int().min(0), services: z.array(BalancerService) });
 
+/**
+ * A reader in another process (`tula-agent status`) may meet a save half done: APPLIED_INPUTS_FILE
+ * already holds the new document and APPLIED_FILE still names the one before (they are written in
+ * that order, each renamed into place). It reads again, a few times, before it takes them for a pair
+ * that does not belong together.
+ */
+const TORN_SAVE_RETRIES = 10;
+const TORN_SAVE_WAIT_MS = 20;
+
 function readApplied(stateDir: StateDir, log: (m: string) => void): { applied: Applied; inputsKey?: string } | undefined {
+  for (let attempt = 0; ; attempt++) {
+    const read = readAppliedOnce(stateDir, log);
+    if (read !== 'torn') return read;
+    if (attempt === TORN_SAVE_RETRIES) {
+      log(
+        `${stateDir.file(APPLIED_INPUTS_FILE)} is missing or not the one ${stateDir.file(APPLIED_FILE)} names; the tables will be rebuilt`,
+      );
+      return undefined;
+    }
+    // Synchronous, as every read of the saved state is: this thread has nothing else to do meanwhile.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, TORN_SAVE_WAIT_MS);
+  }
+}
+
+function readAppliedOnce(stateDir: StateDir, log: (m: string) => void): { applied: Applied; inputsKey?: string } | undefined | 'torn' {
   const file = stateDir.read(APPLIED_FILE, AppliedFile, log);
   if (!file) return undefined;
   const { inputs: key, ...rest } = file;
@@ -110,10 +134,7 @@ function readApplied(stateDir: StateDir, log: (m: string) => void): { applied: A
     return whole.success ? { applied: whole.data } : undefined;
   }
   const inputs = stateDir.read(APPLIED_INPUTS_FILE, AppliedInputs, log);
-  if (!inputs || inputs.key !== key) {
-    log(`${stateDir.file(APPLIED_INPUTS_FILE)} is missing or not the one ${stateDir.file(APPLIED_FILE)} names; the tables will be rebuilt`);
-    return undefined;
-  }
+  if (!inputs || inputs.key !== key) return 'torn';
   const { key: _key, ...saved } = inputs;
   const changes = stateDir.read(APPLIED_CHANGES_FILE, AppliedChanges, log);
   if (changes?.inputs === key && saved.state.balancer) {
