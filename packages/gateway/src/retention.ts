@@ -221,15 +221,14 @@ async function createPartitions(db: Database, now: number): Promise<string[]> {
       const exists = await db.pool.query('SELECT 1 FROM pg_class WHERE relname = $1', [name]);
       // A partition the writers' locks keep from being created now is made in a later round (the
       // next maintenance, ten minutes on); rows of its range land in the default partition meanwhile.
-      if (
+      const made =
         exists.rowCount === 0 &&
         (await givingWayToWriters(db, (client) =>
           client.query(
             `CREATE TABLE IF NOT EXISTS "${name}" PARTITION OF "${t.parent}" FOR VALUES FROM (${sqlTime(from)}) TO (${sqlTime(to)})`,
           ),
-        ))
-      )
-        created.push(name);
+        ));
+      if (made) created.push(name);
       from = to;
     }
   }

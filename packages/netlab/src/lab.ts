@@ -134,8 +134,8 @@ export async function createLab(options: LabOptions): Promise<Lab> {
   const sw = `${p}-sw`;
   const wan = options.narrowLink === undefined ? undefined : host('wan', '10.96.0.1', 'fd00:96::1');
   const servers = new Map<string, ChildProcess>();
-  const links = new Map<string, string>();
-  const hostSides = new Map<string, string>();
+  /** Each connected host's management link: this machine's side and the host's. */
+  const links = new Map<string, { rootSide: string; nsSide: string }>();
   const mgmt = options.managementNet ?? 0;
   const ipn = (ns: string, ...args: string[]) => sh(['ip', '-n', ns, ...args]);
 
@@ -199,7 +199,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     },
     async connectToHost(h) {
       const known = links.get(h.ns);
-      if (known) return known;
+      if (known) return known.rootSide;
       const i = links.size;
       if (i > 62) throw new Error('too many management links in one lab');
       const rootSide = `10.254.${mgmt}.${4 * i + 1}`;
@@ -210,11 +210,10 @@ export async function createLab(options: LabOptions): Promise<Lab> {
       await sh(['ip', 'link', 'set', name, 'up']);
       await ipn(h.ns, 'addr', 'add', `${nsSide}/30`, 'dev', 'm0');
       await ipn(h.ns, 'link', 'set', 'm0', 'up');
-      links.set(h.ns, rootSide);
-      hostSides.set(h.ns, nsSide);
+      links.set(h.ns, { rootSide, nsSide });
       return rootSide;
     },
-    managementAddress: (h) => hostSides.get(h.ns),
+    managementAddress: (h) => links.get(h.ns)?.nsSide,
     async destroy() {
       for (const b of backends) await lab.stopServer(b);
       await removeNamespaces(p);
