@@ -241,8 +241,6 @@ interface ServicePlace {
 /** Everything one balancer service contributes, cached by its signature. */
 interface ServiceBuild {
   fragment: Fragment;
-  /** NAT services: their DNAT targets, in the inet table. */
-  natFragment?: Fragment;
   /** Class chain it belongs to, and the chains that class needs. */
   chains: [string, NftChain][];
   /** The flow table it pins flows in. */
@@ -325,7 +323,6 @@ function buildService(c: ServiceContext): ServiceBuild {
   for (const set of ['svc_packets', 'svc_new', 'svc_drops', 'svc_flows_full']) addElement(elements, set, svc, null);
 
   const routes: TunnelRoute[] = [];
-  const nat = new Map<string, Map<string, string | null>>();
   const backends: BackendPlan[] = members.map((b, i) => {
     const mark = marks[i]!;
     addElement(elements, 'backend_packets', hex(mark), null);
@@ -339,11 +336,7 @@ function buildService(c: ServiceContext): ServiceBuild {
     } else if (s.mode === 'nat') {
       // Conntrack pins a NAT flow to its backend; the mark (the target's value in
       // the mark range) picks the target of its first packet.
-      const value = markValue(c.range, c.stack[stackKey('nat', b)]!, false);
-      addElement(elements, 'nat_values', hex(mark), hex(value));
-      addElement(nat, 'nat_backends', hex(value), null);
-      if (b.port !== undefined) addElement(nat, `nat_to${family}`, hex(value), concat(b.address, b.port));
-      else addElement(nat, `nat_addr${family}`, hex(value), b.address);
+      addElement(elements, 'nat_values', hex(mark), hex(markValue(c.range, c.stack[stackKey('nat', b)]!, false)));
     } else {
       const id = c.stack[stackKey('l3', b)]!;
       const value = markValue(c.range, id, true);
@@ -369,7 +362,6 @@ function buildService(c: ServiceContext): ServiceBuild {
 
   return {
     fragment: fragmentOf(elements),
-    ...(s.mode === 'nat' && { natFragment: fragmentOf(nat) }),
     chains: [
       ...classChains(className, out, flows, m, s.mode === 'l2' ? { ifname, mac: c.ifmac } : undefined),
       ...(s.mode === 'nat' ? [] : [icmpClassChain(ifname, flows, m)]),
@@ -380,6 +372,28 @@ function buildService(c: ServiceContext): ServiceBuild {
     routes,
     warnings,
   };
+}
+
+/**
+ * The DNAT targets of all NAT services, by their value in the mark range. Services
+ * that send to the same address and port share one target, so its elements belong
+ * to the table rather than to a service: a service that drops the target must not
+ * take it from another that still uses it.
+ */
+function natTargets(services: BalancerService[], stack: Record<string, number>, range: MarkRange): Fragment {
+  const elements = new Map<string, Map<string, string | null>>();
+  for (const s of services) {
+    if (s.mode !== 'nat') continue;
+    for (const backend of s.backends) {
+      const b = { address: canonicalIp(backend.address), port: backend.port };
+      const value = hex(markValue(range, stack[stackKey('nat', b)]!, false));
+      addElement(elements, 'nat_backends', value, null);
+      const family = ipFamily(b.address);
+      if (b.port !== undefined) addElement(elements, `nat_to${family}`, value, concat(b.address, b.port));
+      else addElement(elements, `nat_addr${family}`, value, b.address);
+    }
+  }
+  return fragmentOf(elements);
 }
 
 /** Exact-match dispatch map of an interface: (VIP, protocol, port) -> service mark. */
@@ -504,7 +518,6 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
     seen.add(s.name);
     const b = cached.built;
     netdev.fragments.set(`service ${s.name}`, b.fragment);
-    if (b.natFragment) inet.fragments.set(`service ${s.name}`, b.natFragment);
     for (const [name, chain] of b.chains) netdev.chains.set(name, chain);
     netdev.sets.set(...b.flowTable);
     plans.push(b.service);
@@ -578,6 +591,7 @@ export function buildModel(state: DesiredState, facts: HostFacts, cache: ModelCa
     // come back through it.
     netdev.sets.set('nat_values', MARK_MAP);
     for (const [name, set] of NAT_SETS) inet.sets.set(name, set);
+    inet.fragments.set('nat targets', natTargets(services, stackIds, range));
     // Only Tula's bits of the mark and of the conntrack mark are read or written:
     // the range's top bit marks, in the conntrack mark, a connection Tula translated.
     const ours = masked(MARK, range.mask);
@@ -819,16 +833,13 @@ function patchServices(
         sameJson(built.chains, cached.built.chains) &&
         sameJson(built.flowTable, cached.built.flowTable) &&
         sameJson(built.service, cached.built.service) &&
-        sameJson(built.routes, cached.built.routes) &&
-        !built.natFragment === !cached.built.natFragment
+        sameJson(built.routes, cached.built.routes)
       )
     )
       return undefined;
     entries.set(name, entry);
-    for (const [t, m] of fragments) {
-      const f = t.family === 'netdev' ? built.fragment : built.natFragment;
-      if (f) m.set(`service ${name}`, f);
-    }
+    // A service's NAT targets are the table's (`natTargets`), and a patch keeps every service's targets.
+    for (const [t, m] of fragments) if (t.family === 'netdev') m.set(`service ${name}`, built.fragment);
     backends.splice(at.first, at.count, ...built.backends);
     plans[at.plan] = built.service;
   }

@@ -14,7 +14,9 @@ import {
   patchModel,
   renderFull,
   renderSync,
+  tableContents,
   tableHash,
+  type DataplaneModel,
   type HostFacts,
 } from '../src/index.ts';
 
@@ -159,6 +161,20 @@ function previousOf(model: ReturnType<typeof buildModel>): Partial<HostFacts> {
   return { previousIds: model.ids, previousServiceIds: model.serviceIds, previousStackIds: model.stackIds, retiredIds: model.retiredIds };
 }
 
+/** The kernel's tables in the scratch namespace hold exactly the model's elements, set by set (flow tables aside). */
+async function expectKernelHolds(model: DataplaneModel): Promise<void> {
+  for (const t of model.tables) {
+    const { stdout } = await nsExec(['nft', '-j', 'list', 'table', t.family, 'tula']);
+    const held = new Map<string, number>();
+    for (const o of (JSON.parse(stdout) as { nftables: Record<string, { name?: string; elem?: unknown[] }>[] }).nftables) {
+      const set = o.set ?? o.map;
+      if (set?.name) held.set(set.name, set.elem?.length ?? 0);
+    }
+    const want = new Map([...tableContents(t).sets].flatMap(([name, keys]) => (keys ? [[name, keys.length] as const] : [])));
+    expect(new Map([...held].filter(([name]) => want.has(name))), `${t.family} tula`).toEqual(want);
+  }
+}
+
 describe.skipIf(!canUseKernel)(`kernel acceptance${canUseKernel ? '' : ' (skipped: needs root and nft)'}`, () => {
   beforeAll(async () => {
     await run('ip', ['netns', 'add', NS]);
@@ -185,6 +201,35 @@ describe.skipIf(!canUseKernel)(`kernel acceptance${canUseKernel ? '' : ' (skippe
     );
   });
 
+  it('a NAT target two services share stays while one of them still uses it, and leaves once when both drop it', async () => {
+    const nat = (name: string, port: number, hosts: number[]) => ({
+      name,
+      vip: '10.0.0.1',
+      port,
+      protocol: 'tcp',
+      mode: 'nat',
+      interface: 'eth0',
+      backends: hosts.map((h) => ({ address: `10.1.0.${h}`, port: 8080 })),
+    });
+    const doc = (version: number, services: unknown[]) => parse({ apiVersion: 'tula/v1', version, balancer: { services } });
+    const steps = [
+      doc(1, [nat('web', 80, [5, 6]), nat('api', 81, [5, 7])]),
+      // api drops 10.1.0.5:8080, which web still sends to.
+      doc(2, [nat('web', 80, [5, 6]), nat('api', 81, [7])]),
+      doc(3, [nat('web', 80, [5, 6]), nat('api', 81, [5, 7])]),
+      // Both drop it in one sync.
+      doc(4, [nat('web', 80, [6]), nat('api', 81, [7])]),
+    ];
+    let prev: DataplaneModel | undefined;
+    for (const state of steps) {
+      const model = buildModel(state, { ...factsFor(state), ...(prev && previousOf(prev)) });
+      const { script } = renderSync(prev, model);
+      await nsExec(['nft', '-f', '-'], script);
+      await expectKernelHolds(model);
+      prev = model;
+    }
+  });
+
   it('an incremental sync between any two documents leaves the kernel holding the second', async () => {
     await fc.assert(
       fc.asyncProperty(docArb, docArb, async (a, b) => {
@@ -199,6 +244,7 @@ describe.skipIf(!canUseKernel)(`kernel acceptance${canUseKernel ? '' : ' (skippe
           const { stdout } = await nsExec(['nft', '-j', 'list', 'set', t.family, 'tula', 'state']);
           expect(stdout).toContain(`model=${tableHash(t)}`);
         }
+        await expectKernelHolds(mb);
         for (const family of ['netdev', 'inet']) {
           if (!mb.tables.some((t) => t.family === family)) {
             const { stdout } = await nsExec(['nft', 'list', 'tables']);
