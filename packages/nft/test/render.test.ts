@@ -68,6 +68,8 @@ const FACTS: HostFacts = {
   unhealthy: [],
 };
 
+const uniqueBy = <T>(items: T[], key: (item: T) => unknown): T[] => items.filter((x, i) => items.findIndex((y) => key(y) === key(x)) === i);
+
 /** Valid documents: unique names, non-overlapping listeners, mode-appropriate addresses. */
 const docArb: fc.Arbitrary<DesiredStateInput> = fc
   .record({
@@ -124,7 +126,14 @@ const docArb: fc.Arbitrary<DesiredStateInput> = fc
         mode: s.mode,
         ...(s.mode === 'l3' && { tunnel }),
         interface: s.iface,
-        backends: s.backends.map((b) => ({
+        // NAT backends come from 8 hosts, so that services often share a target (the same address and port).
+        backends: (s.mode === 'nat'
+          ? uniqueBy(
+              s.backends.map((b) => ({ ...b, host: (b.host % 8) + 1 })),
+              (b) => b.host,
+            )
+          : s.backends
+        ).map((b) => ({
           // L3 hosts are per tunnel type: a balancer reaches a host through one tunnel; NAT needs the VIP's family.
           address:
             s.mode !== 'l3' && s.v6
