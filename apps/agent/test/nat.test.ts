@@ -24,6 +24,23 @@ function natDoc(lab: Lab, version: number, disabled?: string): DesiredStateInput
   };
 }
 
+/** natDoc with `web` sending to `web` and a second service, `web-twin` on port 8081, to `twin`: the same targets (backend:80). */
+function twinDoc(lab: Lab, version: number, web: Lab['backends'], twin: Lab['backends']): DesiredStateInput {
+  const on80 = (backends: Lab['backends']) => backends.map((b) => ({ address: b.v4, port: 80 }));
+  const [first, ...rest] = natDoc(lab, version).balancer!.services;
+  return {
+    apiVersion: 'tula/v1',
+    version,
+    balancer: {
+      services: [
+        { ...first!, backends: on80(web) },
+        ...rest,
+        { name: 'web-twin', vip: LAB.l2Vip.v4, port: 8081, protocol: 'tcp', mode: 'nat', backends: on80(twin) },
+      ],
+    },
+  };
+}
+
 describe.skipIf(unavailable)(`NAT mode${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   let lab: Lab;
   let lb: AgentHost;
@@ -74,5 +91,22 @@ describe.skipIf(unavailable)(`NAT mode${unavailable ? ` (skipped: ${unavailable}
     const ruleset = (await lab.exec(lb.host.ns, ['nft', 'list', 'table', 'inet', 'tula'])).stdout;
     await lb.apply(natDoc(lab, 2, b1.v4));
     expect((await lab.exec(lb.host.ns, ['nft', 'list', 'table', 'inet', 'tula'])).stdout).toBe(ruleset);
+  });
+
+  it('keeps a target two services share while either still sends to it, and applies a change where both drop it', async () => {
+    const [b1, b2, b3] = lab.backends;
+    const web = `http://${LAB.l2Vip.v4}:8080/`;
+    const twin = `http://${LAB.l2Vip.v4}:8081/`;
+    await lb.apply(twinDoc(lab, 3, [b1!, b2!, b3!], [b1!, b2!, b3!]));
+    expect(await backendsSeen(lab, twin)).toEqual(['b1', 'b2', 'b3']);
+    // The twin drops b1 and b2; web still sends to them.
+    await lb.apply(twinDoc(lab, 4, [b1!, b2!, b3!], [b3!]));
+    expect(await backendsSeen(lab, web)).toEqual(['b1', 'b2', 'b3']);
+    expect(await backendsSeen(lab, twin, 2)).toEqual(['b3']);
+    // Both drop b1 in one change.
+    await lb.apply(twinDoc(lab, 5, [b1!, b2!, b3!], [b1!, b2!, b3!]));
+    await lb.apply(twinDoc(lab, 6, [b2!, b3!], [b2!, b3!]));
+    expect(await backendsSeen(lab, web, 2)).toEqual(['b2', 'b3']);
+    expect(await backendsSeen(lab, twin, 2)).toEqual(['b2', 'b3']);
   });
 });
