@@ -5,7 +5,7 @@
 // balancers show the routed VIP's traffic.
 import { expect, test } from './support/no-uncaught.ts';
 import { labPort } from '../playwright.config.ts';
-import { labBackendRow, SCREENSHOTS, signInToLab, startLabServer } from './support/app.ts';
+import { labBackendRow, SCREENSHOTS, signInToLab, startLabServer, stopLabServer } from './support/app.ts';
 
 const needsRoot = process.getuid?.() !== 0 ? 'needs root to build the local lab (CI runs as root)' : undefined;
 const labUrl = `http://127.0.0.1:${labPort}`;
@@ -54,8 +54,7 @@ test.describe('the local lab', () => {
     const controls = page.getByTestId('lab-controls');
     await expect(controls.getByText('lab only')).toBeVisible();
     const row = (name: string) => labBackendRow(page, name);
-    await row('b2').getByRole('button', { name: 'Stop its server' }).click();
-    await expect(row('b2').getByText('stopped')).toBeVisible();
+    await stopLabServer(page, 'b2');
     await page.getByRole('link', { name: 'Services' }).first().click();
     await expect(page).toHaveURL(/\/app\/services$/);
     await page.getByRole('link', { name: 'lab-web' }).click();

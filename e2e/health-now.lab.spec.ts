@@ -5,7 +5,7 @@
 // phone; start it again and all is healthy. Every page visited, charts
 // included, must run without an uncaught error.
 import { labPort } from '../playwright.config.ts';
-import { LAPTOP_AND_PHONE, labBackendRow, SCREENSHOTS, signInToLab, startLabServer } from './support/app.ts';
+import { LAPTOP_AND_PHONE, SCREENSHOTS, signInToLab, startLabServer, stopLabServer } from './support/app.ts';
 import { expect, test } from './support/no-uncaught.ts';
 
 const needsRoot = process.getuid?.() !== 0 ? 'needs root to build the local lab (CI runs as root)' : undefined;
@@ -31,7 +31,7 @@ test.describe('health now, in the local lab', () => {
     await expect(overviewRow.getByTestId('service-health')).toHaveAttribute('data-state', 'healthy', SHOWS_WITHIN);
     await expect(overviewRow).toContainText('all healthy');
 
-    await labBackendRow(page, 'b2').getByRole('button', { name: 'Stop its server' }).click();
+    await stopLabServer(page, 'b2');
     try {
       // One stop, read on both screens: stopping and restarting a server is what takes the time.
       for (const viewport of LAPTOP_AND_PHONE) {

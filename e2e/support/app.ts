@@ -71,6 +71,16 @@ export async function startLabServer(page: Page, name: string) {
   await expect(labBackendRow(page, name).getByText('serving')).toBeVisible({ timeout: 40_000 });
 }
 
+/**
+ * Stops a lab backend's server from its row and waits until the row says so: the stop is a
+ * request of the page's, which a navigation right after the click cancels (seen in a CI run: the
+ * request never reached the panel and the backend kept serving).
+ */
+export async function stopLabServer(page: Page, name: string) {
+  await labBackendRow(page, name).getByRole('button', { name: 'Stop its server' }).click();
+  await expect(labBackendRow(page, name).getByText('stopped')).toBeVisible({ timeout: 40_000 });
+}
+
 /** The signed-in person's organisation. */
 export async function organizationId(page: Page): Promise<string> {
   const summary = await page.request.get('/api/trpc/org.summary', { headers: { origin: new URL(page.url()).origin } });
