@@ -42,9 +42,9 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function enrolledAgent(name: string) {
+async function enrolledAgent(name: string, extra: string[] = []) {
   const { token } = await api.tokens.create.mutate({});
-  const agent = startAgent({ server: panel.url, token, name });
+  const agent = startAgent({ server: panel.url, token, name, extra });
   agents.push(agent);
   const node = await waitFor(`node ${name} to connect and apply`, async () => {
     const n = (await api.nodes.list.query()).find((x) => x.name === name);
@@ -94,6 +94,31 @@ describe('presence', () => {
     await new Promise((r) => setTimeout(r, 3 * PING_MS));
     expect(agent.output()).not.toContain('disconnected from the panel');
     expect((await api.nodes.get.query({ id: node.id })).online).toBe(true);
+  });
+
+  it('an agent whose panel sends nothing past its hold time drops the connection and connects again', async () => {
+    const { agent, node } = await enrolledAgent('holds', ['--panel-hold-time', '5']);
+    // The panel's process stops: its socket stays open and silent, as when the panel's host or the path to it is lost
+    // (no close arrives, and TCP alone would keep the connection for many minutes).
+    const stoppedAt = Date.now();
+    panel.child.kill('SIGSTOP');
+    try {
+      await waitFor('the agent to give the silent connection up', () => agent.output().includes('the panel sent nothing for'), 15_000);
+      console.log(`presence: the agent gave a silent panel up ${Date.now() - stoppedAt} ms after it stopped (hold time 5 s)`);
+    } finally {
+      panel.child.kill('SIGCONT');
+    }
+    const resumedAt = Date.now();
+    expect(agent.output()).toContain('disconnected from the panel');
+    // Heard on a connection made after the panel resumed: the old one was given up.
+    await waitFor(
+      'the agent to connect again',
+      async () => {
+        const n = (await api.nodes.list.query()).find((x) => x.id === node.id);
+        return n?.online && n.lastSeenAt && n.lastSeenAt.getTime() > resumedAt + PING_MS;
+      },
+      40_000,
+    );
   });
 });
 

@@ -47,6 +47,14 @@ describe('tula-agent <command> --help', () => {
   });
 });
 
+describe('tula-agent run --panel-hold-time', () => {
+  it.each([['2'], ['7200'], ['soon']])('refuses %s, saying what it takes, and exits 2', async (value) => {
+    const r = await agent(['run', '--server', 'https://panel.example', '--panel-hold-time', value, '--state-dir', join(dir, 'hold')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--panel-hold-time (or TULA_AGENT_PANEL_HOLD_TIME) must be seconds from 5 to 3600, not "${value}"`);
+  });
+});
+
 describe('tula-agent status', () => {
   async function status(stateDir: string) {
     const r = await agent(['status', '--state-dir', stateDir]);

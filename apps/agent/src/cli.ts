@@ -34,6 +34,7 @@ const USAGE: Record<string, string> = {
                                    converge this host to FILE once; exit 0 only when the kernel holds it`,
   run: `  tula-agent run --state FILE      keep converging: reload FILE on change, run health checks
   tula-agent run --server URL [--token TOKEN] [--name NAME] [--insecure] [--metrics-port N]
+                 [--panel-hold-time S]
                                    take the desired state from a Tula panel; the token (used
                                    once, to enroll) is exchanged for a credential kept in the
                                    state directory (mode 0600). URL is https://, or http://
@@ -58,6 +59,9 @@ const OPTIONS = `Options:
                     reading the host: for tests and troubleshooting
   --offline         (render) read nothing from this host: placeholder interfaces and MACs
   --metrics-port N  (run) serve Prometheus metrics on this port
+  --panel-hold-time S
+                    (run) when the panel sends nothing for S seconds (it pings every 2 s),
+                    take the connection for lost and connect again (default 30)
   --insecure        (run, enroll, check) allow an http:// panel on another host: the credential and
                     desired states then cross the network unencrypted
   --help            after a command: that command's usage`;
@@ -74,6 +78,7 @@ Environment (tula-agent.service reads it from /etc/default/tula-agent):
   TULA_SERVER              --server when not given
   TULA_AGENT_STATE_DIR     --state-dir when not given
   TULA_AGENT_METRICS_PORT  --metrics-port when not given
+  TULA_AGENT_PANEL_HOLD_TIME  --panel-hold-time when not given
   TULA_AGENT_LOG_FORMAT    text (default) or json: one JSON object per log line
   TULA_AGENT_INSECURE      1: as --insecure
 `;
@@ -119,6 +124,7 @@ async function main(argv: string[]): Promise<number> {
       token: { type: 'string' },
       name: { type: 'string' },
       'metrics-port': { type: 'string' },
+      'panel-hold-time': { type: 'string' },
       insecure: { type: 'boolean', default: false },
     },
     strict: true,
@@ -130,6 +136,14 @@ async function main(argv: string[]): Promise<number> {
   const metricsPort = metricsPortText === undefined ? undefined : Number(metricsPortText);
   if (metricsPort !== undefined && !(Number.isInteger(metricsPort) && metricsPort > 0 && metricsPort < 65536)) {
     throw new UsageError(`--metrics-port (or TULA_AGENT_METRICS_PORT) must be a port number, not ${JSON.stringify(metricsPortText)}`);
+  }
+  const holdTimeText = values['panel-hold-time'] ?? (process.env.TULA_AGENT_PANEL_HOLD_TIME || undefined);
+  const holdTimeS = holdTimeText === undefined ? undefined : Number(holdTimeText);
+  // Above the panel's 2 s ping with room for a stalled panel (its agents wait for it through 7 s and more).
+  if (holdTimeS !== undefined && !(Number.isFinite(holdTimeS) && holdTimeS >= 5 && holdTimeS <= 3600)) {
+    throw new UsageError(
+      `--panel-hold-time (or TULA_AGENT_PANEL_HOLD_TIME) must be seconds from 5 to 3600, not ${JSON.stringify(holdTimeText)}`,
+    );
   }
   const logFormat = (() => {
     try {
@@ -259,6 +273,7 @@ async function main(argv: string[]): Promise<number> {
           log,
           // Only a single executable can replace itself; from source there is no binary of its own.
           binary: isSea() ? process.execPath : undefined,
+          ...(holdTimeS !== undefined && { holdTimeMs: holdTimeS * 1000 }),
           restart: () => {
             restarting = true;
             stop();

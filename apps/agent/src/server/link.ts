@@ -26,6 +26,8 @@ import { Upgrader } from './upgrade.ts';
 export const LAST_GOOD_FILE = 'last-good.json';
 /** A balancer that saw no packet for this long reports itself idle (a drain waits for it). */
 const IDLE_AFTER_MS = 5000;
+/** How long the panel may send nothing (it pings every 2 s) before the agent takes the connection for lost. */
+export const PANEL_HOLD_TIME_MS = 30_000;
 const LastGood = Desired.pick({ version: true, hash: true, state: true });
 
 export interface LinkOptions {
@@ -40,6 +42,8 @@ export interface LinkOptions {
   /** Backoff bounds between reconnects. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** A connection on which the panel sent nothing, not even a ping, for this long is dropped and made again. */
+  holdTimeMs?: number;
 }
 
 export class PanelLink {
@@ -67,6 +71,10 @@ export class PanelLink {
   private trafficPackets = -1;
   private trafficChangedAt = Date.now();
   private readonly upgrader: Upgrader;
+  /** When the panel last sent anything (a ping, a message) on the current connection. */
+  private heardAt = 0;
+  /** When the last second's tick ran: a tick that runs late finds this process was not running meanwhile. */
+  private tickedAt = Date.now();
 
   constructor(private readonly options: LinkOptions) {
     this.credential = options.credential;
@@ -105,6 +113,7 @@ export class PanelLink {
     }
     // Counters are read just after each wall-clock second begins, so a report's deltas cover whole seconds.
     this.countersTimer = new SecondTicker(() => {
+      this.dropSilentConnection();
       this.reportStatus();
       void this.reportCounters();
     });
@@ -131,9 +140,14 @@ export class PanelLink {
     let opened = false;
     ws.on('open', () => {
       opened = true;
+      this.heardAt = Date.now();
       void this.hello();
     });
-    ws.on('message', (data) => this.onMessage(data.toString()));
+    ws.on('ping', () => (this.heardAt = Date.now()));
+    ws.on('message', (data) => {
+      this.heardAt = Date.now();
+      this.onMessage(data.toString());
+    });
     ws.on('unexpected-response', (_req, res) => {
       this.options.log(`the panel refused the connection: HTTP ${res.statusCode} ${res.statusMessage ?? ''}`.trim());
       // A refused credential will not work on the next attempt either: wait the longest.
@@ -157,6 +171,28 @@ export class PanelLink {
       }
       this.scheduleReconnect();
     });
+  }
+
+  /**
+   * A lost link or a panel host that went away sends no close: TCP would keep the
+   * connection for many minutes while the agent's reports go nowhere and no new
+   * desired state arrives. Like a BGP hold timer, the panel's silence past the
+   * hold time ends the connection, and the agent connects again (perhaps to
+   * another replica behind the same address).
+   */
+  private dropSilentConnection() {
+    const now = Date.now();
+    // Time this process did not run (a paused VM, a starved host) is not the panel's silence.
+    const stalled = now - this.tickedAt - 1000;
+    this.tickedAt = now;
+    if (stalled > 1000) this.heardAt += stalled;
+    const ws = this.ws;
+    const holdTime = this.options.holdTimeMs ?? PANEL_HOLD_TIME_MS;
+    if (ws?.readyState !== WebSocket.OPEN || now - this.heardAt <= holdTime) return;
+    this.options.log(
+      `the panel sent nothing for ${Math.round((now - this.heardAt) / 1000)} s (not even its ping every 2 s): taking the connection for lost and connecting again`,
+    );
+    ws.terminate();
   }
 
   private scheduleReconnect() {
