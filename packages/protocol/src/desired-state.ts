@@ -28,7 +28,7 @@ export const TunnelType = z.enum(['ipip', 'gre', 'vxlan']);
 export const BackendState = z.enum(['active', 'draining', 'disabled']);
 
 const healthTiming = {
-  /** Port to check; default: the service port (the first of a range). */
+  /** Port to check; default: the backend's port where it names one (NAT), else the service port (the first of a range). */
   port: Port.optional(),
   intervalMs: z.int().min(100).max(3_600_000).default(2000),
   timeoutMs: z.int().min(50).max(60_000).default(1000),

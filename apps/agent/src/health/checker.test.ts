@@ -103,6 +103,39 @@ describe('HealthMonitor', () => {
     expect(monitor.unhealthy()).toEqual([]);
   });
 
+  it("probes a NAT backend on its own port, not the VIP's", async () => {
+    // A port nothing listens on: the VIP's, and the port of the backend that is really down.
+    const free = createServer();
+    await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
+    const vipPort = (free.address() as AddressInfo).port;
+    await new Promise((r) => free.close(r));
+    const transitions: string[] = [];
+    const monitor = new HealthMonitor((key, h) => transitions.push(`${key}=${h.healthy ? 'up' : 'down'}`));
+    const [web] = oneBackend.balancer!.services;
+    monitor.update({
+      ...oneBackend,
+      balancer: {
+        services: [
+          {
+            ...web!,
+            name: 'nat',
+            port: vipPort,
+            mode: 'nat',
+            backends: [
+              { address: '127.0.0.1', port: tcpPort, weight: 1, state: 'active' },
+              { address: '127.0.0.2', port: vipPort, weight: 1, state: 'active' },
+            ],
+          },
+        ],
+      },
+    });
+    await until(() => transitions.length > 0);
+    // Both are probed on the same schedule: a few more rounds for the other to fail, were it probed on the VIP's port.
+    await new Promise((r) => setTimeout(r, 4 * timing.intervalMs));
+    monitor.stop();
+    expect(transitions).toEqual(['nat|127.0.0.2=down']);
+  });
+
   it('counts a probe that throws as failed and keeps probing', async () => {
     let calls = 0;
     const transitions: string[] = [];

@@ -135,8 +135,9 @@ export class HealthMonitor {
     const seen = new Set<string>();
     for (const s of state.balancer?.services ?? []) {
       if (!s.healthCheck) continue;
-      const port = s.healthCheck.port ?? servicePorts(s)[0];
       for (const b of s.backends) {
+        // A NAT backend listens on its own port when it names one: the service's port is the VIP's.
+        const port = s.healthCheck.port ?? b.port ?? servicePorts(s)[0];
         const address = canonicalIp(b.address);
         const key = backendKey(s.name, address);
         const fingerprint = JSON.stringify([s.healthCheck, port]);
