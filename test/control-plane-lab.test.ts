@@ -1,10 +1,24 @@
 // The control plane driving real kernels: agents in server mode inside a
 // network-namespace lab, a real panel on real PostgreSQL, real traffic.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '@tula/db/testing';
 import { createLab, LAB, withoutFlowEntries, type Lab } from '@tula/netlab';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allNodesApplied, apiClient, enrollLab, labWebService, signUp, waitFor, type AgentProcess, type Api } from './support/control.ts';
+import {
+  allNodesApplied,
+  apiClient,
+  enrollLab,
+  labWebService,
+  signUp,
+  startAgent,
+  waitFor,
+  type AgentProcess,
+  type Api,
+} from './support/control.ts';
 import { startPanel, type PanelProcess } from './support/panel.ts';
 
 const unavailable =
@@ -150,4 +164,34 @@ describe.skipIf(unavailable)(`control plane with real kernels${unavailable ? ` (
     expect(await seen(`http://${LAB.l2Vip.v4}/`)).toEqual(['b1', 'b2', 'b3']);
     // The waits above allow up to 90 s for the panel's start and 40 s for the reconnect.
   }, 180_000);
+
+  it('an agent whose hello is slow to gather sends nothing before it, so the panel keeps the connection', async () => {
+    // Its capability probe (`nft --version`) takes 3 s: the counters, read every second, are ready long before the hello.
+    const bin = mkdtempSync(join(tmpdir(), 'tula-slow-nft-'));
+    const nft = execFileSync('sh', ['-c', 'command -v nft'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(bin, 'nft'), `#!/bin/sh\n[ "$1" = --version ] && sleep 3\nexec ${nft} "$@"\n`, { mode: 0o755 });
+    const old = agents.get('lb1')!;
+    await old.stop();
+    const lb1 = startAgent({
+      server: `http://${await lab.connectToHost(lab.balancers[0]!)}:${panel.port}`,
+      name: 'lb1',
+      netns: lab.balancers[0]!.ns,
+      stateDir: old.stateDir,
+      dryRun: false,
+      extra: ['--insecure'],
+      env: { PATH: `${bin}:${process.env.PATH ?? ''}` },
+    });
+    agents.set('lb1', lb1);
+    await waitFor(
+      'lb1 to be online and in sync again',
+      async () => {
+        const n = await api.nodes.get.query({ id: nodeIds.get('lb1')! });
+        return n.online && n.inSync;
+      },
+      40_000,
+    );
+    expect(lb1.output()).not.toContain('disconnected from the panel');
+    expect(await seen(`http://${LAB.l2Vip.v4}/`)).toEqual(['b1', 'b2', 'b3']);
+    rmSync(bin, { recursive: true, force: true });
+  });
 });

@@ -114,6 +114,8 @@ export function startAgent(options: {
   dryRun?: boolean;
   netns?: string;
   extra?: string[];
+  /** Added to this process's environment. */
+  env?: Record<string, string>;
 }): AgentProcess {
   const stateDir = options.stateDir ?? join(mkdtempSync(join(tmpdir(), 'tula-agent-')), 'state');
   const args = [
@@ -129,7 +131,7 @@ export function startAgent(options: {
     ...(options.extra ?? []),
   ];
   const argv = options.netns ? ['ip', 'netns', 'exec', options.netns, ...AGENT_COMMAND, ...args] : [...AGENT_COMMAND, ...args];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));

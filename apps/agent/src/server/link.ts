@@ -123,8 +123,15 @@ export class PanelLink {
     this.connect();
   }
 
+  /**
+   * Sends on the current connection, where the hello goes first: the panel closes a connection whose
+   * first message is another (an ACK or a counters report made while the hello still gathers the
+   * host's addresses). What is not sent here, the hello and the resync after it carry.
+   */
   private send(message: AgentMessage) {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+    const ws = this.ws;
+    if (ws?.readyState !== WebSocket.OPEN || (message.type !== 'hello' && this.helloSentOn !== ws)) return;
+    ws.send(JSON.stringify(message));
   }
 
   private connect() {
@@ -282,7 +289,7 @@ export class PanelLink {
 
   private async reportCounters() {
     const ws = this.ws;
-    if (ws?.readyState !== WebSocket.OPEN) return;
+    if (ws?.readyState !== WebSocket.OPEN || this.helloSentOn !== ws) return;
     // An unacknowledged report goes again only on a new connection.
     const waiting = this.reports.waiting && this.inflightSentOn === ws;
     // The counters are read while the balancer announces anyway: whether traffic still arrives tells a drain when it is done.
