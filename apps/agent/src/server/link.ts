@@ -148,6 +148,7 @@ export class PanelLink {
     ws.on('open', () => {
       opened = true;
       this.heardAt = Date.now();
+      this.options.log(`connected to the panel at ${url.origin}`);
       void this.hello();
     });
     ws.on('ping', () => (this.heardAt = Date.now()));
@@ -197,7 +198,7 @@ export class PanelLink {
     const holdTime = this.options.holdTimeMs ?? PANEL_HOLD_TIME_MS;
     if (ws?.readyState !== WebSocket.OPEN || now - this.heardAt <= holdTime) return;
     this.options.log(
-      `the panel sent nothing for ${Math.round((now - this.heardAt) / 1000)} s (not even its ping every 2 s): taking the connection for lost and connecting again`,
+      `the panel sent nothing for ${Math.round((now - this.heardAt) / 1000)} s (not even its ping every 2 s): ending the connection (1006 below) and connecting again`,
     );
     ws.terminate();
   }
