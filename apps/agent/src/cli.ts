@@ -61,7 +61,8 @@ const OPTIONS = `Options:
   --metrics-port N  (run) serve Prometheus metrics on this port
   --panel-hold-time S
                     (run) when the panel sends nothing for S seconds (it pings every 2 s),
-                    take the connection for lost and connect again (default 30)
+                    take the connection for lost and connect again (5 to 3600, default 30,
+                    or TULA_AGENT_PANEL_HOLD_TIME)
   --insecure        (run, enroll, check) allow an http:// panel on another host: the credential and
                     desired states then cross the network unencrypted
   --help            after a command: that command's usage`;
@@ -331,7 +332,10 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`tula-agent: ${(err as Error).message}\n\n${HELP}`);
+      // The command's own usage when there is one: the whole help pushed the error off a small screen.
+      const command = process.argv[2];
+      const usage = command !== undefined && command in USAGE ? `${commandHelp(command)}(tula-agent --help lists every command)\n` : HELP;
+      process.stderr.write(`tula-agent: ${(err as Error).message}\n\n${usage}`);
       process.exitCode = 2;
     } else if (err instanceof EnrollError) {
       process.stderr.write(`tula-agent: ${err.message}\n`);
