@@ -160,3 +160,26 @@ test("an offline balancer's rollout is not counted as applied: the badge says it
   expect(await page.getByTestId('rollout').getByTestId('rollout-badge').getAttribute('data-tone')).toBe('amber');
   expect(await fitsWidth(page)).toBe(true);
 });
+
+test('a service with no health check says so instead of "all healthy" (390 px, dark)', async ({ page }) => {
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await signUp(page, uniqueEmail('unchecked'));
+  const { nodeId, serviceHref } = await nodeWithService(page, {
+    node: 'st-lb3',
+    name: 'st-web',
+    vip: '10.84.0.102',
+    port: '80',
+    backend: '10.84.0.11',
+    noHealthCheck: true,
+  });
+  await report(nodeId, { failing: [], warnings: [] });
+  await page.goto(serviceHref);
+  const health = page.getByTestId('service-health');
+  await expect(health).toHaveAttribute('data-state', 'healthy');
+  await expect(health).toContainText('not checked: no health check');
+  await expect(health).not.toContainText('all healthy');
+  await page.goto('/app');
+  await expect(page.getByTestId('overview-service-st-web').getByTestId('service-health')).toContainText('not checked: no health check');
+  expect(await fitsWidth(page)).toBe(true);
+});

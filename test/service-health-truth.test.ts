@@ -5,6 +5,7 @@
 import { type Database } from '@tula/db';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { balancerNode, memberCaller, reportStatus, useTestApiDatabase, type Caller } from './support/caller.ts';
+import { DEFAULT_HEALTH_CHECK } from '@tula/validators';
 import { testBackend, testService } from './support/service-input.ts';
 
 let db: Database;
@@ -149,5 +150,22 @@ describe('how a VIP reaches a balancer that announces nothing', () => {
     // The node page: lb2 is fine as is; lb4 shares an L2 VIP and has an L3 VIP to route.
     expect((await api.nodes.get({ id: lb2.id })).vipReach).toEqual({ arp: 1, 'arp-shared': 0, 'route-needed': 0 });
     expect((await api.nodes.get({ id: lb4.id })).vipReach).toEqual({ arp: 0, 'arp-shared': 1, 'route-needed': 1 });
+  });
+});
+
+describe('a service with no health check', () => {
+  it('is not called checked: its roll-up says no backend is health-checked, and one with a check says they are', async () => {
+    const lb = await balancerNode(db, org, 'lb-nocheck', '10.65.0.1');
+    const plain = { vip: '10.65.0.100', balancerNodeIds: [lb.id], backends: [testBackend('10.65.0.11')] };
+    const { id: unchecked } = await api.services.create(
+      testService({ ...plain, name: 'nocheck', healthCheck: { ...DEFAULT_HEALTH_CHECK, type: 'none' } }),
+    );
+    const { id: checked } = await api.services.create(testService({ ...plain, name: 'checked', ports: '81' }));
+    await reported(lb.id, new Date(), true);
+    const none = await api.services.get({ id: unchecked });
+    expect(none.health).toMatchObject({ state: 'healthy', unchecked: true });
+    expect(none.backends[0]!.health.state).toBe('unchecked');
+    expect((await api.services.list()).find((s) => s.id === unchecked)?.health.unchecked).toBe(true);
+    expect((await api.services.get({ id: checked })).health).toMatchObject({ state: 'healthy', unchecked: false });
   });
 });

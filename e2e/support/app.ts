@@ -105,7 +105,7 @@ export async function withTestDatabase<T>(run: (sql: pg.Client) => Promise<T>): 
  */
 export async function nodeWithService(
   page: Page,
-  s: { node: string; name: string; vip: string; port: string; backend: string },
+  s: { node: string; name: string; vip: string; port: string; backend: string; noHealthCheck?: boolean },
 ): Promise<{ nodeId: string; serviceHref: string }> {
   const orgId = await organizationId(page);
   const nodeId = `e2e${randomBytes(6).toString('hex')}`;
@@ -123,6 +123,7 @@ export async function nodeWithService(
   await page.getByLabel('Port or range').fill(s.port);
   await page.getByLabel(s.node).check();
   await page.getByLabel('Backend 1 address').fill(s.backend);
+  if (s.noHealthCheck) await page.getByRole('group', { name: 'Health check' }).getByLabel('Type').selectOption('none');
   await page.getByRole('button', { name: 'Create service' }).click();
   await expect(page).toHaveURL(/\/app\/services\/(?!new$)[^/]+$/);
   return { nodeId, serviceHref: new URL(page.url()).pathname };

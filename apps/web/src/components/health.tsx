@@ -17,9 +17,12 @@ const SERVICE: Record<ServiceHealth['state'], { tone: 'green' | 'amber' | 'red' 
   draft: { tone: 'slate', icon: '✎', text: 'draft: no node carries it' },
 };
 
+/** A service with no health check is not known to be healthy: no balancer checks its backends. */
+const UNCHECKED = { tone: 'slate', icon: '–', text: 'not checked: no health check' } as const;
+
 /** "degraded · 1 of 2 backends failing": the service's roll-up in one badge. */
 export function ServiceHealthBadge({ health }: { health: ServiceHealth }) {
-  const s = SERVICE[health.state];
+  const s = health.state === 'healthy' && health.unchecked ? UNCHECKED : SERVICE[health.state];
   const detail = [
     health.failing > 0 && `${health.failing} of ${health.serving} backends failing`,
     health.warnings.length > 0 && `${health.warnings.length} warning${health.warnings.length === 1 ? '' : 's'}`,

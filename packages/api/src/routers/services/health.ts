@@ -120,5 +120,7 @@ export function serviceHealth(
   const failing = serving.filter((b) => b.health.state === 'failing' || b.health.state === 'partial').length;
   /** Balancers whose report is current; 0 with balancers present: nobody vouches for this service now. */
   const reporting = views.filter((v) => v.known).length;
-  return { state, failing, serving: serving.length, balancers: balancers.length, reporting, warnings, staleWarnings, backends };
+  /** No serving backend is health-checked: "healthy" then means only that nothing reports a problem. */
+  const unchecked = serving.length > 0 && serving.every((b) => b.health.state === 'unchecked');
+  return { state, failing, serving: serving.length, balancers: balancers.length, reporting, unchecked, warnings, staleWarnings, backends };
 }
