@@ -113,6 +113,20 @@ it("shows each backend's share of new flows (per balancer) and of the return pat
       byBalancer: ['lb2:1'],
     },
   ]);
+  expect(r.dsr).toBe(true);
+
+  // The same service in NAT mode: its backends answer the balancer, so the VIP's return path the hosts counted is not
+  // its own (here there is no other service; in the lab it was a DSR service's on the same VIP). New flows are still its.
+  await db.prisma.service.update({ where: { id: service.id }, data: { mode: 'nat' } });
+  const nat = await api.services.backendTraffic({ serviceId: service.id });
+  expect(nat.dsr).toBe(false);
+  expect(nat.backends.map((b) => [b.address, b.returnBytes, b.returnShare])).toEqual([
+    ['10.20.1.1', null, null],
+    ['10.20.1.2', null, null],
+    ['10.20.1.3', null, null],
+  ]);
+  expect(nat.backends.map((b) => b.newFlows)).toEqual(r.backends.map((b) => b.newFlows));
+
   await expect((await memberCaller(db, { name: 'Other' })).api.services.backendTraffic({ serviceId: service.id })).rejects.toThrow(
     /No such service/,
   );

@@ -60,7 +60,13 @@ export function BackendTraffic({ serviceId }: { serviceId: string }) {
               <td className="px-3 py-2">
                 <Share
                   share={b.returnShare}
-                  label={b.returnBytes === null ? 'not measured: no agent on this host' : 'no return traffic yet'}
+                  label={
+                    !q.data.dsr
+                      ? 'none: NAT replies cross the balancer'
+                      : b.returnBytes === null
+                        ? 'not measured: no agent on this host'
+                        : 'no return traffic yet'
+                  }
                 />
               </td>
               <td className="px-3 py-2 tabular-nums">

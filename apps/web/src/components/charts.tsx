@@ -219,11 +219,14 @@ export function DsrCharts({
   vip,
   title,
   vipSharedWith = [],
+  nat = false,
 }: {
   serviceId?: string;
   vip?: string;
   title?: string;
   vipSharedWith?: readonly string[];
+  /** A NAT service: its responses cross the balancer, so it has no return path of its own. */
+  nat?: boolean;
 }) {
   const trpc = useTRPC();
   const [range, setRange] = useState<Range>('live');
@@ -313,11 +316,13 @@ export function DsrCharts({
             {title ?? 'Traffic'}: balancer inbound vs backend return path
           </h2>
           <p className="text-sm text-slate-600" data-testid="dsr-ratio">
-            {ratio === null
-              ? 'No traffic counted in this range yet.'
-              : vipSharedWith.length > 0
-                ? 'The return path never crossed a balancer. The two lines have their own scales (inbound on the right axis).'
-                : `The backends sent ${ratio.toFixed(1)}× what the balancers received: that return path never crossed a balancer. The two lines have their own scales (inbound on the right axis).`}
+            {nat
+              ? "NAT, not DSR: this service's responses cross the balancer (in from the backend, out to the client), so it has no return path of its own."
+              : ratio === null
+                ? 'No traffic counted in this range yet.'
+                : vipSharedWith.length > 0
+                  ? 'The return path never crossed a balancer. The two lines have their own scales (inbound on the right axis).'
+                  : `The backends sent ${ratio.toFixed(1)}× what the balancers received: that return path never crossed a balancer. The two lines have their own scales (inbound on the right axis).`}
           </p>
           {vipSharedWith.length > 0 && (
             <p className="text-sm text-amber-800" data-testid="dsr-shared-vip">

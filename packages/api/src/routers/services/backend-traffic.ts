@@ -20,7 +20,7 @@ export interface BackendTraffic {
   /** The same over the last `nowSeconds`: its share of new flows right now (null: no new flows to the service just now). */
   newFlowsNow: number;
   newFlowShareNow: number | null;
-  /** Return-path bytes its host sent from the service's VIP (null: no agent on that host reports them), and its share. */
+  /** Return-path bytes its host sent from the service's VIP (null: no agent on that host reports them, or a NAT service), and its share. */
   returnBytes: number | null;
   returnShare: number | null;
   /** Per balancer: new flows it sent to this backend. */
@@ -35,11 +35,11 @@ export interface BackendTraffic {
  */
 export const backendTraffic = orgProcedure
   .input(z.strictObject({ serviceId: z.string().min(1).max(64) }))
-  .query(async ({ ctx, input }): Promise<{ windowSeconds: number; nowSeconds: number; backends: BackendTraffic[] }> => {
+  .query(async ({ ctx, input }): Promise<{ windowSeconds: number; nowSeconds: number; dsr: boolean; backends: BackendTraffic[] }> => {
     const orgId = ctx.org.id;
     const service = await ctx.db.prisma.service.findFirst({
       where: { id: input.serviceId, organizationId: orgId },
-      select: { vip: true, backends: { select: { id: true, address: true, nodeId: true }, orderBy: { address: 'asc' } } },
+      select: { vip: true, mode: true, backends: { select: { id: true, address: true, nodeId: true }, orderBy: { address: 'asc' } } },
     });
     if (!service) throw new TRPCError({ code: 'NOT_FOUND', message: 'No such service in this organisation.' });
     const since = new Date(Date.now() - WINDOW_S * 1000);
@@ -80,7 +80,9 @@ export const backendTraffic = orgProcedure
       `SELECT id AS "nodeId" FROM "Node" WHERE "organizationId" = $1 AND id = ANY($2) AND "lastSeenAt" >= $3`,
       [orgId, [...hostOf.values()], since],
     );
-    const measured = new Set(reporting.map((r) => r.nodeId));
+    // A NAT service's backends answer the balancer, not the client: the VIP's return path is other services'.
+    const dsr = service.mode !== 'nat';
+    const measured = new Set(dsr ? reporting.map((r) => r.nodeId) : []);
     const returnOf = new Map(returns.map((r) => [r.nodeId, Number(r.bytes)]));
     const backends = service.backends.map((b) => {
       const mine = flows.filter((f) => f.backendId === b.id);
@@ -100,6 +102,7 @@ export const backendTraffic = orgProcedure
     return {
       windowSeconds: WINDOW_S,
       nowSeconds: NOW_S,
+      dsr,
       backends: backends.map((b) => ({
         ...b,
         newFlowShare: totalFlows > 0 ? b.newFlows / totalFlows : null,

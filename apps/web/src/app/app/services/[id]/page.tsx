@@ -188,7 +188,7 @@ export default function ServiceDetail({ params }: { params: Promise<{ id: string
         {s.balancers.length === 0 && <p className="mt-2 text-sm text-slate-600">No balancer serves this service: edit it and pick one.</p>}
       </Card>
 
-      <DsrCharts serviceId={id} vip={s.vip} title={s.name} vipSharedWith={s.vipSharedWith} />
+      <DsrCharts serviceId={id} vip={s.vip} title={s.name} vipSharedWith={s.vipSharedWith} nat={s.mode === 'nat'} />
 
       <BackendTraffic serviceId={id} />
 
