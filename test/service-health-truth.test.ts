@@ -169,3 +169,23 @@ describe('a service with no health check', () => {
     expect((await api.services.get({ id: checked })).health).toMatchObject({ state: 'healthy', unchecked: false });
   });
 });
+
+describe('a balancer that has not applied the current version', () => {
+  it('is online but vouches for nothing yet, and says so rather than "not reporting"', async () => {
+    const lb = await balancerNode(db, org, 'lb-pending', '10.66.0.1');
+    const { id } = await api.services.create(
+      testService({ name: 'pending', vip: '10.66.0.100', balancerNodeIds: [lb.id], backends: [testBackend('10.66.0.11')] }),
+    );
+    await reported(lb.id, new Date(), true);
+    expect((await api.services.get({ id })).backends[0]!.health.checks[0]).not.toHaveProperty('notApplied');
+    // A change on its way to it (or one it refused): its applied document is not the one it was given.
+    await db.prisma.node.update({ where: { id: lb.id }, data: { appliedHash: 'an-older-version' } });
+    const svc = await api.services.get({ id });
+    expect(svc.health.state).toBe('unknown');
+    expect(svc.backends[0]!.health.checks[0]).toMatchObject({ state: 'unknown', notApplied: true, lastKnown: { online: true } });
+    // Offline, it is offline: not "waiting".
+    await reported(lb.id, new Date(Date.now() - 45_000), false);
+    await db.prisma.node.update({ where: { id: lb.id }, data: { appliedHash: 'an-older-version' } });
+    expect((await api.services.get({ id })).backends[0]!.health.checks[0]).not.toHaveProperty('notApplied');
+  });
+});

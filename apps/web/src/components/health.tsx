@@ -81,6 +81,10 @@ export function BackendHealthList({ health }: { health: BackendHealth }) {
             <Line icon="–" tone="text-slate-600">
               not checked (no health check) · {c.node}
             </Line>
+          ) : c.notApplied ? (
+            <Line icon="?" tone="text-slate-600">
+              waiting: {c.node} has not applied this version yet (a version it refused shows on its node page)
+            </Line>
           ) : c.lastKnown ? (
             <Line icon="?" tone="text-slate-600">
               stale: last known {c.lastKnown.state === 'unchecked' ? 'not checked' : c.lastKnown.state} at {time(c.lastKnown.at)}, {c.node}{' '}

@@ -35,6 +35,11 @@ export interface BackendCheck {
    * stopped reporting, and when; stale, so it never counts towards the roll-up.
    */
   lastKnown: { state: 'healthy' | 'failing' | 'unchecked'; at: Date; online: boolean } | null;
+  /**
+   * For `unknown` on a balancer online now: it has not applied the document that carries the service as it is
+   * (a change on its way, or one it refused), so it reports, but not on this version.
+   */
+  notApplied?: true;
 }
 
 /** `partial`: failing on some balancers only. */
@@ -67,6 +72,7 @@ export function serviceHealth(
         return {
           ...base,
           state: 'unknown',
+          ...(isOnline(n, now) && n.desiredHash !== null && n.appliedHash !== n.desiredHash && { notApplied: true as const }),
           lastKnown:
             n.statusAt === null
               ? null
