@@ -1,3 +1,4 @@
+import type { Database } from '@tula/db';
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { orgProcedure } from '../../trpc.ts';
@@ -61,38 +62,17 @@ export const backendTraffic = orgProcedure
       [orgId, ids, new Date(Date.now() - NOW_S * 1000)],
     );
     const nowOf = new Map(recent.map((r) => [r.backendId, Number(r.flows)]));
-    // The host serving each backend: its linked node, or the node holding its address.
-    const { rows: hosts } = await ctx.db.pool.query<{ backendId: string; nodeId: string }>(
-      `SELECT b.id AS "backendId", coalesce(b."nodeId", n.id) AS "nodeId"
-         FROM "Backend" b LEFT JOIN "Node" n ON b."nodeId" IS NULL AND n."organizationId" = b."organizationId" AND b.address = ANY(n.addresses)
-        WHERE b."organizationId" = $1 AND b.id = ANY($2)`,
-      [orgId, ids],
-    );
-    const hostOf = new Map(hosts.filter((h) => h.nodeId).map((h) => [h.backendId, h.nodeId]));
-    const { rows: returns } = await ctx.db.pool.query<{ nodeId: string; bytes: string }>(
-      `SELECT u."nodeId", sum(u.bytes)::text AS bytes
-         FROM "CounterNodeSample" s CROSS JOIN LATERAL unnest(s."nodeIds", s.bytes) AS u("nodeId", bytes)
-        WHERE s."organizationId" = $1 AND s.kind = 'vip_return' AND s."seriesKey" = $2 AND s.at >= $4 AND u."nodeId" = ANY($3) GROUP BY 1`,
-      [orgId, service.vip, [...hostOf.values()], since],
-    );
-    // A host whose agent reported anything in the window measures its return path, even if it was 0.
-    const { rows: reporting } = await ctx.db.pool.query<{ nodeId: string }>(
-      `SELECT id AS "nodeId" FROM "Node" WHERE "organizationId" = $1 AND id = ANY($2) AND "lastSeenAt" >= $3`,
-      [orgId, [...hostOf.values()], since],
-    );
     // A NAT service's backends answer the balancer, not the client: the VIP's return path is other services'.
     const dsr = service.mode !== 'nat';
-    const measured = new Set(dsr ? reporting.map((r) => r.nodeId) : []);
-    const returnOf = new Map(returns.map((r) => [r.nodeId, Number(r.bytes)]));
+    const returnBytesOf = dsr ? await returnPathBytes(ctx.db.pool, orgId, service.vip, ids, since) : () => null;
     const backends = service.backends.map((b) => {
       const mine = flows.filter((f) => f.backendId === b.id);
-      const host = hostOf.get(b.id);
       return {
         backendId: b.id,
         address: b.address,
         newFlows: mine.reduce((a, f) => a + Number(f.flows), 0),
         newFlowsNow: nowOf.get(b.id) ?? 0,
-        returnBytes: host && measured.has(host) ? (returnOf.get(host) ?? 0) : null,
+        returnBytes: returnBytesOf(b.id),
         byBalancer: mine.map((f) => ({ nodeId: f.nodeId, name: f.name, newFlows: Number(f.flows) })),
       };
     });
@@ -111,3 +91,41 @@ export const backendTraffic = orgProcedure
       })),
     };
   });
+
+/**
+ * Return-path bytes each backend's host sent from `vip` since `since`, by backend id: null where no agent on
+ * that host reported in the window (not measured), 0 where one did and sent nothing.
+ */
+async function returnPathBytes(
+  pool: Database['pool'],
+  orgId: string,
+  vip: string,
+  backendIds: string[],
+  since: Date,
+): Promise<(backendId: string) => number | null> {
+  // The host serving each backend: its linked node, or the node holding its address.
+  const { rows: hosts } = await pool.query<{ backendId: string; nodeId: string }>(
+    `SELECT b.id AS "backendId", coalesce(b."nodeId", n.id) AS "nodeId"
+       FROM "Backend" b LEFT JOIN "Node" n ON b."nodeId" IS NULL AND n."organizationId" = b."organizationId" AND b.address = ANY(n.addresses)
+      WHERE b."organizationId" = $1 AND b.id = ANY($2)`,
+    [orgId, backendIds],
+  );
+  const hostOf = new Map(hosts.filter((h) => h.nodeId).map((h) => [h.backendId, h.nodeId]));
+  const { rows: returns } = await pool.query<{ nodeId: string; bytes: string }>(
+    `SELECT u."nodeId", sum(u.bytes)::text AS bytes
+       FROM "CounterNodeSample" s CROSS JOIN LATERAL unnest(s."nodeIds", s.bytes) AS u("nodeId", bytes)
+      WHERE s."organizationId" = $1 AND s.kind = 'vip_return' AND s."seriesKey" = $2 AND s.at >= $4 AND u."nodeId" = ANY($3) GROUP BY 1`,
+    [orgId, vip, [...hostOf.values()], since],
+  );
+  // A host whose agent reported anything in the window measures its return path, even if it was 0.
+  const { rows: reporting } = await pool.query<{ nodeId: string }>(
+    `SELECT id AS "nodeId" FROM "Node" WHERE "organizationId" = $1 AND id = ANY($2) AND "lastSeenAt" >= $3`,
+    [orgId, [...hostOf.values()], since],
+  );
+  const measured = new Set(reporting.map((r) => r.nodeId));
+  const returnOf = new Map(returns.map((r) => [r.nodeId, Number(r.bytes)]));
+  return (backendId) => {
+    const host = hostOf.get(backendId);
+    return host && measured.has(host) ? (returnOf.get(host) ?? 0) : null;
+  };
+}
