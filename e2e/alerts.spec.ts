@@ -2,15 +2,12 @@
 // secret shown once), send a test to a real receiver that fails the first
 // attempt, read the delivery log (500, then 200), shorten the "node offline"
 // rule, stop a real agent and acknowledge the alert it raises.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { expect, test } from '@playwright/test';
 import { startReceiver, type Receiver } from '../test/support/webhook-receiver.ts';
 import { SCREENSHOTS, signUp, uniqueEmail } from './support/app.ts';
+import { enrollmentToken, ENROLLED_WITHIN, startAgent } from './support/agent.ts';
 
-const AGENT = `${process.cwd()}/node_modules/.bin/tula-agent`;
 const port = Number(process.env.E2E_PORT ?? 3111);
 
 test.describe('alerts', () => {
@@ -68,15 +65,9 @@ test.describe('alerts', () => {
     // A real agent (dry-run) comes online, then stops.
     await page.goto('/app/onboarding');
     await page.getByRole('button', { name: 'Add a node' }).click();
-    const token = /--token (\S+)/.exec((await page.getByTestId('agent-command').textContent()) ?? '')?.[1];
-    const stateDir = join(mkdtempSync(join(tmpdir(), 'tula-e2e-al-')), 'state');
-    agent = spawn(
-      AGENT,
-      ['run', '--server', `http://127.0.0.1:${port}`, '--token', token!, '--name', 'al-lb1', '--state-dir', stateDir, '--dry-run'],
-      { stdio: 'ignore' },
-    );
-    // Enrolling is slow on a loaded machine (the agent starts, then enrolls).
-    await expect(page.getByTestId('onboarding-nodes')).toContainText('al-lb1', { timeout: 60_000 });
+    const token = await enrollmentToken(page);
+    agent = startAgent({ server: `http://127.0.0.1:${port}`, token, name: 'al-lb1' });
+    await expect(page.getByTestId('onboarding-nodes')).toContainText('al-lb1', ENROLLED_WITHIN);
     // Online first (enrolled is not yet connected), then stopped.
     await page.goto('/app/fleet');
     const row = page.getByRole('row', { name: /al-lb1/ });

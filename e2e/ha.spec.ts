@@ -3,14 +3,11 @@
 // touching this host's kernel or starting routing daemons): the node page's
 // announcement settings refuse bad values naming the field, keep the BGP
 // password write-only, and drain/undrain show live on the node and service pages.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { expect, test } from '@playwright/test';
 import { signUp, uniqueEmail } from './support/app.ts';
+import { enrollmentToken, ENROLLED_WITHIN, startAgent } from './support/agent.ts';
 
-const AGENT = `${process.cwd()}/node_modules/.bin/tula-agent`;
 const port = Number(process.env.E2E_PORT ?? 3111);
 
 test.describe('balancer announcements', () => {
@@ -23,15 +20,9 @@ test.describe('balancer announcements', () => {
     test.setTimeout(180_000);
     await signUp(page, uniqueEmail('ha'));
     await page.getByRole('button', { name: 'Add a node' }).click();
-    const token = /--token (\S+)/.exec((await page.getByTestId('agent-command').textContent()) ?? '')?.[1];
-    expect(token).toBeTruthy();
-    const stateDir = join(mkdtempSync(join(tmpdir(), 'tula-e2e-ha-')), 'state');
-    agent = spawn(
-      AGENT,
-      ['run', '--server', `http://127.0.0.1:${port}`, '--token', token!, '--name', 'ha-lb1', '--state-dir', stateDir, '--dry-run'],
-      { stdio: 'ignore' },
-    );
-    await expect(page.getByTestId('onboarding-nodes')).toContainText('ha-lb1');
+    const token = await enrollmentToken(page);
+    agent = startAgent({ server: `http://127.0.0.1:${port}`, token, name: 'ha-lb1' });
+    await expect(page.getByTestId('onboarding-nodes')).toContainText('ha-lb1', ENROLLED_WITHIN);
 
     await page.goto('/app/services/new');
     await page.getByLabel('Name').fill('shop');

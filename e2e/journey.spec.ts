@@ -2,16 +2,13 @@
 // sign up, onboard, enroll real agents (inside a network-namespace lab, applying
 // real nftables rules), create a service, watch the rollout reach "applied" and
 // the DSR traffic appear on the chart.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import type { Page } from '@playwright/test';
 import { expect, test } from './support/no-uncaught.ts';
 import { createLab, LAB, type Lab, type LabHost } from '@tula/netlab';
 import { SCREENSHOTS, signUp, uniqueEmail } from './support/app.ts';
+import { enrollmentToken, ENROLLED_WITHIN, startAgent } from './support/agent.ts';
 
-const AGENT = `${process.cwd()}/node_modules/.bin/tula-agent`;
 const port = Number(process.env.E2E_PORT ?? 3111);
 const needsRoot = process.getuid?.() !== 0 ? 'needs root to build the network-namespace lab (CI runs as root)' : undefined;
 
@@ -32,33 +29,9 @@ test.describe('the journey of a new user', () => {
   });
 
   async function enrollFromCommand(page: Page, host: LabHost) {
-    const command = (await page.getByTestId('agent-command').textContent()) ?? '';
-    const token = /--token (\S+)/.exec(command)?.[1];
-    expect(token, 'the command carries an enrollment token').toBeTruthy();
+    const token = await enrollmentToken(page);
     // The command names the panel's public URL; inside the lab the panel is reached over the management link.
-    const server = `http://${await lab.connectToHost(host)}:${port}`;
-    const stateDir = join(mkdtempSync(join(tmpdir(), `tula-e2e-${host.name}-`)), 'state');
-    const child = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        host.ns,
-        AGENT,
-        'run',
-        '--server',
-        server,
-        '--insecure',
-        '--token',
-        token!,
-        '--name',
-        host.name,
-        '--state-dir',
-        stateDir,
-      ],
-      { stdio: 'ignore' },
-    );
-    agents.push(child);
+    agents.push(startAgent({ server: `http://${await lab.connectToHost(host)}:${port}`, token, name: host.name, netns: host.ns }));
   }
 
   test('sign up, enroll, create a service, see it applied and its traffic', async ({ page }) => {
@@ -70,7 +43,7 @@ test.describe('the journey of a new user', () => {
     // Step 1-2: the balancer, enrolled with the command the panel shows, appears live.
     await page.getByRole('button', { name: 'Add a node' }).click();
     await enrollFromCommand(page, lab.balancers[0]!);
-    await expect(page.getByTestId('onboarding-nodes')).toContainText('lb1');
+    await expect(page.getByTestId('onboarding-nodes')).toContainText('lb1', ENROLLED_WITHIN);
     await expect(page.getByTestId('onboarding-nodes').getByText('online')).toBeVisible();
 
     // The backends are enrolled the same way, from the Fleet page.
@@ -78,7 +51,7 @@ test.describe('the journey of a new user', () => {
       await page.goto('/app/fleet');
       await page.getByRole('button', { name: 'Add a node' }).click();
       await enrollFromCommand(page, b);
-      await expect(page.getByRole('link', { name: b.name })).toBeVisible();
+      await expect(page.getByRole('link', { name: b.name })).toBeVisible(ENROLLED_WITHIN);
     }
     await expect(page.getByRole('table', { name: 'Nodes' }).getByText('online', { exact: true })).toHaveCount(4);
     await expect(page.getByTestId('fleet-counts')).toContainText('4 of 4 nodes online');

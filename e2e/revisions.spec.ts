@@ -1,15 +1,12 @@
 // Change safety in Chromium against the real panel and PostgreSQL: an edit goes
 // through the review step (fields, nodes, flows that move), the History tab
 // lists each revision's changes, and a rollback makes a new revision.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { expect, test } from './support/no-uncaught.ts';
 import { lookupChange, serviceLookupTable } from '@tula/nft';
 import { SCREENSHOTS, signUp, uniqueEmail } from './support/app.ts';
+import { enrollmentToken, ENROLLED_WITHIN, startAgent } from './support/agent.ts';
 
-const AGENT = `${process.cwd()}/node_modules/.bin/tula-agent`;
 const port = Number(process.env.E2E_PORT ?? 3111);
 const backends = ['10.77.0.1', '10.77.0.2', '10.77.0.3', '10.77.0.4'];
 
@@ -24,16 +21,9 @@ test.describe('revisions, review and rollback', () => {
     await signUp(page, uniqueEmail('revisions'));
     // A balancer: a real agent (dry-run: it renders and reports, without touching this host's kernel).
     await page.getByRole('button', { name: 'Add a node' }).click();
-    const command = (await page.getByTestId('agent-command').textContent()) ?? '';
-    const token = /--token (\S+)/.exec(command)?.[1];
-    expect(token).toBeTruthy();
-    const stateDir = join(mkdtempSync(join(tmpdir(), 'tula-e2e-rv-')), 'state');
-    agent = spawn(
-      AGENT,
-      ['run', '--server', `http://127.0.0.1:${port}`, '--token', token!, '--name', 'rv-lb1', '--state-dir', stateDir, '--dry-run'],
-      { stdio: 'ignore' },
-    );
-    await expect(page.getByTestId('onboarding-nodes')).toContainText('rv-lb1');
+    const token = await enrollmentToken(page);
+    agent = startAgent({ server: `http://127.0.0.1:${port}`, token, name: 'rv-lb1' });
+    await expect(page.getByTestId('onboarding-nodes')).toContainText('rv-lb1', ENROLLED_WITHIN);
 
     await page.goto('/app/services/new');
     await page.getByLabel('Name').fill('shop');

@@ -1,14 +1,11 @@
 // A staged rollout in Chromium against the real panel and PostgreSQL: the review
 // step starts it, the service page shows it live (which balancer runs which
 // revision, the hold counting down), and pause, resume and abort act on it.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { expect, test } from './support/no-uncaught.ts';
 import { signUp, uniqueEmail } from './support/app.ts';
+import { enrollmentToken, ENROLLED_WITHIN, startAgent } from './support/agent.ts';
 
-const AGENT = `${process.cwd()}/node_modules/.bin/tula-agent`;
 const port = Number(process.env.E2E_PORT ?? 3111);
 
 test.describe('staged rollout', () => {
@@ -21,16 +18,10 @@ test.describe('staged rollout', () => {
     test.setTimeout(180_000);
     await signUp(page, uniqueEmail('staged'));
     await page.getByRole('button', { name: 'Add a node' }).click();
-    const token = /--token (\S+)/.exec((await page.getByTestId('agent-command').textContent()) ?? '')?.[1];
-    expect(token).toBeTruthy();
-    const stateDir = join(mkdtempSync(join(tmpdir(), 'tula-e2e-rs-')), 'state');
+    const token = await enrollmentToken(page);
     // A real agent in dry-run: it renders and acknowledges without touching this host's kernel.
-    agent = spawn(
-      AGENT,
-      ['run', '--server', `http://127.0.0.1:${port}`, '--token', token!, '--name', 'rs-lb1', '--state-dir', stateDir, '--dry-run'],
-      { stdio: 'ignore' },
-    );
-    await expect(page.getByTestId('onboarding-nodes')).toContainText('rs-lb1');
+    agent = startAgent({ server: `http://127.0.0.1:${port}`, token, name: 'rs-lb1' });
+    await expect(page.getByTestId('onboarding-nodes')).toContainText('rs-lb1', ENROLLED_WITHIN);
 
     await page.goto('/app/services/new');
     await page.getByLabel('Name').fill('shop');

@@ -49,7 +49,7 @@ summary() {
   printf '%-44s %12ds\n' 'total (wall)' $(($(date +%s) - t0))
 }
 
-timed "Debian packages" ensure_debian_packages nft:nftables ip:iproute2 iperf3:iperf3 chromium:chromium ping:iputils-ping \
+timed "Debian packages" ensure_debian_packages nft:nftables ip:iproute2 iperf3:iperf3 chromium:chromium chromium-headless-shell:chromium-headless-shell ping:iputils-ping \
   curl:curl arping:iputils-arping ps:procps pg_ctlcluster:postgresql psql:postgresql-client \
   bird:bird2 keepalived:keepalived hping3:hping3 prometheus:prometheus \
   systemd-analyze:systemd qemu-aarch64-static:qemu-user-static /usr/aarch64-linux-gnu/lib/libc.so.6:libc6-arm64-cross \
