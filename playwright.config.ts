@@ -7,20 +7,25 @@ import { PANEL_SERVER } from './test/support/panel.ts';
 const port = Number(process.env.E2E_PORT ?? 3111);
 /** A second panel as README command 1 starts it: embedded database, local lab (when root). */
 export const labPort = port + 1;
+/**
+ * E2E_NO_LAB=1 starts no lab: the specs that use it (`*.lab.spec.ts`) are left out. E2E_LAB_ONLY=1 runs only
+ * those, on the lab's panel alone: npm test runs them last, and the PostgreSQL panel, idle then, still cost
+ * 78 CPU-seconds in their three minutes (its tickers over every test's organisation; CI run of 2026-12-06).
+ */
+const withoutLab = process.env.E2E_NO_LAB === '1';
+const labOnly = !withoutLab && process.env.E2E_LAB_ONLY === '1';
 const databaseUrl = process.env.E2E_DATABASE_URL;
-if (!databaseUrl) {
+if (!databaseUrl && !labOnly) {
   throw new Error('E2E_DATABASE_URL is not set: run the browser tests through `npm test`, which creates a fresh database for them.');
 }
 
 /** The server as `npm start` runs it, compiled again first if a source changed since the build. */
 const panelCommand = `node apps/web/scripts/server-bundle.mjs --if-stale && exec node ${PANEL_SERVER}`;
 
-/** E2E_NO_LAB=1 starts no lab: the specs that use it (`*.lab.spec.ts`) are left out. */
-const withoutLab = process.env.E2E_NO_LAB === '1';
-
 export default defineConfig({
   testDir: 'e2e',
   testIgnore: withoutLab ? ['**/*.lab.spec.ts'] : [],
+  ...(labOnly && { testMatch: '**/*.lab.spec.ts' }),
   // Apart for the lab's run: npm test runs the lab specs after the others, and Playwright empties its output
   // directory when it starts, which took the first run's traces of a failure with it.
   outputDir: withoutLab ? 'test-results/e2e' : 'test-results/e2e-lab',
@@ -42,29 +47,33 @@ export default defineConfig({
     },
   },
   webServer: [
-    {
-      command: panelCommand,
-      url: `http://127.0.0.1:${port}/api/health`,
-      timeout: 120_000,
-      reuseExistingServer: false,
-      stdout: 'pipe',
-      env: {
-        NODE_ENV: 'production',
-        NEXT_TELEMETRY_DISABLED: '1',
-        // Agents in the lab's network namespaces reach the panel over their management links.
-        HOST: '0.0.0.0',
-        PORT: String(port),
-        TULA_PUBLIC_URL: `http://127.0.0.1:${port}`,
-        // Every test signs up from this one address.
-        TULA_SIGNUPS_PER_MINUTE: '1000',
-        // Failed alert deliveries retried after 0.5 s, 1 s, ... (not 30 s): the delivery log test waits for them.
-        TULA_ALERT_RETRY_BASE_MS: '500',
-        // No agent build to serve, whatever npm test's other suites build into apps/agent/dist/release
-        // meanwhile: e2e/add-node.spec.ts checks what "Add a node" says then.
-        TULA_AGENT_RELEASE_DIR: 'test-results/no-agent-release',
-        DATABASE_URL: databaseUrl,
-      },
-    },
+    ...(labOnly
+      ? []
+      : [
+          {
+            command: panelCommand,
+            url: `http://127.0.0.1:${port}/api/health`,
+            timeout: 120_000,
+            reuseExistingServer: false,
+            stdout: 'pipe' as const,
+            env: {
+              NODE_ENV: 'production',
+              NEXT_TELEMETRY_DISABLED: '1',
+              // Agents in the lab's network namespaces reach the panel over their management links.
+              HOST: '0.0.0.0',
+              PORT: String(port),
+              TULA_PUBLIC_URL: `http://127.0.0.1:${port}`,
+              // Every test signs up from this one address.
+              TULA_SIGNUPS_PER_MINUTE: '1000',
+              // Failed alert deliveries retried after 0.5 s, 1 s, ... (not 30 s): the delivery log test waits for them.
+              TULA_ALERT_RETRY_BASE_MS: '500',
+              // No agent build to serve, whatever npm test's other suites build into apps/agent/dist/release
+              // meanwhile: e2e/add-node.spec.ts checks what "Add a node" says then.
+              TULA_AGENT_RELEASE_DIR: 'test-results/no-agent-release',
+              DATABASE_URL: databaseUrl!,
+            },
+          },
+        ]),
     // E2E_NO_LAB=1: only the panel above, for specs that do not use the lab (no network namespaces are built).
     ...(withoutLab
       ? []

@@ -100,9 +100,7 @@ const gateway = new AgentGateway(db, bus, {
 // Staged rollouts move on here, on every replica; the organisation's lock lets one act at a time.
 const stopRollouts = startRolloutTicker(db, bus);
 // Alerts too: each organisation is evaluated under its own lock, deliveries are claimed row by row.
-// The embedded database has one connection: alerts look less often there, so counters and changes are not kept waiting.
 const stopAlerts = startAlertTicker(db, secrets, mailer, publicUrl, {
-  intervalMs: db.kind === 'embedded' ? 5000 : 1000,
   delivery: { retryBaseMs: env.TULA_ALERT_RETRY_BASE_MS },
 });
 const runtime = {
