@@ -8,14 +8,15 @@ import { defineConfig } from 'vitest/config';
  * use different namespace prefixes and subnets, but scripts/test.sh runs them one after the
  * other (side by side, the 2-core machine was the limit and the run no shorter). The rest
  * (PostgreSQL, panels and agents on loopback, pure code, namespace tests with subnets of their
- * own that time nothing: upgrade, systemd, prometheus, and the panel image, which needs root but no
- * namespace) run two files at a time as `host`.
+ * own that time nothing: install, upgrade, systemd, prometheus, the renderer's kernel checks in a
+ * namespace named by its process, and the panel image, which needs root but no namespace) run two
+ * files at a time as `host`: the `kernel` chain is the longer lane of npm test (2026-12-06).
  * scripts/test.sh starts `kernel` before the build and `kernel-panel` after it, beside `host`
  * and the browser tests, as separate processes: one vitest process gives every project that runs
  * at the same time the same number of workers (a plain `vitest run` runs the three one after the other).
  */
-const kernelTests = ['apps/agent/test/**/*.test.ts', 'apps/agent/src/announce/*.test.ts', 'packages/nft/test/**/*.test.ts'];
-const kernelPanelTests = ['test/*-lab.test.ts', 'test/{faults,install,lab}.test.ts'];
+const kernelTests = ['apps/agent/test/**/*.test.ts', 'apps/agent/src/announce/*.test.ts'];
+const kernelPanelTests = ['test/*-lab.test.ts', 'test/{faults,lab}.test.ts'];
 const allTests = ['{apps,packages}/*/src/**/*.test.ts', '{apps,packages}/*/test/**/*.test.ts', 'test/**/*.test.ts'];
 const exclude = ['**/node_modules/**', '**/.next/**'];
 
