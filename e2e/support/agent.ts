@@ -1,10 +1,9 @@
 // Real agents for the browser tests, enrolled with the token the panel's "Add a node" shows.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, type Page } from '@playwright/test';
-import { AGENT_COMMAND } from '../../apps/agent/test/support.ts';
+import { startAgent as startControlAgent } from '../../test/support/control.ts';
 
 /** Each agent's output, kept for the run: the page says a node never appeared, this says why. */
 const AGENT_LOGS = 'test-results/e2e-agents';
@@ -20,17 +19,17 @@ export async function enrollmentToken(page: Page): Promise<string> {
 }
 
 /**
- * Starts `tula-agent run` enrolling as `name` (the test bundle when npm test built one: a fifth of
- * tsx's start-up CPU). `netns` runs it inside a lab namespace; without one it runs in dry-run, so
- * it renders and acknowledges without touching this host's kernel.
+ * Starts `tula-agent run` enrolling as `name` (test/support/control.ts's agent: the test bundle when npm test
+ * built one, a fifth of tsx's start-up CPU), its output kept in AGENT_LOGS. `netns` runs it inside a lab
+ * namespace over plain http; without one it runs in dry-run, so it renders and acknowledges without touching
+ * this host's kernel.
  */
 export function startAgent(options: { server: string; token: string; name: string; netns?: string }): ChildProcess {
-  const stateDir = join(mkdtempSync(join(tmpdir(), `tula-e2e-${options.name}-`)), 'state');
-  const args = ['run', '--server', options.server, '--token', options.token, '--name', options.name, '--state-dir', stateDir];
-  const argv = options.netns
-    ? ['ip', 'netns', 'exec', options.netns, ...AGENT_COMMAND, ...args, '--insecure']
-    : [...AGENT_COMMAND, ...args, '--dry-run'];
   mkdirSync(AGENT_LOGS, { recursive: true });
-  const log = openSync(join(AGENT_LOGS, `${options.name}.log`), 'a');
-  return spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', log, log] });
+  return startControlAgent({
+    ...options,
+    dryRun: !options.netns,
+    extra: options.netns ? ['--insecure'] : [],
+    logFile: join(AGENT_LOGS, `${options.name}.log`),
+  }).child;
 }

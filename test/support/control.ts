@@ -1,7 +1,7 @@
 // Test support for the control plane: an account on a running panel, a tRPC
 // client acting as that account, and agent processes in server mode.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { createWriteStream, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AppRouter } from '@tula/api';
@@ -116,6 +116,8 @@ export function startAgent(options: {
   extra?: string[];
   /** Added to this process's environment. */
   env?: Record<string, string>;
+  /** A file its output is appended to as well, kept after the test (the browser tests' agents). */
+  logFile?: string;
 }): AgentProcess {
   const stateDir = options.stateDir ?? join(mkdtempSync(join(tmpdir(), 'tula-agent-')), 'state');
   const args = [
@@ -133,9 +135,15 @@ export function startAgent(options: {
   const argv = options.netns ? ['ip', 'netns', 'exec', options.netns, ...AGENT_COMMAND, ...args] : [...AGENT_COMMAND, ...args];
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const log = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : undefined;
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.on('data', (d: Buffer) => {
+      out += d.toString();
+      log?.write(d);
+    });
+  }
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  void exited.then(() => log?.end());
   return {
     child,
     stateDir,
