@@ -7,19 +7,23 @@ import { startTicker } from '../ticker.ts';
 import { DEFAULT_DELIVERY, sendDueDeliveries, type DeliveryOptions } from './deliver.ts';
 import { evaluateAlerts } from './evaluate.ts';
 
+/**
+ * Every 5 s: a tick runs about eleven queries per organisation with a rule (45 organisations kept an idle panel
+ * a third of a core busy at one tick a second), and 5 s is small beside what a condition takes to show (fall ×
+ * check interval, the offline threshold).
+ */
+const ALERT_TICK_MS = 5000;
+
 export function startAlertTicker(
   db: Database,
   box: SecretBox,
   mailer: Mailer,
   publicUrl: string,
-  options: { intervalMs?: number; delivery?: Partial<DeliveryOptions>; log?: (m: string) => void } = {},
+  options: { delivery?: Partial<DeliveryOptions>; log?: (m: string) => void } = {},
 ): () => Promise<void> {
   const log = options.log ?? ((m) => console.error(`alerts: ${m}`));
   const delivery = { ...DEFAULT_DELIVERY, ...options.delivery };
-  // Every 5 s by default: a tick runs about eleven queries per organisation with a rule (45 organisations kept an
-  // idle panel a third of a core busy at one tick a second), and 5 s is small beside what a condition takes to
-  // show (fall × check interval, the offline threshold).
-  return startTicker(options.intervalMs ?? 5000, () =>
+  return startTicker(ALERT_TICK_MS, () =>
     evaluateAlerts(db, publicUrl)
       .catch((err: Error) => log(`evaluation failed: ${err.message}`))
       .then(() => sendDueDeliveries(db, box, mailer, delivery))
