@@ -33,7 +33,7 @@ async function leftovers() {
     .filter((n) => n.startsWith(`${LAB_PREFIX}-`));
   const tables = (await run('nft', ['list', 'tables'])).stdout.split('\n').filter((l) => /tula/i.test(l));
   const ours = new RegExp(
-    `tula-agent .*--state-dir ${tmpdir()}/tula-lab-|netlab/src/traffic\\.ts .*--lab ${LAB_PREFIX}\\b|netlab/src/backend-server\\.ts .*--lab ${LAB_PREFIX}\\b`,
+    `tula-agent\\S* .*--state-dir ${tmpdir()}/tula-lab-|/(traffic|backend-server)\\S*\\.m?[jt]s .*--lab ${LAB_PREFIX}\\b`,
   );
   const processes = (await run('ps', ['-eo', 'args'])).stdout.split('\n').filter((l) => ours.test(l));
   return { namespaces, tables, processes };

@@ -63,8 +63,8 @@ export const labBackendRow = (page: Page, name: string) =>
 
 /**
  * Starts a lab backend's server from its row and waits until the row says so. The server is a
- * tsx process in the backend's namespace; on a loaded machine its start took over 20 s (the lab
- * gives it 30 s before it reports a failure).
+ * Node.js process in the backend's namespace; on a loaded machine its start took over 20 s (the
+ * lab gives it 30 s before it reports a failure).
  */
 export async function startLabServer(page: Page, name: string) {
   await labBackendRow(page, name).getByRole('button', { name: 'Start its server' }).click();

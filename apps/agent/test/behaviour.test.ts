@@ -3,7 +3,7 @@
 // kernel, real traffic, in network namespaces.
 import type { ChildProcess } from 'node:child_process';
 import type { DesiredStateInput } from '@tula/protocol';
-import { createLab, LAB, withoutFlowEntries, type Lab } from '@tula/netlab';
+import { createLab, LAB, netlabScript, withoutFlowEntries, type Lab } from '@tula/netlab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_COMMAND, AgentHost, curlFromClient, kernelTestsUnavailable, udpFlows as probeFlows } from './support.ts';
 
@@ -94,10 +94,7 @@ describe.skipIf(unavailable)(`data-plane behaviour${unavailable ? ` (skipped: ${
   it('draining: a long-lived connection keeps its backend while new connections avoid it', async () => {
     await lb.apply(doc(all()));
     const client = lab.spawn(lab.client.ns, [
-      process.execPath,
-      '--import',
-      'tsx',
-      'packages/netlab/src/keepalive-client.ts',
+      ...netlabScript('keepalive-client'),
       '--target',
       LAB.l2Vip.v4,
       '--interval',

@@ -2,7 +2,7 @@
 // that goes away stop counting, and how services are dispatched. Real nftables
 // and traffic in network namespaces.
 import type { DesiredStateInput } from '@tula/protocol';
-import { createLab, LAB, type Lab } from '@tula/netlab';
+import { createLab, LAB, netlabScript, type Lab } from '@tula/netlab';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentHost, curlFromClient, kernelTestsUnavailable } from './support.ts';
@@ -44,10 +44,7 @@ describe.skipIf(unavailable)(`flow table${unavailable ? ` (skipped: ${unavailabl
     // b1 also answers UDP on port 80 (with its name), for a UDP service on the web port.
     await started(
       lab.spawn(lab.backends[0]!.ns, [
-        process.execPath,
-        '--import',
-        'tsx',
-        'packages/netlab/src/backend-server.ts',
+        ...netlabScript('backend-server'),
         '--name',
         'b1',
         '--http',
@@ -66,18 +63,7 @@ describe.skipIf(unavailable)(`flow table${unavailable ? ` (skipped: ${unavailabl
 
   /** One UDP datagram per source port in `sports` ("a-b") to VIP:port: who answered each. */
   async function udp(port: number, sports: string): Promise<Record<string, string | null>> {
-    const r = await lab.exec(lab.client.ns, [
-      process.execPath,
-      '--import',
-      'tsx',
-      'packages/netlab/src/probe-client.ts',
-      '--target',
-      VIP,
-      '--port',
-      String(port),
-      '--sports',
-      sports,
-    ]);
+    const r = await lab.exec(lab.client.ns, [...netlabScript('probe-client'), '--target', VIP, '--port', String(port), '--sports', sports]);
     return JSON.parse(r.stdout) as Record<string, string | null>;
   }
 
@@ -226,22 +212,9 @@ describe.skipIf(unavailable)(`flow table${unavailable ? ` (skipped: ${unavailabl
         // Connections opened 12 s into the flood, when 900 s entries would have filled much of the table.
         await new Promise((r) => setTimeout(r, 12_000));
         const clients = Array.from({ length: 8 }, () =>
-          lab.exec(
-            lab.client.ns,
-            [
-              process.execPath,
-              '--import',
-              'tsx',
-              'packages/netlab/src/keepalive-client.ts',
-              '--target',
-              VIP,
-              '--interval',
-              '500',
-              '--duration',
-              '10000',
-            ],
-            { allowFailure: true },
-          ),
+          lab.exec(lab.client.ns, [...netlabScript('keepalive-client'), '--target', VIP, '--interval', '500', '--duration', '10000'], {
+            allowFailure: true,
+          }),
         );
         await new Promise((r) => setTimeout(r, 3000));
         // A backend change: a third backend takes about a third of the Maglev slots.

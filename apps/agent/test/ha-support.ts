@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { DesiredStateInput } from '@tula/protocol';
-import type { Lab, LabHost } from '@tula/netlab';
+import { netlabScript, type Lab, type LabHost, type NetlabScript } from '@tula/netlab';
 import { AGENT_COMMAND, type AgentHost } from './support.ts';
 
 const run = promisify(execFile);
@@ -144,8 +144,8 @@ export async function clientPort(lab: Lab, address: string, port: number): Promi
  * udp-stream.ts). Resolves once it handles SIGTERM (its SigCgt mask says so), so
  * a slow start under load is not mistaken for a run, and stopping it never kills it.
  */
-export async function startReporter<T>(lab: Lab, script: string, args: string[]) {
-  const child = lab.spawn(lab.client.ns, [process.execPath, '--import', 'tsx', `packages/netlab/src/${script}`, ...args]);
+export async function startReporter<T>(lab: Lab, script: NetlabScript, args: string[]) {
+  const child = lab.spawn(lab.client.ns, [...netlabScript(script), ...args]);
   await waitUntil(
     `${script} to start`,
     async () => {
@@ -179,12 +179,12 @@ export interface LoopResult {
 
 /** One request on a new connection every 20 ms until stopped (request-loop.ts). */
 export function startRequestLoop(lab: Lab, url: string, timeoutMs = 5000) {
-  return startReporter<LoopResult>(lab, 'request-loop.ts', ['--url', url, '--interval', '20', '--timeout', String(timeoutMs)]);
+  return startReporter<LoopResult>(lab, 'request-loop', ['--url', url, '--interval', '20', '--timeout', String(timeoutMs)]);
 }
 
 /** 16 UDP flows asking `target` every 10 ms until stopped (udp-stream.ts): how many were sent, when each lost one was. */
 export function startUdpStream(lab: Lab, target: string) {
-  return startReporter<{ sent: number; lost: number[] }>(lab, 'udp-stream.ts', ['--target', target, '--flows', '16', '--interval', '10']);
+  return startReporter<{ sent: number; lost: number[] }>(lab, 'udp-stream', ['--target', target, '--flows', '16', '--interval', '10']);
 }
 
 export async function waitUntil<T>(

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DesiredStateInput } from '@tula/protocol';
-import { LAB, type Lab, type LabHost } from '@tula/netlab';
+import { LAB, netlabScript, type Lab, type LabHost } from '@tula/netlab';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 /**
@@ -124,15 +124,6 @@ export async function backendsSeen(lab: Lab, url: string, want = lab.backends.le
 
 /** One UDP datagram per source port in `sports` ("a-b"): which backend answered each flow. */
 export async function udpFlows(lab: Lab, target: string, sports: string): Promise<Record<string, string | null>> {
-  const r = await lab.exec(lab.client.ns, [
-    process.execPath,
-    '--import',
-    'tsx',
-    'packages/netlab/src/probe-client.ts',
-    '--target',
-    target,
-    '--sports',
-    sports,
-  ]);
+  const r = await lab.exec(lab.client.ns, [...netlabScript('probe-client'), '--target', target, '--sports', sports]);
   return JSON.parse(r.stdout) as Record<string, string | null>;
 }

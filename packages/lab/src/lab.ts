@@ -12,12 +12,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createCaller, type LabControl, type PanelServices } from '@tula/api';
-import { createLab, LAB, removeNamespaces, startRouterBgp, type Lab, type LabHost } from '@tula/netlab';
+import { compiledEntry, createLab, LAB, netlabScript, removeNamespaces, startRouterBgp, type Lab, type LabHost } from '@tula/netlab';
 import { z } from 'zod';
 import { labSudoCommand } from './command.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const AGENT = `${repoRoot}node_modules/.bin/tula-agent`;
+/** The agent, compiled from this tree's source when the lab starts (see @tula/netlab's compiledEntry). */
+const agentCommand = () => [process.execPath, compiledEntry(`${repoRoot}apps/agent/src/cli.ts`, 'tula-agent')];
 /** The lab's agents serve Prometheus metrics on this port (docs/monitoring/prometheus.yml's). */
 const AGENT_METRICS_PORT = 9105;
 
@@ -193,7 +194,7 @@ export async function startLocalLab(
     const logFile = openSync(join(options.dataDir, 'lab', 'agents', `${host.name}.log`), 'a');
     agents.set(
       host.name,
-      spawn('ip', ['netns', 'exec', host.ns, AGENT, ...agentArgs.get(host.name)!], { stdio: ['ignore', logFile, logFile] }),
+      spawn('ip', ['netns', 'exec', host.ns, ...agentCommand(), ...agentArgs.get(host.name)!], { stdio: ['ignore', logFile, logFile] }),
     );
   };
   const spawnedAt = new Date();
@@ -335,10 +336,7 @@ export async function startLocalLab(
   );
 
   const traffic = lab.spawn(lab.client.ns, [
-    process.execPath,
-    '--import',
-    'tsx',
-    `${repoRoot}packages/netlab/src/traffic.ts`,
+    ...netlabScript('traffic'),
     '--http',
     LAB.l3Vip.v4,
     '--udp',

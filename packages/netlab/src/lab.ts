@@ -13,11 +13,10 @@
 // path between client and servers is narrower than either end's own link.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { netlabScript } from './compiled.ts';
 
 const exec = promisify(execFile);
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
 export const LAB = {
   clientNet: { v4: '10.98.0', v6: 'fd00:98:' },
@@ -148,16 +147,7 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     exec: (ns, argv, o) => sh(['ip', 'netns', 'exec', ns, ...argv], o),
     spawn: (ns, argv, env) => spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env }),
     async startServer(b) {
-      const child = lab.spawn(b.ns, [
-        process.execPath,
-        '--import',
-        'tsx',
-        `${repoRoot}packages/netlab/src/backend-server.ts`,
-        '--name',
-        b.name,
-        '--lab',
-        p,
-      ]);
+      const child = lab.spawn(b.ns, [...netlabScript('backend-server'), '--name', b.name, '--lab', p]);
       servers.set(b.ns, child);
       await new Promise<void>((resolve, reject) => {
         let out = '';
