@@ -26,8 +26,10 @@ export default defineConfig(
     files: ['**/*.{ts,tsx}'],
     extends: [tseslint.configs.recommendedTypeCheckedOnly],
     languageOptions: {
-      // One TypeScript program per tsconfig, found per file (every linted file is in some tsconfig).
-      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      // The two programs `npm run typecheck` checks (the root's, every package but the panel, and the panel's).
+      // projectService used each file's nearest tsconfig: twelve programs, each parsing and checking again
+      // the sources of the packages its package imports (91 CPU-seconds against 55, 2026-12-06).
+      parserOptions: { project: ['./tsconfig.json', './apps/web/tsconfig.json'], tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       // The type-aware rules that catch real faults: a promise nobody awaits, a promise where a value belongs.
