@@ -87,9 +87,8 @@ export E2E_DATABASE_URL="${TEST_DATABASE_URL%/*}/tula_e2e"
 # daemons, the checks and the build mostly compute. In order of start:
 #   the Prisma client and the agent's bundle; then at once the `kernel` tests (agent and nftables,
 #   nothing built needed), and Prettier, the type check and build, and ESLint; once the build is
-#   there, the browser tests that need no lab and after them the `host` tests, while the
-#   `kernel-panel` tests follow the `kernel` tests as soon as those are done (namespace tests run
-#   one file at a time), and after them the browser tests on the local lab while the `host` tests end.
+#   there, the browser tests that need no lab, and the `kernel-panel` tests followed by the browser
+#   tests on the local lab; once the `kernel` tests are done, the `host` tests.
 status=0
 # The default lab (test/lab.test.ts) and the browser tests' (pwlab, playwright.config.ts) differ
 # only while these are unset.
@@ -130,35 +129,37 @@ if [ "$build" -ne 0 ]; then
   exit 1
 fi
 
-say "browser tests without the lab (Playwright, Debian Chromium), then the unit and integration tests (vitest --project host, two files at a time), in the background"
-browser_then_host() {
+# Three lanes from here, each mostly waiting on something the others do not: the browser tests without the
+# lab (a page's timers and the panel's answers); the `kernel-panel` tests and then the browser tests on the
+# lab (namespaces, agents, daemons); and, once the `kernel` tests are done, the `host` tests (two files at a
+# time, the lane that computes). One after the other, `kernel`, `kernel-panel` and the lab's specs took
+# 900 s of a 946 s run while the machine was a third idle in the browser tests' first 270 s (2026-12-06).
+say "browser tests without the lab (Playwright, Debian Chromium), in the background"
+(timed "browser tests without the lab (Playwright)" tagged browser env E2E_NO_LAB=1 npx playwright test) &
+browser_tests=$!
+say "kernel tests with a panel (vitest --project kernel-panel, one file at a time), then the browser tests on the local lab, in the background"
+# The two namespace projects use different namespace prefixes and management subnets (vitest.config.ts).
+# The lab's specs come after the `kernel-panel` tests, not beside them: the lab's panel runs on the embedded
+# database, in the process that serves the pages, beside the lab's agents and traffic, and with every lane
+# at once its saved edits timed out and the lab specs failed one after the other (load average 20). On its
+# own panel (E2E_LAB_ONLY=1, no idle PostgreSQL panel beside it) the run costs under a core (111 CPU-s in
+# 131 s, 2026-12-06).
+panel_then_lab() {
   local result=0
-  timed "browser tests without the lab (Playwright)" tagged browser env E2E_NO_LAB=1 npx playwright test || result=1
-  timed "vitest host" tagged host npx vitest run --project host || result=1
+  timed "vitest kernel-panel" tagged kernel-panel npx vitest run --project kernel-panel || result=1
+  timed "browser tests on the lab (Playwright)" tagged browser-lab env E2E_LAB_ONLY=1 npx playwright test || result=1
   return "$result"
 }
-browser_then_host &
-host_tests=$!
+panel_then_lab &
+panel_lab_tests=$!
 # ESLint goes on beside the browser tests: they need only the build, and waiting for it cost their
 # lane 40-50 s on 2026-12-06 (ESLint ended that long after the build).
 wait "$lint" || status=1
-
-# The two namespace projects one after the other: side by side with the lanes above (tried twice
-# on 2026-12-06) the machine's two cores were the limit. The second try, `kernel-panel` and then the
-# lab's specs in a lane of their own from the build on, took 1,240 s against 1,231 s: the kernel
-# lane took 720 s instead of 550, the lab's specs 397 s instead of 249, and an open page's Chromium
-# burns CPU for as long as the page is open.
 wait "$kernel_tests" || status=1
-say "kernel tests with a panel (vitest --project kernel-panel, one file at a time)"
-timed "vitest kernel-panel" tagged kernel-panel npx vitest run --project kernel-panel || status=1
-# Then the lab's specs, while the host tests finish. Not beside the lanes above: the lab's panel runs on
-# the embedded database, in the process that serves the pages, beside the lab's agents and traffic, and
-# there its saved edits timed out and the lab specs failed one after the other (load average 20). On its
-# own panel (E2E_LAB_ONLY=1, no idle PostgreSQL panel beside it) the run costs under a core (111 CPU-s in
-# 131 s, 2026-12-06): the host tests' last seconds and it share the machine.
-say "browser tests on the local lab (Playwright, *.lab.spec.ts)"
-timed "browser tests on the lab (Playwright)" tagged browser-lab env E2E_LAB_ONLY=1 npx playwright test || status=1
-wait "$host_tests" || status=1
+say "unit and integration tests (vitest --project host, two files at a time)"
+timed "vitest host" tagged host npx vitest run --project host || status=1
+wait "$browser_tests" || status=1
+wait "$panel_lab_tests" || status=1
 # A safety net for the machine, not for the result: the lab tests check their own cleanup.
 if [ "$(id -u)" = 0 ]; then
   npm run -s lab:down >/dev/null 2>&1 || true
