@@ -226,6 +226,8 @@ export interface CounterWriterOptions {
 export class CounterWriter {
   private queue: PendingReport[] = [];
   private readonly names = new Map<string, OrgNames>();
+  /** Bumped per organisation by invalidate: names read while it moved are read again, never kept. */
+  private readonly namesGeneration = new Map<string, number>();
   /** Last health seen per node and backend, to record transitions. */
   private readonly health = new Map<string, Map<Series, boolean>>();
   /** Every series by organisation, kind and key: one object each, across reloads of the names. */
@@ -361,15 +363,20 @@ export class CounterWriter {
   /** Forget cached names of an organisation (its services changed). */
   invalidate(organizationId: string) {
     this.names.delete(organizationId);
+    this.namesGeneration.set(organizationId, (this.namesGeneration.get(organizationId) ?? 0) + 1);
   }
 
   private async namesOf(organizationId: string): Promise<OrgNames> {
     const cached = this.names.get(organizationId);
     if (cached && Date.now() - cached.loadedAt < NAMES_TTL_MS) return cached;
+    const generation = this.namesGeneration.get(organizationId) ?? 0;
     const services = await this.db.prisma.service.findMany({
       where: { organizationId },
       select: { id: true, name: true, backends: { select: { id: true, address: true } } },
     });
+    // The services changed while they were read (a service created, its balancers told): what was read may
+    // predate the change, and kept it would drop the new service's counters for the names' whole lifetime.
+    if ((this.namesGeneration.get(organizationId) ?? 0) !== generation) return this.namesOf(organizationId);
     const names: OrgNames = {
       loadedAt: Date.now(),
       services: new Map(

@@ -554,6 +554,53 @@ async function expectFailedFlushRemembersNothing(db: Database) {
 }
 
 /**
+ * A service created while the writer reads the organisation's services (to name what reports carry) has its
+ * counters stored from its first report: a read that began before the change is read again, not kept for the
+ * names' 30 s lifetime (a CI run of test/live-browser-lab.test.ts stored none of a new service's inbound bytes
+ * for that long, on a loaded machine). The read is held between its queries (the services, then their
+ * backends) by a lock on "Backend" while the service is created and the writer told.
+ */
+async function expectNamesReadAgainWhenChangedDuringRead(db: Database) {
+  const { orgId, nodeIds } = await fleet(db);
+  const writer = quietWriter(db);
+  const node = nodeIds[0]!;
+  const boot = randomBytes(8).toString('hex');
+  const locker = await db.pool.connect();
+  let added: { id: string } | undefined;
+  try {
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE "Backend" IN ACCESS EXCLUSIVE MODE');
+    writer.push({ nodeId: node, organizationId: orgId, report: report(boot, 1, T0, 0), done: () => {} });
+    const flushing = writer.flush();
+    for (let i = 0; ; i++) {
+      const { rows } = await db.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%"Backend"%'`,
+      );
+      if (rows[0]!.n > 0) break;
+      if (i > 200) throw new Error('the writer never read the backends');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    added = await db.prisma.service.create({
+      data: { organizationId: orgId, name: 'added', vip: '10.20.0.2', portStart: 80, portEnd: 80, protocol: 'tcp', mode: 'l2' },
+    });
+    writer.invalidate(orgId);
+    await locker.query('COMMIT');
+    await flushing;
+    const first = { name: 'added', packets: 3, bytes: 300, newFlows: 1, drops: 0, backends: [] };
+    expect(await store(writer, orgId, node, { type: 'counters', boot, seq: 2, at: T0 + 1000, services: [first], vips: [] })).toBe(true);
+  } finally {
+    await locker.query('ROLLBACK').catch(() => undefined);
+    locker.release();
+    await writer.close();
+  }
+  const { rows } = await db.pool.query<{ bytes: string }>(
+    `SELECT COALESCE(sum(bytes), 0)::text AS bytes FROM "CounterSample" WHERE "organizationId" = $1 AND kind = 'service' AND "seriesKey" = $2`,
+    [orgId, added.id],
+  );
+  expect(Number(rows[0]!.bytes)).toBe(300);
+}
+
+/**
  * Exactly-once costs rows per flush, not per report: every report a flush stores has its agent's
  * cursor (boot, sequence) written with the sums, in one cursor row per organisation and flush
  * whatever the number of agents. Counted by a trigger on every cursor table, inserts and updates.
@@ -619,6 +666,7 @@ describe('counter writer on PostgreSQL', () => {
   it('does not count a report resent to another replica twice', () => expectResendToAnotherReplica(db));
   it('does not count a resend twice after the day holding its cursor expired', () => expectResendAfterCursorExpired(db));
   it('remembers nothing of a flush that failed once its cursor row was built', () => expectFailedFlushRemembersNothing(db));
+  it('stores a service created while its names were read from its first report', () => expectNamesReadAgainWhenChangedDuringRead(db));
 });
 
 describe('counter writer on the embedded database (PGlite)', () => {
