@@ -5,14 +5,13 @@ import { defineConfig } from 'vitest/config';
  * project share a management subnet (ha-bgp and convergence) and several measure failovers, so
  * each project runs one file at a time: `kernel` (the agent and nftables alone, no build needed)
  * and `kernel-panel` (a production panel beside namespaces: needs `turbo run build`); the two
- * use different namespace prefixes and subnets, but scripts/test.sh runs them one after the
- * other (side by side, the 2-core machine was the limit and the run no shorter). The rest
+ * use different namespace prefixes and subnets, and scripts/test.sh runs them side by side. The rest
  * (PostgreSQL, panels and agents on loopback, pure code, namespace tests with subnets of their
  * own that time nothing: install, upgrade, systemd, prometheus, the renderer's kernel checks in a
  * namespace named by its process, and the panel image, which needs root but no namespace) run two
- * files at a time as `host`: the `kernel` chain is the longer lane of npm test (2026-12-06).
- * scripts/test.sh starts `kernel` before the build and `kernel-panel` after it, beside `host`
- * and the browser tests, as separate processes: one vitest process gives every project that runs
+ * files at a time as `host` (scripts/test.sh asks for three once the other lanes are ending).
+ * scripts/test.sh starts `kernel` before the build, `kernel-panel` once the build is there and
+ * `host` once `kernel` is done, as separate processes: one vitest process gives every project that runs
  * at the same time the same number of workers (a plain `vitest run` runs the three one after the other).
  */
 const kernelTests = ['apps/agent/test/**/*.test.ts', 'apps/agent/src/announce/*.test.ts'];
