@@ -3,7 +3,7 @@
 // rules, one alert per transition however many evaluators race, the kinds
 // that come from recorded events, the sealed webhook secret and the sender's
 // claim.
-import { evaluateOrganization, sendDueDeliveries, webhookSecretBox } from '@tula/api';
+import { evaluateAlerts, evaluateOrganization, sendDueDeliveries, webhookSecretBox } from '@tula/api';
 import { type Database } from '@tula/db';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { balancerNode, memberCaller, reportStatus, useTestApiDatabase, type Caller } from './support/caller.ts';
@@ -21,6 +21,33 @@ beforeAll(async () => {
   ({ api, organizationId: org } = await memberCaller(db, { name: 'Ada Alerts' }));
   lb1 = (await balancerNode(db, org, 'lb1', '10.9.0.1')).id;
 });
+
+/** A service of the organisation balanced by `balancer`, and a staged rollout of it rolled back (at `at`, or now). */
+async function rolledBackService(name: string, vip: string, balancer: string, reason: string, at?: Date): Promise<string> {
+  const { id } = await api.services.create({
+    name,
+    vip,
+    ports: '80',
+    protocol: 'tcp',
+    mode: 'l2',
+    balancerNodeIds: [balancer],
+    backends: [{ address: '10.0.0.9' }],
+  });
+  await db.prisma.rollout.create({
+    data: {
+      organizationId: org,
+      serviceId: id,
+      fromRevision: 1,
+      toRevision: 2,
+      holdSeconds: 60,
+      batchSize: 1,
+      status: 'rolled_back',
+      reason,
+      ...(at && { updatedAt: at }),
+    },
+  });
+  return id;
+}
 
 /** Four evaluators at once, as four replicas would tick. */
 const race = async () => (await Promise.all([1, 2, 3, 4].map(() => evaluateOrganization(db, org, URL)))).flat();
@@ -109,27 +136,7 @@ describe('alerts', () => {
     await db.prisma.node.update({ where: { id: lb2 }, data: { connected: true, lastSeenAt: new Date() } });
     expect((await race()).map((a) => [a.kind, a.state])).toEqual([['node_offline', 'resolved']]);
 
-    const { id: serviceId } = await api.services.create({
-      name: 'mail',
-      vip: '10.9.9.20',
-      ports: '25',
-      protocol: 'tcp',
-      mode: 'l2',
-      balancerNodeIds: [lb2],
-      backends: [{ address: '10.0.0.9' }],
-    });
-    await db.prisma.rollout.create({
-      data: {
-        organizationId: org,
-        serviceId,
-        fromRevision: 1,
-        toRevision: 2,
-        holdSeconds: 60,
-        batchSize: 1,
-        status: 'rolled_back',
-        reason: 'lb2 rejected revision 2',
-      },
-    });
+    const serviceId = await rolledBackService('mail', '10.9.9.20', lb2, 'lb2 rejected revision 2');
     expect((await race()).map((a) => [a.kind, a.detail])).toEqual([
       ['rollout_rolled_back', 'revision 2 stopped, revision 1 restored: lb2 rejected revision 2'],
     ]);
@@ -167,6 +174,35 @@ describe('alerts', () => {
     expect(d).toMatchObject({ status: 'delivered', test: true, log: [{ attempt: 1, statusCode: 200, error: null, retryAfterMs: null }] });
     expect((await api.audit.list({})).items.map((e) => e.action)).toEqual(expect.arrayContaining(['webhook.create', 'webhook.test']));
     await receiver.close();
+  });
+
+  it("one tick reads every organisation's inputs at once and raises each one's alerts from its own only", async () => {
+    const b = await memberCaller(db, { name: 'Bea Batch' });
+    const nackedInB = (await balancerNode(db, b.organizationId, 'lb1', '10.9.1.1')).id;
+    // The tick's shared reads pick the organisations to evaluate; each is then decided on its own reads, under its
+    // lock. A's rollout rule changed just now, B's earlier: the shared read takes rolled-back rollouts since B's,
+    // and A's rollout from between the two is older than A's own rule: history for A, not news.
+    const ruleChanged = new Date();
+    const aRule = (await api.alerts.rules()).find((r) => r.kind === 'rollout_rolled_back')!;
+    await db.prisma.alertRule.update({ where: { id: aRule.id }, data: { updatedAt: ruleChanged } });
+    await db.prisma.alertRule.updateMany({
+      where: { organizationId: b.organizationId, kind: 'rollout_rolled_back' },
+      data: { updatedAt: new Date(ruleChanged.getTime() - 60_000) },
+    });
+    const serviceId = await rolledBackService(
+      'batch',
+      '10.9.9.30',
+      lb1,
+      'before the rule changed',
+      new Date(ruleChanged.getTime() - 30_000),
+    );
+    await db.prisma.node.update({ where: { id: nackedInB }, data: { lastError: 'version 2: nft: syntax error', lastErrorAt: new Date() } });
+    const raised = (await evaluateAlerts(db, URL)).filter((a) => [org, b.organizationId].includes(a.organizationId));
+    expect(raised.map((a) => [a.organizationId, a.kind, a.title])).toEqual([
+      [b.organizationId, 'nack', 'Node lb1 rejected its configuration'],
+    ]);
+    expect((await evaluateAlerts(db, URL)).filter((a) => [org, b.organizationId].includes(a.organizationId))).toEqual([]);
+    await api.services.delete({ id: serviceId });
   });
 
   it('another organisation sees none of the alerts and cannot acknowledge them', async () => {

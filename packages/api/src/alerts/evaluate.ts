@@ -14,9 +14,9 @@
 // see its recovery: the evaluator ends it with an `ended` alert saying why, and
 // forgets the stored condition (a rule turned on again starts afresh).
 import { isOnline } from '@tula/control';
-import type { Database } from '@tula/db';
+import type { Database, Db } from '@tula/db';
 import type { Tx } from '../change.ts';
-import { servicesWithHealth } from '../routers/services/list.ts';
+import { servicesHealthIn } from '../routers/services/list.ts';
 import { alertPayload } from './payload.ts';
 
 type AlertKind = 'backend_down' | 'service_down' | 'node_offline' | 'nack' | 'drift' | 'rollout_rolled_back' | 'trial_ending';
@@ -40,13 +40,105 @@ const lockKey = (organizationId: string) => `alerts:${organizationId}`;
 const FIRING_VALUES = { OR: [{ value: 'down' }, { value: { startsWith: 'nack:' } }] };
 const isFiringValue = (value: string) => value === 'down' || value.startsWith('nack:');
 
+const NODE_SELECT = {
+  id: true,
+  organizationId: true,
+  name: true,
+  connected: true,
+  lastSeenAt: true,
+  revokedAt: true,
+  lastError: true,
+  lastDriftAt: true,
+  lastDrift: true,
+} as const;
+
+/** What an organisation's enabled rules are evaluated on. */
+interface AlertInputs {
+  rules: Awaited<ReturnType<Db['alertRule']['findMany']>>;
+  services: Awaited<ReturnType<typeof servicesHealthIn>>;
+  nodes: {
+    id: string;
+    name: string;
+    connected: boolean;
+    lastSeenAt: Date | null;
+    revokedAt: Date | null;
+    lastError: string | null;
+    lastDriftAt: Date | null;
+    lastDrift: string[];
+  }[];
+  /** Rolled-back rollouts changed since the oldest rollout rule's last change. */
+  rolledBack: Awaited<ReturnType<Db['rollout']['findMany']>>;
+  serviceNames: Map<string, string>;
+  trialEndsAt: Date | null;
+}
+
+/** Organisations per read: a tick reads every organisation with a rule in reads of this many. */
+const ORGANIZATIONS_PER_READ = 200;
+
+/**
+ * The inputs of several organisations' rules, read for all of them at once: seven reads a tick whatever the
+ * number of organisations (read per organisation, an idle panel with 45 of them ran 87 queries a second).
+ * Only what some organisation's rules need is read.
+ */
+async function alertInputs(db: Db, organizationIds: string[]): Promise<Map<string, AlertInputs>> {
+  const out = new Map<string, AlertInputs>();
+  for (let i = 0; i < organizationIds.length; i += ORGANIZATIONS_PER_READ) {
+    const ids = organizationIds.slice(i, i + ORGANIZATIONS_PER_READ);
+    const rules = await db.alertRule.findMany({ where: { organizationId: { in: ids }, enabled: true } });
+    const needing = (...kinds: string[]) => [...new Set(rules.filter((r) => kinds.includes(r.kind)).map((r) => r.organizationId))];
+    const serviceOrgs = needing('backend_down', 'service_down');
+    const nodeOrgs = needing('node_offline', 'nack', 'drift');
+    const rollbackRules = rules.filter((r) => r.kind === 'rollout_rolled_back');
+    const trialOrgs = needing('trial_ending');
+    const [services, nodes, rolledBack, trials] = await Promise.all([
+      serviceOrgs.length ? servicesHealthIn({ db: { prisma: db } }, serviceOrgs) : [],
+      nodeOrgs.length ? db.node.findMany({ where: { organizationId: { in: nodeOrgs }, revokedAt: null }, select: NODE_SELECT }) : [],
+      rollbackRules.length
+        ? db.rollout.findMany({
+            where: {
+              organizationId: { in: [...new Set(rollbackRules.map((r) => r.organizationId))] },
+              status: 'rolled_back',
+              updatedAt: { gte: new Date(Math.min(...rollbackRules.map((r) => r.updatedAt.getTime()))) },
+            },
+          })
+        : [],
+      trialOrgs.length ? db.organization.findMany({ where: { id: { in: trialOrgs } }, select: { id: true, trialEndsAt: true } }) : [],
+    ]);
+    const serviceNames = new Map(
+      rolledBack.length
+        ? (
+            await db.service.findMany({
+              where: { organizationId: { in: ids }, id: { in: rolledBack.map((r) => r.serviceId) } },
+              select: { id: true, name: true },
+            })
+          ).map((x) => [x.id, x.name] as const)
+        : [],
+    );
+    const trialEnds = new Map(trials.map((o) => [o.id, o.trialEndsAt]));
+    for (const organizationId of ids) {
+      const own = rules.filter((r) => r.organizationId === organizationId);
+      // Rolled back since this organisation's own oldest rollout rule changed (the read above took the oldest of all).
+      const since = Math.min(...own.filter((r) => r.kind === 'rollout_rolled_back').map((r) => r.updatedAt.getTime()));
+      out.set(organizationId, {
+        rules: own,
+        services: services.filter((x) => x.organizationId === organizationId),
+        nodes: nodes.filter((n) => n.organizationId === organizationId),
+        rolledBack: rolledBack.filter((r) => r.organizationId === organizationId && r.updatedAt.getTime() >= since),
+        serviceNames,
+        trialEndsAt: trialEnds.get(organizationId) ?? null,
+      });
+    }
+  }
+  return out;
+}
+
 /**
  * The conditions the organisation's enabled rules watch now, and `watched`: every
  * subject that exists and an enabled rule watches, its condition known now or not
  * (a backend behind an offline balancer is unknown, yet still watched).
  */
-async function conditions(tx: Tx, organizationId: string, now: Date): Promise<{ current: Condition[]; watched: Set<string> }> {
-  const rules = await tx.alertRule.findMany({ where: { organizationId, enabled: true } });
+function conditions(inputs: AlertInputs, now: Date): { current: Condition[]; watched: Set<string> } {
+  const { rules } = inputs;
   const out: Condition[] = [];
   const watched = new Set<string>();
   if (rules.length === 0) return { current: out, watched };
@@ -57,8 +149,7 @@ async function conditions(tx: Tx, organizationId: string, now: Date): Promise<{ 
   };
 
   if (of('backend_down').length || of('service_down').length) {
-    const services = await servicesWithHealth({ db: { prisma: tx as never } }, organizationId);
-    for (const s of services) {
+    for (const s of inputs.services) {
       if (s.draft) continue;
       for (const b of s.backends) {
         const matched = of('backend_down').filter(
@@ -130,20 +221,7 @@ async function conditions(tx: Tx, organizationId: string, now: Date): Promise<{ 
 
   const nodeRules = of('node_offline').length + of('nack').length + of('drift').length;
   if (nodeRules) {
-    const nodes = await tx.node.findMany({
-      where: { organizationId, revokedAt: null },
-      select: {
-        id: true,
-        name: true,
-        connected: true,
-        lastSeenAt: true,
-        revokedAt: true,
-        lastError: true,
-        lastDriftAt: true,
-        lastDrift: true,
-      },
-    });
-    for (const n of nodes) {
+    for (const n of inputs.nodes) {
       for (const r of of('node_offline')) {
         watched.add(`node:${n.id}:offline:${r.id}`);
         const limit = (r.seconds ?? 60) * 1000;
@@ -232,18 +310,8 @@ async function conditions(tx: Tx, organizationId: string, now: Date): Promise<{ 
 
   const rolledBack = of('rollout_rolled_back');
   if (rolledBack.length) {
-    const since = new Date(Math.min(...rolledBack.map((r) => r.updatedAt.getTime())));
-    const rollouts = await tx.rollout.findMany({ where: { organizationId, status: 'rolled_back', updatedAt: { gte: since } } });
-    const names = new Map(
-      (
-        await tx.service.findMany({
-          where: { organizationId, id: { in: rollouts.map((r) => r.serviceId) } },
-          select: { id: true, name: true },
-        })
-      ).map((s) => [s.id, s.name]),
-    );
-    for (const ro of rollouts) {
-      const service = names.get(ro.serviceId) ?? ro.serviceId;
+    for (const ro of inputs.rolledBack) {
+      const service = inputs.serviceNames.get(ro.serviceId) ?? ro.serviceId;
       add(
         {
           key: `rollout:${ro.id}`,
@@ -270,8 +338,9 @@ async function conditions(tx: Tx, organizationId: string, now: Date): Promise<{ 
   }
 
   for (const r of of('trial_ending')) {
-    const org = await tx.organization.findUniqueOrThrow({ where: { id: organizationId }, select: { trialEndsAt: true } });
-    const left = org.trialEndsAt.getTime() - now.getTime();
+    const { trialEndsAt } = inputs;
+    if (!trialEndsAt) continue; // the organisation went meanwhile
+    const left = trialEndsAt.getTime() - now.getTime();
     const value = left <= 0 ? 'ended' : left <= (r.seconds ?? 259_200) * 1000 ? 'ending' : null;
     if (!value) continue;
     add(
@@ -286,8 +355,8 @@ async function conditions(tx: Tx, organizationId: string, now: Date): Promise<{ 
           detail:
             value === 'ended'
               ? 'The panel is read-only now; balancers keep forwarding with their last state.'
-              : `It ends at ${org.trialEndsAt.toISOString()}; after that the panel turns read-only.`,
-          data: { trialEndsAt: org.trialEndsAt },
+              : `It ends at ${trialEndsAt.toISOString()}; after that the panel turns read-only.`,
+          data: { trialEndsAt },
         }),
       },
       [r],
@@ -335,18 +404,34 @@ function subjectOf(firing: { kind: AlertKind; data: unknown }): string {
   return `Node ${data.node}`;
 }
 
-/** Whether any watched condition differs from the stored one: read without a transaction, so an idle tick holds no lock or connection long. */
-async function anyChange(db: Database, organizationId: string, now: Date): Promise<boolean> {
-  const { current, watched } = await conditions(db.prisma, organizationId, now);
-  const stored = new Map((await db.prisma.alertState.findMany({ where: { organizationId } })).map((s) => [s.key, s.value] as const));
-  return (
-    current.some((c) => stored.get(c.key) !== c.value) || [...stored].some(([key, value]) => isFiringValue(value) && !watched.has(key))
-  );
+/**
+ * The organisations among `organizationIds` where a watched condition differs from the stored one: read
+ * for all of them at once and without a transaction, so an idle tick holds no lock or connection long.
+ */
+async function organizationsWithChanges(db: Database, organizationIds: string[], now: Date): Promise<string[]> {
+  const inputs = await alertInputs(db.prisma, organizationIds);
+  const stored = new Map<string, Map<string, string>>(organizationIds.map((id) => [id, new Map()]));
+  for (let i = 0; i < organizationIds.length; i += ORGANIZATIONS_PER_READ) {
+    const states = await db.prisma.alertState.findMany({
+      where: { organizationId: { in: organizationIds.slice(i, i + ORGANIZATIONS_PER_READ) } },
+    });
+    for (const st of states) stored.get(st.organizationId)!.set(st.key, st.value);
+  }
+  return organizationIds.filter((id) => {
+    const { current, watched } = conditions(inputs.get(id)!, now);
+    const was = stored.get(id)!;
+    return current.some((c) => was.get(c.key) !== c.value) || [...was].some(([key, value]) => isFiringValue(value) && !watched.has(key));
+  });
 }
 
 /** Evaluates one organisation; returns the alerts raised (none when another replica holds its lock). */
 export async function evaluateOrganization(db: Database, organizationId: string, publicUrl: string, now = new Date()) {
-  if (!(await anyChange(db, organizationId, now))) return [];
+  if (!(await organizationsWithChanges(db, [organizationId], now)).length) return [];
+  return evaluateChanged(db, organizationId, publicUrl, now);
+}
+
+/** Raises the alerts of an organisation where something changed. */
+async function evaluateChanged(db: Database, organizationId: string, publicUrl: string, now: Date) {
   // Something changed: decide again under the lock, where only one replica can act on it.
   return db.prisma.$transaction(
     async (tx) => {
@@ -354,7 +439,7 @@ export async function evaluateOrganization(db: Database, organizationId: string,
         { locked: boolean }[]
       >`SELECT pg_try_advisory_xact_lock(hashtext(${lockKey(organizationId)})) AS locked`;
       if (!lock?.locked) return [];
-      const { current, watched } = await conditions(tx, organizationId, now);
+      const { current, watched } = conditions((await alertInputs(tx as never, [organizationId])).get(organizationId)!, now);
       const stored = new Map((await tx.alertState.findMany({ where: { organizationId } })).map((s) => [s.key, s.value] as const));
       const raised = [];
       let recipients: string[] | undefined;
@@ -441,13 +526,13 @@ export async function evaluateAlerts(db: Database, publicUrl: string, now = new 
     // An organisation whose last rule was turned off still has firing alerts to end.
     db.prisma.alertState.findMany({ where: FIRING_VALUES, distinct: ['organizationId'], select: { organizationId: true } }),
   ]);
-  const orgs = new Set([...withRules, ...withFiring].map((o) => o.organizationId));
+  const orgs = [...new Set([...withRules, ...withFiring].map((o) => o.organizationId))];
   const raised = [];
   const failures: string[] = [];
-  for (const organizationId of orgs) {
+  for (const organizationId of await organizationsWithChanges(db, orgs, now)) {
     // One organisation failing (a busy database) must not hold back the others.
     try {
-      raised.push(...(await evaluateOrganization(db, organizationId, publicUrl, now)));
+      raised.push(...(await evaluateChanged(db, organizationId, publicUrl, now)));
     } catch (err) {
       failures.push(`${organizationId}: ${(err as Error).message}`);
     }

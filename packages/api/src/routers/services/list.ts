@@ -82,6 +82,25 @@ function rollout(s: Row, backendNodes: RolloutNode[], now: number) {
   };
 }
 
+/** A service's backends and the service with their current health, as the balancers' last reports say. */
+function withHealth(s: Row) {
+  const { backends, ...health } = serviceHealth(
+    s,
+    s.balancers.map((b) => b.node),
+  );
+  return { backends: s.backends.map((b, i) => ({ ...b, health: backends[i]!.health })), health };
+}
+
+/** The services of several organisations with their health, in one read (the alert evaluator's, every tick). */
+export async function servicesHealthIn(ctx: { db: { prisma: import('@tula/db').Db } }, organizationIds: string[]) {
+  const rows = await ctx.db.prisma.service.findMany({
+    where: { organizationId: { in: organizationIds } },
+    include,
+    orderBy: { name: 'asc' },
+  });
+  return rows.map((s) => ({ id: s.id, organizationId: s.organizationId, name: s.name, draft: s.draft, ...withHealth(s) }));
+}
+
 export async function withRollout(ctx: { db: { prisma: import('@tula/db').Db } }, organizationId: string, rows: Row[]) {
   // Backend hosts are linked explicitly or by an address their agent reported.
   const nodes = await ctx.db.prisma.node.findMany({
@@ -107,10 +126,7 @@ export async function withRollout(ctx: { db: { prisma: import('@tula/db').Db } }
       const n = b.nodeId ? byId.get(b.nodeId) : byAddress.get(b.address);
       if (n && s.mode !== 'nat') backendNodes.set(n.id, n);
     }
-    const { backends, ...health } = serviceHealth(
-      s,
-      s.balancers.map((b) => b.node),
-    );
+    const { backends, health } = withHealth(s);
     return {
       ...s,
       balancers: s.balancers.map(({ node: { failingBackends: _f, warnings: _w, announceState: state, ...node } }) => ({
@@ -120,7 +136,7 @@ export async function withRollout(ctx: { db: { prisma: import('@tula/db').Db } }
         /** Without BGP or VRRP: whether it answers ARP for the VIP alone, shares it, or needs a route. */
         reach: vipReach(s.mode, s.balancers.length),
       })),
-      backends: s.backends.map((b, i) => ({ ...b, health: backends[i]!.health })),
+      backends,
       health,
       rollout: rollout(
         s,
