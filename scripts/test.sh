@@ -85,10 +85,10 @@ export E2E_DATABASE_URL="${TEST_DATABASE_URL%/*}/tula_e2e"
 
 # The steps overlap (README, "npm test"): the kernel tests mostly wait on packets, timers and
 # daemons, the checks and the build mostly compute. In order of start:
-#   the Prisma client and the agent's bundle; then at once the `kernel` tests (agent and nftables,
-#   nothing built needed), and Prettier, the type check and build, and ESLint; once the build is
-#   there, the browser tests that need no lab, and the `kernel-panel` tests followed by the browser
-#   tests on the local lab; once the `kernel` tests are done, the `host` tests.
+#   the Prisma client and the agent's bundle; then at once the `kernel` and `kernel-converge` tests
+#   (agent and nftables, nothing built needed), and Prettier, the type check and build, and ESLint;
+#   once the build is there, the browser tests that need no lab, and the `kernel-panel` tests followed
+#   by the browser tests on the local lab; once both agent projects are done, the `host` tests.
 status=0
 # The default lab (test/lab.test.ts) and the browser tests' (pwlab, playwright.config.ts) differ
 # only while these are unset.
@@ -106,9 +106,14 @@ timed "agent bundle (esbuild)" npm run -s build -w @tula/agent
 cp apps/agent/dist/tula-agent.mjs "$agent_bundle_dir/"
 export TULA_AGENT_BUNDLE="$agent_bundle_dir/tula-agent.mjs"
 
-say "kernel tests without the panel (vitest --project kernel, one file at a time), in the background"
-(timed "vitest kernel (agent, nftables)" tagged kernel npx vitest run --project kernel) &
+# The agent's kernel tests in two projects side by side, each one file at a time: together they took
+# 400 s of a 678 s run with under half a core busy (waiting on timers and traffic), and the `host` tests
+# waited for them (2026-12-06).
+say "kernel tests without the panel (vitest --project kernel and --project kernel-converge, one file at a time each), in the background"
+(timed "vitest kernel (data plane)" tagged kernel npx vitest run --project kernel) &
 kernel_tests=$!
+(timed "vitest kernel-converge (convergence, failover)" tagged kernel-converge npx vitest run --project kernel-converge) &
+kernel_converge_tests=$!
 
 say "format check (Prettier; npm run format fixes it)"
 timed "Prettier" npx prettier --check . --log-level warn || status=1
@@ -124,6 +129,7 @@ if [ "$build" -ne 0 ]; then
   wait "$lint" || true
   say "the build FAILED: the tests that start the panel cannot run (waiting for the kernel tests)"
   wait "$kernel_tests" || true
+  wait "$kernel_converge_tests" || true
   failures
   summary
   exit 1
@@ -131,8 +137,8 @@ fi
 
 # Three lanes from here, each mostly waiting on something the others do not: the browser tests without the
 # lab (a page's timers and the panel's answers); the `kernel-panel` tests and then the browser tests on the
-# lab (namespaces, agents, daemons); and, once the `kernel` tests are done, the `host` tests (two files at a
-# time, the lane that computes). One after the other, `kernel`, `kernel-panel` and the lab's specs took
+# lab (namespaces, agents, daemons); and, once the agent's kernel tests are done, the `host` tests (three files
+# at a time, the lane that computes). One after the other, `kernel`, `kernel-panel` and the lab's specs took
 # 900 s of a 946 s run while the machine was a third idle in the browser tests' first 270 s (2026-12-06).
 say "browser tests without the lab (Playwright, Debian Chromium), in the background"
 (timed "browser tests without the lab (Playwright)" tagged browser env E2E_NO_LAB=1 npx playwright test) &
@@ -156,6 +162,7 @@ panel_lab_tests=$!
 # lane 40-50 s on 2026-12-06 (ESLint ended that long after the build).
 wait "$lint" || status=1
 wait "$kernel_tests" || status=1
+wait "$kernel_converge_tests" || status=1
 # Three files at a time here (two by default): the other lanes end while it runs, and with two it left a
 # fifth of the machine idle for its last three minutes (2026-12-06).
 say "unit and integration tests (vitest --project host, three files at a time)"
