@@ -189,3 +189,27 @@ describe('a balancer that has not applied the current version', () => {
     expect((await api.services.get({ id })).backends[0]!.health.checks[0]).not.toHaveProperty('notApplied');
   });
 });
+
+describe('the overview every open page polls', () => {
+  it('reads everything it counts in one transaction: one connection from the pool, not one per read', async () => {
+    const lb = await balancerNode(db, org, 'lb-overview', '10.67.0.1');
+    await api.services.create(
+      testService({ name: 'overview', vip: '10.67.0.100', balancerNodeIds: [lb.id], backends: [testBackend('10.67.0.11')] }),
+    );
+    await reported(lb.id, new Date(), true);
+    let checkouts = 0;
+    const count = () => checkouts++;
+    // The tenant view wraps every read in a transaction of its own (BEGIN, the tenant's settings, COMMIT), each on a
+    // connection it takes from the pool; the overview's ten reads (nodes by state, services and their health, tokens,
+    // traffic) took ten, every few seconds for every open page.
+    db.pool.on('acquire', count);
+    try {
+      const summary = await api.org.summary();
+      expect(summary.counts).toMatchObject({ nodes: expect.any(Number), services: expect.any(Number) });
+      expect(summary.counts.services).toBeGreaterThan(0);
+    } finally {
+      db.pool.off('acquire', count);
+    }
+    expect(checkouts).toBe(1);
+  });
+});

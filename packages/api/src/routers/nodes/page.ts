@@ -1,4 +1,5 @@
-import type { Db, Prisma } from '@tula/db';
+import type { Prisma } from '@tula/db';
+import type { TenantTx } from '@tula/db/tenant';
 import { z } from 'zod';
 import { orgProcedure } from '../../trpc.ts';
 import { ONLINE_WINDOW_MS, onlineWhere } from '@tula/control';
@@ -10,7 +11,7 @@ export const DRIFT_RECENT_MS = 24 * 3_600_000;
 export type NodeFilter = (typeof NODE_FILTERS)[number];
 
 /** The rows each filter selects; the same rules as `nodeStatus` (online, inSync), in SQL. */
-function filterWhere(db: Db, filter: NodeFilter, now: Date): Prisma.NodeWhereInput {
+function filterWhere(db: TenantTx, filter: NodeFilter, now: Date): Prisma.NodeWhereInput {
   const seenSince = new Date(now.getTime() - ONLINE_WINDOW_MS);
   const live = { revokedAt: null };
   switch (filter) {
@@ -39,7 +40,7 @@ function filterWhere(db: Db, filter: NodeFilter, now: Date): Prisma.NodeWhereInp
 }
 
 /** How many of the organisation's (unrevoked) nodes are online, out of sync and failing: the fleet at a glance. */
-export async function fleetCounts(db: Db, organizationId: string, now = new Date()) {
+export async function fleetCounts(db: TenantTx, organizationId: string, now = new Date()) {
   const count = (filter: NodeFilter) => db.node.count({ where: { organizationId, ...filterWhere(db, filter, now) } });
   const [nodes, online, outOfSync, withErrors, nodesWithWarnings] = await Promise.all([
     db.node.count({ where: { organizationId, revokedAt: null } }),

@@ -1,9 +1,13 @@
 import { isOnline } from '@tula/control';
+import type { TenantTx } from '@tula/db/tenant';
 import { canonicalIp } from '@tula/protocol';
 import { orgProcedure } from '../../trpc.ts';
 import { announceState, drainStatus } from '../nodes/announce-view.ts';
 import { vipReach } from '../nodes/vip-reach.ts';
 import { serviceHealth } from './health.ts';
+
+/** Where the reads go: the tenant view, one tenant transaction (ctx.tenant) or the owner database. */
+type Reader = { db: { prisma: TenantTx } };
 
 /**
  * Whether a balancer announces the service's VIP now, from its agent's last report:
@@ -52,7 +56,7 @@ const include = {
 
 type Row = Awaited<ReturnType<typeof loadServices>>[number];
 
-export function loadServices(ctx: { db: { prisma: import('@tula/db').Db } }, organizationId: string, id?: string) {
+export function loadServices(ctx: Reader, organizationId: string, id?: string) {
   return ctx.db.prisma.service.findMany({ where: { organizationId, ...(id ? { id } : {}) }, include, orderBy: { name: 'asc' } });
 }
 
@@ -92,7 +96,7 @@ function withHealth(s: Row) {
 }
 
 /** The services of several organisations with their health, in one read (the alert evaluator's, every tick). */
-export async function servicesHealthIn(ctx: { db: { prisma: import('@tula/db').Db } }, organizationIds: string[]) {
+export async function servicesHealthIn(ctx: Reader, organizationIds: string[]) {
   const rows = await ctx.db.prisma.service.findMany({
     where: { organizationId: { in: organizationIds } },
     include,
@@ -101,7 +105,7 @@ export async function servicesHealthIn(ctx: { db: { prisma: import('@tula/db').D
   return rows.map((s) => ({ id: s.id, organizationId: s.organizationId, name: s.name, draft: s.draft, ...withHealth(s) }));
 }
 
-export async function withRollout(ctx: { db: { prisma: import('@tula/db').Db } }, organizationId: string, rows: Row[]) {
+export async function withRollout(ctx: Reader, organizationId: string, rows: Row[]) {
   // Backend hosts are linked explicitly or by an address their agent reported.
   const nodes = await ctx.db.prisma.node.findMany({
     where: { organizationId, revokedAt: null },
@@ -148,7 +152,7 @@ export async function withRollout(ctx: { db: { prisma: import('@tula/db').Db } }
 }
 
 /** Every service of the organisation with its rollout and current health. */
-export async function servicesWithHealth(ctx: { db: { prisma: import('@tula/db').Db } }, organizationId: string) {
+export async function servicesWithHealth(ctx: Reader, organizationId: string) {
   return withRollout(ctx, organizationId, await loadServices(ctx, organizationId));
 }
 
