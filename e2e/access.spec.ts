@@ -3,6 +3,32 @@
 import { expect, test } from './support/no-uncaught.ts';
 import { latestMail, SCREENSHOTS, signUp, uniqueEmail, verifyEmail } from './support/app.ts';
 
+test('the sign-up form cannot be used before its script is there, and works once it is', async ({ page }) => {
+  // The page's scripts held back, as on a slow link: the HTML is there, its handlers are not. Filled and sent
+  // then, a form lost what was typed and the browser's own submission reloaded it (a sign-up in npm test ended on
+  // an empty form).
+  let releaseScripts!: () => void;
+  const scriptsHeld = new Promise<void>((resolve) => (releaseScripts = resolve));
+  await page.route('**/_next/static/**', async (route) => {
+    // Scripts only: the stylesheets sit beside them and hold the page's first paint.
+    if (route.request().resourceType() === 'script') await scriptsHeld;
+    await route.continue();
+  });
+  await page.goto('/signup', { waitUntil: 'commit' });
+  const name = page.getByLabel('Your name');
+  const send = page.getByRole('button', { name: 'Start the 14-day free trial' });
+  await expect(name).toBeVisible();
+  await expect(name).toBeDisabled();
+  await expect(send).toBeDisabled();
+  releaseScripts();
+  await expect(name).toBeEnabled();
+  await name.fill('Ada Operator');
+  await page.getByLabel('Work email').fill(uniqueEmail('before-script'));
+  await page.getByLabel('Password').fill('a long enough password');
+  await send.click();
+  await expect(page).toHaveURL(/\/app\/onboarding/);
+});
+
 test('invalid service input shows errors as you type and saves nothing', async ({ page }) => {
   await signUp(page, uniqueEmail('form'));
   await page.goto('/app/services/new');

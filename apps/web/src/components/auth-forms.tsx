@@ -7,6 +7,7 @@ import { useState, type FormEvent } from 'react';
 import { useMutation } from '@tanstack/react-query';
 import { authClient } from '~/lib/auth-client';
 import { errorMessage, useTRPC } from '~/trpc/client';
+import { ReadyForm } from './ready-form';
 import { Button, ErrorNote, Field, Input } from './ui';
 
 function issuesOf(result: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } }): Record<string, string> {
@@ -43,7 +44,7 @@ export function SignUpForm() {
   }
 
   return (
-    <form onSubmit={submit} noValidate className="flex flex-col gap-4">
+    <ReadyForm onSubmit={submit} noValidate className="flex flex-col gap-4">
       {error && <ErrorNote>{error}</ErrorNote>}
       <Field label="Your name" error={show('name')}>
         {(p) => (
@@ -84,7 +85,7 @@ export function SignUpForm() {
         Start the 14-day free trial
       </Button>
       <p className="text-center text-xs text-slate-500">No credit card. Your organisation is created with you as its owner.</p>
-    </form>
+    </ReadyForm>
   );
 }
 
@@ -118,7 +119,7 @@ export function SignInForm() {
   }
 
   return (
-    <form onSubmit={submit} className="flex flex-col gap-4">
+    <ReadyForm onSubmit={submit} className="flex flex-col gap-4">
       {error && <ErrorNote>{error}</ErrorNote>}
       <Field label="Email">
         {(p) => (
@@ -156,7 +157,7 @@ export function SignInForm() {
           Sign in with SSO
         </Link>
       </p>
-    </form>
+    </ReadyForm>
   );
 }
 
@@ -208,7 +209,7 @@ export function SsoSignInForm() {
   }
 
   return (
-    <form onSubmit={submit} className="flex flex-col gap-4">
+    <ReadyForm onSubmit={submit} className="flex flex-col gap-4">
       {error && <ErrorNote>{error}</ErrorNote>}
       <Field label="Work email or organisation ID" hint="Your email's domain finds your organisation; or enter its ID (Team page).">
         {(p) => <Input {...p} autoComplete="email" required value={value} onChange={(e) => setValue(e.target.value)} />}
@@ -221,7 +222,7 @@ export function SsoSignInForm() {
           Sign in with a password
         </Link>
       </p>
-    </form>
+    </ReadyForm>
   );
 }
 
@@ -257,7 +258,7 @@ export function ForgotPasswordForm({ mailKept }: { mailKept: boolean }) {
       </p>
     );
   return (
-    <form onSubmit={submit} className="flex flex-col gap-4">
+    <ReadyForm onSubmit={submit} className="flex flex-col gap-4">
       {error && <ErrorNote>{error}</ErrorNote>}
       <Field label="Email">
         {(p) => <Input {...p} type="email" autoComplete="email" value={email} onChange={(e) => setEmail(e.target.value)} />}
@@ -265,7 +266,7 @@ export function ForgotPasswordForm({ mailKept }: { mailKept: boolean }) {
       <Button type="submit" busy={busy}>
         Send me a reset link
       </Button>
-    </form>
+    </ReadyForm>
   );
 }
 
@@ -288,7 +289,7 @@ export function ResetPasswordForm() {
     else router.push('/login?reset=1');
   }
   return (
-    <form onSubmit={submit} className="flex flex-col gap-4">
+    <ReadyForm onSubmit={submit} className="flex flex-col gap-4">
       {error && <ErrorNote>{error}</ErrorNote>}
       <Field label="New password" hint="At least 10 characters.">
         {(p) => <Input {...p} type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} />}
@@ -296,6 +297,6 @@ export function ResetPasswordForm() {
       <Button type="submit" busy={busy}>
         Set the new password
       </Button>
-    </form>
+    </ReadyForm>
   );
 }
