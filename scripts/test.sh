@@ -21,7 +21,7 @@ timed() {
   shift
   start=$(date +%s)
   "$@" || rc=$?
-  printf '%-44s +%4ds %5ds  %s\n' "$name" $((start - t0)) $(($(date +%s) - start)) "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED ($rc)")" >>"$timings"
+  printf '%-48s +%4ds %5ds  %s\n' "$name" $((start - t0)) $(($(date +%s) - start)) "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED ($rc)")" >>"$timings"
   return "$rc"
 }
 # tagged TAG COMMAND...: COMMAND's output with [TAG] before each line (several run at once).
@@ -37,7 +37,7 @@ failures() {
   local lines
   lines=$(sed 's/\x1b\[[0-9;]*m//g' "$suite_output" | awk '
     /Failed Tests [0-9]+/ || /^\[[a-z-]+\] +[0-9]+\) / { open[$1] = 1 }
-    open[$1] && /(FAIL |[0-9]+\) |Error|[Ee]xpected|[Tt]imed out|[Tt]imeout)/ { print }
+    open[$1] && /(FAIL |[0-9]+\) |Error|[Ee]xpected|Received|[Tt]imed out|[Tt]imeout)/ { print }
   ' | cut -c1-300 | awk '!seen[$0]++' | head -60) || true
   [ -z "$lines" ] && return 0
   say "what failed (its first 60 distinct lines; the whole output is above)"
@@ -46,7 +46,7 @@ failures() {
 summary() {
   say "time per step (start after the beginning, length; steps overlap where the starts say so)"
   sort -t+ -k2 -n "$timings"
-  printf '%-44s %12ds\n' 'total (wall)' $(($(date +%s) - t0))
+  printf '%-48s %12ds\n' 'total (wall)' $(($(date +%s) - t0))
 }
 
 timed "Debian packages" ensure_debian_packages nft:nftables ip:iproute2 iperf3:iperf3 chromium:chromium chromium-headless-shell:chromium-headless-shell ping:iputils-ping \
