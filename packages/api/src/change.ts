@@ -4,14 +4,14 @@
 // transaction is the tenant client's: PostgreSQL's row-level security keeps it
 // to the caller's organisation even where a query forgot to say so.
 import { recompileOrganization } from '@tula/control';
-import type { Db } from '@tula/db';
 import { lockOrganization } from '@tula/db/locks';
-import { withTenant } from '@tula/db/tenant';
+import { withTenant, type TenantTx } from '@tula/db/tenant';
 import type { ApiContext } from './context.ts';
 import type { Actor } from './trpc.ts';
 import { recordRevision } from './revisions.ts';
 
-export type Tx = Parameters<Parameters<Db['$transaction']>[0]>[0];
+/** A transaction's client (the tenant client's, in a change). */
+export type Tx = TenantTx;
 
 export interface AuditEntry {
   action: string;

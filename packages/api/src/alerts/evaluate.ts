@@ -14,7 +14,7 @@
 // see its recovery: the evaluator ends it with an `ended` alert saying why, and
 // forgets the stored condition (a rule turned on again starts afresh).
 import { isOnline } from '@tula/control';
-import type { AlertRule, Database, Db, Prisma, Rollout } from '@tula/db';
+import type { AlertRule, Database, Prisma, Rollout } from '@tula/db';
 import type { Tx } from '../change.ts';
 import { servicesHealthIn } from '../routers/services/list.ts';
 import { alertPayload } from './payload.ts';
@@ -84,7 +84,7 @@ function byOrganization<T extends { organizationId: string }>(rows: T[]): Map<st
  * eight reads a tick whatever the number of organisations (read per organisation, an idle panel with 45 of
  * them ran 87 queries a second). Only what some organisation's rules need is read.
  */
-async function alertInputs(db: Db, organizationIds: string[]): Promise<Map<string, AlertInputs>> {
+async function alertInputs(db: Tx, organizationIds: string[]): Promise<Map<string, AlertInputs>> {
   const out = new Map<string, AlertInputs>();
   for (let i = 0; i < organizationIds.length; i += ORGANIZATIONS_PER_READ) {
     const ids = organizationIds.slice(i, i + ORGANIZATIONS_PER_READ);
@@ -446,7 +446,7 @@ async function evaluateChanged(db: Database, organizationId: string, publicUrl: 
         { locked: boolean }[]
       >`SELECT pg_try_advisory_xact_lock(hashtext(${lockKey(organizationId)})) AS locked`;
       if (!lock?.locked) return [];
-      const inputs = (await alertInputs(tx as never, [organizationId])).get(organizationId)!;
+      const inputs = (await alertInputs(tx, [organizationId])).get(organizationId)!;
       const { current, watched } = conditions(inputs, now);
       const { stored } = inputs;
       const raised = [];
